@@ -1,0 +1,76 @@
+"""The model's configuration, saved as ``config.json`` beside its weights (like timm's PretrainedCfg).
+
+Everything inference needs to turn a detected face into the classifier's input lives here, written by
+training and read by the predictor, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+EMOTIONS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.keras"
+
+
+@dataclass
+class Preprocessing:
+    """How a face box becomes the classifier's input.
+
+    The crop is a square centred on the face box (shifted by ``center_shift`` box heights, negative
+    is up), ``crop_scale`` times the larger side of the box, rotated first so the eyes are level when
+    ``align`` is set. FER2013 faces are framed loosely (forehead to chin, some background), which is
+    why the crop is larger than the detector's tight box.
+    """
+
+    input_size: int = 48
+    grayscale: bool = True
+    crop_scale: float = 1.25
+    center_shift: float = 0.0
+    align: bool = True
+    scale: float = 1.0 / 255.0  # pixel values are multiplied by this before the classifier
+
+
+@dataclass
+class ModelConfig:
+    """What travels with the weights: labels, preprocessing, calibration and provenance."""
+
+    labels: tuple[str, ...] = EMOTIONS
+    preprocessing: Preprocessing = field(default_factory=Preprocessing)
+    temperature: float = 1.0  # logits are divided by this before softmax (1.0: uncalibrated)
+    architecture: dict[str, Any] = field(default_factory=dict)
+    training: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    weights_sha256: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["labels"] = list(self.labels)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ModelConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown keys in model config: {sorted(unknown)}")
+        data = dict(data)
+        data["labels"] = tuple(data.get("labels", EMOTIONS))
+        pre = data.get("preprocessing", {})
+        data["preprocessing"] = pre if isinstance(pre, Preprocessing) else Preprocessing(**pre)
+        return cls(**data)
+
+    def save(self, folder: str | Path) -> Path:
+        path = Path(folder) / CONFIG_NAME
+        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        return path
+
+    @classmethod
+    def load(cls, folder: str | Path) -> "ModelConfig":
+        path = Path(folder) / CONFIG_NAME
+        if not path.is_file():
+            raise FileNotFoundError(f"no {CONFIG_NAME} in model folder {folder}")
+        return cls.from_dict(json.loads(path.read_text()))

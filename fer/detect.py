@@ -1,0 +1,167 @@
+"""Face detection with MediaPipe Tasks' FaceDetector and the vendored BlazeFace models.
+
+Two models cover two ranges: the full-range model finds small faces in group photos (down to about
+28 px in a 500 px image) but misses most close-ups; the short-range model finds close-ups (selfies,
+webcams, portraits) but not small faces. Both run on every image and their boxes are merged by
+non-maximum suppression. Each has its own score threshold, tuned so that the negatives in the
+project's test scenes (dogs, coffee, a rocket) give no face; see tests/test_detect.py.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from dataclasses import dataclass
+from pathlib import Path
+
+import mediapipe as mp
+import numpy as np
+from mediapipe.tasks.python import BaseOptions, vision
+
+MODEL_DIR = Path(__file__).parent / "assets" / "face_detection"
+SHORT_RANGE = MODEL_DIR / "face_detection_short_range.tflite"
+FULL_RANGE = MODEL_DIR / "face_detection_full_range_sparse.tflite"
+SMALL_FACE_FRACTION = 0.3  # a tile's detection counts only if no larger than this share of the tile
+KEYPOINT_NAMES = ("right_eye", "left_eye", "nose_tip", "mouth", "right_ear", "left_ear")
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One face: pixel box ``(x0, y0, x1, y1)``, detector score, six ``(x, y)`` pixel keypoints.
+
+    Keypoints follow BlazeFace's order (:data:`KEYPOINT_NAMES`); "right" is the person's right,
+    which is on the left of an unmirrored photo.
+    """
+
+    box: tuple[float, float, float, float]
+    score: float
+    keypoints: tuple[tuple[float, float], ...]
+
+    @property
+    def width(self) -> float:
+        return self.box[2] - self.box[0]
+
+    @property
+    def height(self) -> float:
+        return self.box[3] - self.box[1]
+
+
+def iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    """Intersection over union of two ``(x0, y0, x1, y1)`` boxes."""
+    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = w * h
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def overlap(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    """Intersection over the smaller box's area: 1.0 when one box lies inside the other.
+
+    Used instead of IoU for merging because the short-range model sometimes fires a loose box around
+    a small face that the full-range model boxed tightly; their IoU is low, but one contains the other.
+    """
+    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
+    return w * h / smaller if smaller > 0 else 0.0
+
+
+def non_max_suppression(detections: list[Detection], max_overlap: float) -> list[Detection]:
+    """Keep the best-scoring box of every group whose :func:`overlap` exceeds ``max_overlap``."""
+    kept: list[Detection] = []
+    for det in sorted(detections, key=lambda d: d.score, reverse=True):
+        if all(overlap(det.box, k.box) <= max_overlap for k in kept):
+            kept.append(det)
+    return kept
+
+
+class FaceDetector:
+    """Finds faces in RGB uint8 images; create once and reuse (model loading costs ~20 ms).
+
+    ``full_range_score`` and ``short_range_score`` are the per-model thresholds; set one to ``None``
+    to skip that model. ``tiles`` > 1 also runs the full-range model on a ``tiles`` x ``tiles`` grid of
+    overlapping tiles, which finds faces too small for the whole image (``tiles=1`` is faster, for video). Not thread-safe: MediaPipe task objects must not be shared across threads.
+    """
+
+    def __init__(
+        self,
+        full_range_score: float | None = 0.5,
+        short_range_score: float | None = 0.55,
+        max_overlap: float = 0.5,
+        tiles: int = 2,
+    ):
+        self.max_overlap = max_overlap
+        self.tiles = tiles
+        self._models: list[vision.FaceDetector] = []
+        for path, score in ((FULL_RANGE, full_range_score), (SHORT_RANGE, short_range_score)):
+            if score is not None:
+                options = vision.FaceDetectorOptions(
+                    base_options=BaseOptions(model_asset_path=str(path)),
+                    min_detection_confidence=score,
+                )
+                self._models.append(vision.FaceDetector.create_from_options(options))
+        if not self._models:
+            raise ValueError("at least one of full_range_score and short_range_score must be set")
+        if tiles > 1 and full_range_score is None:
+            raise ValueError("tiling runs the full-range model: full_range_score must be set")
+        self._finalizer = weakref.finalize(self, _close_all, self._models)
+        self._finalizer.atexit = False
+        # MediaPipe runs every task call on a ThreadPoolExecutor, which concurrent.futures stops in a
+        # threading exit hook, before atexit and before garbage collection; closing a task after that
+        # raises (mediapipe 1.2.2). So close ours in the same kind of hook, which runs before theirs.
+        threading._register_atexit(self._finalizer)
+
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        """All faces in an ``(H, W, 3)`` uint8 RGB image, best score first."""
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise ValueError(f"expected an (H, W, 3) uint8 RGB image, got {image.shape} {image.dtype}")
+        height, width = image.shape[:2]
+        mp_image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(image))
+        found = []
+        for model in self._models:
+            for det in model.detect(mp_image).detections:
+                found.append(_to_detection(det, width, height))
+        if self.tiles > 1:  # the full-range model again on overlapping tiles, for faces too small whole
+            for x0, y0, x1, y1 in tile_boxes(width, height, self.tiles):
+                tile = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(image[y0:y1, x0:x1]))
+                small = SMALL_FACE_FRACTION * min(x1 - x0, y1 - y0)
+                for det in self._models[0].detect(tile).detections:
+                    det = _to_detection(det, x1 - x0, y1 - y0, offset=(x0, y0))
+                    # tiles are for small faces; a large box in a tile is usually a face cut by its edge
+                    if max(det.width, det.height) <= small:
+                        found.append(det)
+        return non_max_suppression(found, self.max_overlap)
+
+    def close(self) -> None:
+        self._finalizer()
+
+    def __enter__(self) -> "FaceDetector":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _close_all(models: list) -> None:
+    while models:
+        models.pop().close()
+
+
+def tile_boxes(width: int, height: int, grid: int, overlap_fraction: float = 0.25) -> list[tuple[int, int, int, int]]:
+    """``grid`` x ``grid`` tiles covering the image, each overlapping its neighbours by a quarter."""
+    def spans(size: int) -> list[tuple[int, int]]:
+        tile = int(np.ceil(size / (grid - (grid - 1) * overlap_fraction)))
+        starts = np.linspace(0, size - tile, grid).round().astype(int)
+        return [(int(s), int(s) + tile) for s in starts]
+    return [(x0, y0, x1, y1) for y0, y1 in spans(height) for x0, x1 in spans(width)]
+
+
+def _to_detection(det, width: int, height: int, offset: tuple[int, int] = (0, 0)) -> Detection:
+    """MediaPipe's detection (pixel box, normalised keypoints) -> :class:`Detection` in image pixels."""
+    bb, (dx, dy) = det.bounding_box, offset
+    x0, y0 = max(0, bb.origin_x), max(0, bb.origin_y)
+    x1, y1 = min(width, bb.origin_x + bb.width), min(height, bb.origin_y + bb.height)
+    keypoints = tuple((kp.x * width + dx, kp.y * height + dy) for kp in det.keypoints)
+    box = (float(x0 + dx), float(y0 + dy), float(x1 + dx), float(y1 + dy))
+    return Detection(box, float(det.categories[0].score), keypoints)

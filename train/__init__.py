@@ -1,0 +1,1 @@
+"""Training, evaluation and export of the emotion classifier (see README.md)."""

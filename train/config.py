@@ -1,0 +1,109 @@
+"""The training run's configuration: one dataclass with defaults, overridable by YAML and ``--key=value``.
+
+It is saved as ``train_config.yaml`` beside every checkpoint, so a run can always be repeated.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DEFAULT_DATA = "../shared/data/fer2013/fer2013-train-publictest.csv.gz"
+
+
+@dataclass
+class TrainConfig:
+    # data
+    data: str = DEFAULT_DATA
+    train_split: str = "Training"
+    val_split: str = "PublicTest"  # model selection happens here; PrivateTest stays untouched
+    out: str = "runs/baseline"
+    # model
+    widths: list[int] = field(default_factory=lambda: [32, 64, 128, 256])
+    convs_per_block: int = 2
+    block_dropout: float = 0.1
+    head_units: int = 256
+    head_dropout: float = 0.5
+    # optimisation
+    epochs: int = 50
+    batch_size: int = 128
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    warmup_epochs: int = 2
+    label_smoothing: float = 0.1
+    class_weight: bool = False  # balance classes in the loss (helps disgust recall, costs accuracy)
+    patience: int = 15  # early stopping on val accuracy; 0 disables
+    # augmentation
+    translate: float = 0.1
+    rotate_degrees: float = 10.0
+    zoom: float = 0.1
+    contrast: float = 0.3
+    brightness: float = 0.2
+    erase: bool = False
+    seed: int = 0
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(yaml.safe_dump(dataclasses.asdict(self), sort_keys=False))
+
+    @classmethod
+    def load(cls, path: str | Path) -> "TrainConfig":
+        return cls().updated(yaml.safe_load(Path(path).read_text()) or {})
+
+    def updated(self, changes: dict[str, Any]) -> "TrainConfig":
+        """A copy with ``changes`` applied; unknown keys and wrong types are errors, not typos ignored."""
+        known = {f.name: f for f in dataclasses.fields(self)}
+        values = {}
+        for key, value in changes.items():
+            key = key.replace("-", "_")
+            if key not in known:
+                raise SystemExit(f"unknown config key {key!r}; known: {', '.join(known)}")
+            values[key] = _coerce(value, getattr(self, key), key)
+        return dataclasses.replace(self, **values)
+
+
+def _coerce(value: Any, default: Any, key: str) -> Any:
+    """Convert a YAML or command-line value to the type of the field's default."""
+    if isinstance(value, str) and not isinstance(default, str):
+        value = yaml.safe_load(value)  # "1e-3" -> 0.001, "[32, 64]" -> list, "true" -> True
+    try:
+        if isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise TypeError
+            return value
+        if isinstance(default, list):
+            return [type(default[0])(v) for v in value]
+        return type(default)(value)
+    except (TypeError, ValueError):
+        raise SystemExit(f"config key {key!r}: cannot use {value!r} as {type(default).__name__}") from None
+
+
+def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, bool]:
+    """``[--config FILE.yaml] [--resume] [--key=value ...]`` -> (config, resume)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    config, resume, overrides = TrainConfig(), False, {}
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg in ("-h", "--help"):
+            print(__doc__)
+            print("usage: python -m train [--config FILE.yaml] [--resume] [--key=value ...]\nkeys and defaults:")
+            for f in dataclasses.fields(TrainConfig):
+                print(f"  --{f.name}={getattr(TrainConfig(), f.name)!r}")
+            raise SystemExit(0)
+        if arg == "--resume":
+            resume = True
+        elif arg == "--config" or arg.startswith("--config="):
+            path = arg.split("=", 1)[1] if "=" in arg else argv[(i := i + 1)]
+            config = TrainConfig.load(path)
+        elif arg.startswith("--") and "=" in arg:
+            key, value = arg[2:].split("=", 1)
+            overrides[key] = value
+        else:
+            raise SystemExit(f"cannot parse argument {arg!r}; use --key=value")
+        i += 1
+    return config.updated(overrides), resume

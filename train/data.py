@@ -1,0 +1,130 @@
+"""Datasets as in-memory uint8 arrays: the FER2013 CSV (plain or gzip) or a folder of class subfolders.
+
+Everything returns ``(images, labels)`` with ``images`` shaped ``(N, 48, 48)`` uint8 grayscale and
+``labels`` int64 indices into :data:`fer.config.EMOTIONS`, so training and evaluation share one format.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from fer.config import EMOTIONS
+
+FER2013_SIZE = 48
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
+
+
+@dataclass
+class Split:
+    """One split of a dataset; ``paths`` is set for folder datasets (to name failed files)."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    paths: list[str] | None = None
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+def _open_text(path: Path) -> io.TextIOBase:
+    if path.suffix == ".gz":
+        return gzip.open(path, "rt", newline="")
+    return open(path, "r", newline="")
+
+
+def read_fer2013_csv(path: str | Path) -> dict[str, Split]:
+    """Read a FER2013 ``emotion,pixels,Usage`` CSV into one :class:`Split` per Usage value.
+
+    Any subset of the Usage values (Training, PublicTest, PrivateTest) may be present. Malformed rows
+    raise ``ValueError`` naming the line, because silently dropping rows would skew every figure.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"FER2013 CSV not found: {path}")
+    pixels: dict[str, list[np.ndarray]] = {}
+    labels: dict[str, list[int]] = {}
+    with _open_text(path) as f:
+        reader = csv.reader(f)
+        header = next(reader, None)
+        if header is None or [h.strip() for h in header[:3]] != ["emotion", "pixels", "Usage"]:
+            raise ValueError(f"{path}: expected header 'emotion,pixels,Usage', got {header!r}")
+        for line_no, row in enumerate(reader, start=2):
+            if not row:
+                continue
+            try:
+                label = int(row[0])
+                values = np.array(row[1].split(), dtype=np.uint8)
+                usage = row[2].strip()
+            except (IndexError, ValueError) as err:
+                raise ValueError(f"{path}:{line_no}: malformed row ({err})") from None
+            if values.size != FER2013_SIZE * FER2013_SIZE or not 0 <= label < len(EMOTIONS):
+                raise ValueError(f"{path}:{line_no}: expected 2304 pixels and a label 0-6")
+            pixels.setdefault(usage, []).append(values.reshape(FER2013_SIZE, FER2013_SIZE))
+            labels.setdefault(usage, []).append(label)
+    if not labels:
+        raise ValueError(f"{path}: no rows")
+    return {
+        usage: Split(np.stack(pixels[usage]), np.array(labels[usage], dtype=np.int64))
+        for usage in labels
+    }
+
+
+def read_image_folder(path: str | Path, size: int | None = FER2013_SIZE) -> Split:
+    """Read ``path/<class>/*.jpg`` into a :class:`Split`; class folder names must be emotion names.
+
+    With ``size`` set, every image is converted to grayscale and resized to ``size`` x ``size``
+    (for pre-cropped faces); with ``size=None`` the images are kept as RGB arrays of their own size
+    in an object array (for ``--detect``, which finds the face first).
+    """
+    root = Path(path)
+    if not root.is_dir():
+        raise FileNotFoundError(f"image folder not found: {root}")
+    class_dirs = sorted(d for d in root.iterdir() if d.is_dir())
+    unknown = [d.name for d in class_dirs if d.name.lower() not in EMOTIONS]
+    if unknown:
+        raise ValueError(f"{root}: folders {unknown} are not emotion classes {list(EMOTIONS)}")
+    images, labels, paths = [], [], []
+    for class_dir in class_dirs:
+        for file in sorted(class_dir.iterdir()):
+            if file.suffix.lower() not in IMAGE_SUFFIXES:
+                continue
+            with Image.open(file) as im:
+                im = ImageOps.exif_transpose(im)
+                if size is None:
+                    images.append(np.asarray(im.convert("RGB")))
+                else:
+                    images.append(np.asarray(im.convert("L").resize((size, size), Image.BILINEAR)))
+            labels.append(EMOTIONS.index(class_dir.name.lower()))
+            paths.append(str(file))
+    if not labels:
+        raise ValueError(f"{root}: no images found in class subfolders")
+    if size is None:
+        array = np.empty(len(images), dtype=object)
+        array[:] = images
+    else:
+        array = np.stack(images)
+    return Split(array, np.array(labels, dtype=np.int64), paths)
+
+
+def load_split(path: str | Path, split: str | None = None) -> Split:
+    """Load one split from a FER2013 CSV (``split`` picks a Usage; all rows when None) or a folder."""
+    path = Path(path)
+    if path.is_dir():
+        return read_image_folder(path)
+    splits = read_fer2013_csv(path)
+    if split is None:
+        names = list(splits)
+        return Split(
+            np.concatenate([splits[n].images for n in names]),
+            np.concatenate([splits[n].labels for n in names]),
+        )
+    if split not in splits:
+        raise ValueError(f"{path}: no rows with Usage={split!r}; present: {sorted(splits)}")
+    return splits[split]

@@ -1,0 +1,70 @@
+"""The emotion classifier and its training-time augmentation, in backend-agnostic Keras 3.
+
+The classifier takes ``(H, W, 1)`` float inputs already scaled to [0, 1] and returns logits. Keeping
+softmax out of the network lets calibration divide the logits by a fitted temperature at inference.
+Augmentation lives in a separate model, so the saved classifier carries no training-only layers.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+
+def conv_block(x, filters: int, convs: int, dropout: float, name: str):
+    """``convs`` x (3x3 conv, batch norm, ReLU), then 2x2 max pooling and dropout."""
+    for i in range(convs):
+        x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv{i}")(x)
+        x = layers.BatchNormalization(name=f"{name}_bn{i}")(x)
+        x = layers.Activation("relu", name=f"{name}_relu{i}")(x)
+    x = layers.MaxPooling2D(2, name=f"{name}_pool")(x)
+    return layers.Dropout(dropout, name=f"{name}_drop")(x) if dropout else x
+
+
+def build_classifier(
+    input_size: int = 48,
+    num_classes: int = 7,
+    widths: tuple[int, ...] = (32, 64, 128, 256),
+    convs_per_block: int = 2,
+    block_dropout: float = 0.1,
+    head_units: int = 256,
+    head_dropout: float = 0.5,
+) -> keras.Model:
+    """A VGG-style CNN: one conv block per width, global average pooling, a dense head, logits."""
+    inputs = keras.Input((input_size, input_size, 1), name="face")
+    x = inputs
+    for i, width in enumerate(widths):
+        x = conv_block(x, width, convs_per_block, block_dropout, name=f"block{i + 1}")
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    x = layers.Dense(head_units, use_bias=False, name="head_dense")(x)
+    x = layers.BatchNormalization(name="head_bn")(x)
+    x = layers.Activation("relu", name="head_relu")(x)
+    x = layers.Dropout(head_dropout, name="head_drop")(x)
+    logits = layers.Dense(num_classes, name="logits")(x)
+    return keras.Model(inputs, logits, name="fer_cnn")
+
+
+def build_augmenter(
+    translate: float = 0.1,
+    rotate_degrees: float = 10.0,
+    zoom: float = 0.1,
+    contrast: float = 0.3,
+    brightness: float = 0.2,
+    erase: bool = False,
+    seed: int | None = None,
+) -> keras.Sequential:
+    """Random flips, shifts, rotations, zoom, brightness/contrast (and optional erasing) as layers.
+
+    Active only when called with ``training=True``; inputs are floats in [0, 1].
+    """
+    augment = [
+        layers.RandomFlip("horizontal", seed=seed),
+        layers.RandomTranslation(translate, translate, fill_mode="reflect", seed=seed),
+        layers.RandomRotation(rotate_degrees / 360.0, fill_mode="reflect", seed=seed),
+        layers.RandomZoom(zoom, zoom, fill_mode="reflect", seed=seed),
+        layers.RandomBrightness(brightness, value_range=(0.0, 1.0), seed=seed),
+        layers.RandomContrast(contrast, value_range=(0.0, 1.0), seed=seed),
+    ]
+    if erase:
+        augment.append(layers.RandomErasing(factor=0.5, scale=(0.02, 0.15), value_range=(0.0, 1.0), seed=seed))
+    return keras.Sequential(augment, name="augment")

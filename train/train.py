@@ -1,0 +1,176 @@
+"""Train the emotion classifier: ``python -m train [--config FILE.yaml] [--resume] [--key=value ...]``.
+
+Reads top to bottom: config, data, model, optimiser, callbacks, fit, export. Every epoch writes
+``checkpoint.keras`` (the whole training model with its optimiser state) and ``state.json``, so
+``--resume`` continues where a run stopped; the best classifier on the validation split is kept as
+``best.keras`` and exported as a model folder (``model/``) that ``fer`` loads.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from fer.config import EMOTIONS
+from train.config import TrainConfig, parse_args
+from train.data import load_split
+from train.model import build_augmenter, build_classifier
+
+CHECKPOINT = "checkpoint.keras"
+STATE = "state.json"
+BEST = "best.keras"
+CONFIG_FILE = "train_config.yaml"
+
+
+def one_hot(labels: np.ndarray) -> np.ndarray:
+    return np.eye(len(EMOTIONS), dtype="float32")[labels]
+
+
+def balanced_class_weights(labels: np.ndarray) -> dict[int, float]:
+    counts = np.bincount(labels, minlength=len(EMOTIONS)).astype("float64")
+    weights = counts.sum() / (len(EMOTIONS) * np.maximum(counts, 1))
+    return {i: float(w) for i, w in enumerate(weights)}
+
+
+def build_training_model(cfg: TrainConfig, steps_per_epoch: int) -> keras.Model:
+    """uint8 images -> [0, 1] floats -> augmentation -> classifier, compiled with AdamW and cosine LR."""
+    classifier = build_classifier(
+        widths=tuple(cfg.widths),
+        convs_per_block=cfg.convs_per_block,
+        block_dropout=cfg.block_dropout,
+        head_units=cfg.head_units,
+        head_dropout=cfg.head_dropout,
+    )
+    augmenter = build_augmenter(
+        cfg.translate, cfg.rotate_degrees, cfg.zoom, cfg.contrast, cfg.brightness, cfg.erase, seed=cfg.seed
+    )
+    images = keras.Input((48, 48, 1), name="image")
+    x = keras.layers.Rescaling(1.0 / 255.0, name="to_unit_range")(images)
+    logits = classifier(augmenter(x))
+    model = keras.Model(images, logits, name="trainer")
+    schedule = keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=cfg.lr / 100,
+        warmup_target=cfg.lr,
+        warmup_steps=cfg.warmup_epochs * steps_per_epoch,
+        decay_steps=max(1, (cfg.epochs - cfg.warmup_epochs) * steps_per_epoch),
+    )
+    model.compile(
+        optimizer=keras.optimizers.AdamW(learning_rate=schedule, weight_decay=cfg.weight_decay),
+        loss=keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=cfg.label_smoothing),
+        metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
+    )
+    return model
+
+
+class Checkpointer(keras.callbacks.Callback):
+    """Saves the resumable checkpoint every epoch, keeps the best classifier, stops early.
+
+    Early stopping lives here rather than in keras.callbacks.EarlyStopping so that its counter is
+    saved in ``state.json`` and survives ``--resume``.
+    """
+
+    def __init__(self, out: Path, patience: int, state: dict):
+        super().__init__()
+        self.out, self.patience, self.state = out, patience, state
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        val_accuracy = float(logs.get("val_accuracy", float("nan")))
+        if val_accuracy > self.state["best_val_accuracy"]:
+            self.state.update(best_val_accuracy=val_accuracy, best_epoch=epoch + 1, wait=0)
+            self.model.get_layer("fer_cnn").save(self.out / BEST)
+        else:
+            self.state["wait"] += 1
+        self.state["epoch"] = epoch + 1
+        self.state["seconds"] = self.state.get("seconds", 0.0) + logs.get("epoch_seconds", 0.0)
+        self.model.save(self.out / CHECKPOINT)
+        # state.json last: a crash between the two saves resumes from the older, consistent pair
+        (self.out / STATE).write_text(json.dumps(self.state, indent=2))
+        if self.patience and self.state["wait"] >= self.patience:
+            print(f"early stopping: no val_accuracy gain for {self.patience} epochs")
+            self.model.stop_training = True
+
+
+class EpochTimer(keras.callbacks.Callback):
+    def on_epoch_begin(self, epoch, logs=None):
+        self.start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs["epoch_seconds"] = time.perf_counter() - self.start
+
+
+def hardware() -> str:
+    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU threads, keras {keras.__version__} ({keras.backend.backend()})"
+
+
+def main(argv: list[str] | None = None) -> Path:
+    cfg, resume = parse_args(argv)
+    out = Path(cfg.out)
+    if not resume and (out / STATE).exists():
+        raise SystemExit(f"{out} already holds a run: pass --resume to continue it or choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    if resume:
+        if not (out / STATE).exists():
+            raise SystemExit(f"--resume: no {STATE} in {out}")
+        cfg = TrainConfig.load(out / CONFIG_FILE)  # the run's own config wins over the command line
+    cfg.save(out / CONFIG_FILE)
+    keras.utils.set_random_seed(cfg.seed)
+
+    print(f"loading {cfg.data}", flush=True)
+    train = load_split(cfg.data, cfg.train_split)
+    val = load_split(cfg.data, cfg.val_split)
+    print(f"{cfg.train_split}: {len(train)} images, {cfg.val_split}: {len(val)} images", flush=True)
+    x_train, y_train = train.images[..., None], one_hot(train.labels)
+    x_val, y_val = val.images[..., None], one_hot(val.labels)
+    steps_per_epoch = int(np.ceil(len(train) / cfg.batch_size))
+
+    if resume:
+        state = json.loads((out / STATE).read_text())
+        model = keras.models.load_model(out / CHECKPOINT)
+        print(f"resuming {out} after epoch {state['epoch']}", flush=True)
+    else:
+        state = {"epoch": 0, "best_val_accuracy": -1.0, "best_epoch": 0, "wait": 0, "seconds": 0.0}
+        model = build_training_model(cfg, steps_per_epoch)
+    model.summary(print_fn=lambda line, **_: print(line), expand_nested=False)
+
+    model.fit(
+        x_train,
+        y_train,
+        batch_size=cfg.batch_size,
+        epochs=cfg.epochs,
+        initial_epoch=state["epoch"],
+        validation_data=(x_val, y_val),
+        class_weight=balanced_class_weights(train.labels) if cfg.class_weight else None,
+        callbacks=[
+            EpochTimer(),
+            keras.callbacks.CSVLogger(str(out / "log.csv"), append=resume),
+            Checkpointer(out, cfg.patience, state),
+        ],
+        verbose=1 if sys.stdout.isatty() else 2,
+    )
+
+    from train.export import export_model_folder  # here, not at the top: export pulls in more
+
+    classifier = keras.models.load_model(out / BEST)
+    folder = export_model_folder(
+        classifier,
+        out / "model",
+        training={
+            "command": "python -m train " + " ".join(sys.argv[1:]),
+            "config": cfg.__dict__,
+            "epochs_run": state["epoch"],
+            "best_epoch": state["best_epoch"],
+            "train_seconds": round(state["seconds"], 1),
+            "hardware": hardware(),
+        },
+    )
+    print(f"best {cfg.val_split} accuracy {state['best_val_accuracy']:.4f} at epoch {state['best_epoch']}")
+    print(f"model folder: {folder}")
+    return folder
