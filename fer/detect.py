@@ -93,18 +93,11 @@ class FaceDetector:
     ):
         self.max_overlap = max_overlap
         self.tiles = tiles
-        self._models: list[vision.FaceDetector] = []
-        for path, score in ((FULL_RANGE, full_range_score), (SHORT_RANGE, short_range_score)):
-            if score is not None:
-                options = vision.FaceDetectorOptions(
-                    base_options=BaseOptions(model_asset_path=str(path)),
-                    min_detection_confidence=score,
-                )
-                self._models.append(vision.FaceDetector.create_from_options(options))
+        self.full_range = _load(FULL_RANGE, full_range_score)
+        self.short_range = _load(SHORT_RANGE, short_range_score)
+        self._models = [m for m in (self.full_range, self.short_range) if m is not None]
         if not self._models:
             raise ValueError("at least one of full_range_score and short_range_score must be set")
-        if tiles > 1 and full_range_score is None:
-            raise ValueError("tiling runs the full-range model: full_range_score must be set")
         self._finalizer = weakref.finalize(self, _close_all, self._models)
         self._finalizer.atexit = False
         # MediaPipe runs every task call on a ThreadPoolExecutor, which concurrent.futures stops in a
@@ -112,8 +105,12 @@ class FaceDetector:
         # raises (mediapipe 1.2.2). So close ours in the same kind of hook, which runs before theirs.
         threading._register_atexit(self._finalizer)
 
-    def detect(self, image: np.ndarray) -> list[Detection]:
-        """All faces in an ``(H, W, 3)`` uint8 RGB image, best score first."""
+    def detect(self, image: np.ndarray, tiles: int | None = None) -> list[Detection]:
+        """All faces in an ``(H, W, 3)`` uint8 RGB image, best score first.
+
+        ``tiles`` overrides the detector's tiling for this call (1 = none, fastest).
+        """
+        tiles = self.tiles if tiles is None else tiles
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise ValueError(f"expected an (H, W, 3) uint8 RGB image, got {image.shape} {image.dtype}")
         height, width = image.shape[:2]
@@ -122,11 +119,11 @@ class FaceDetector:
         for model in self._models:
             for det in model.detect(mp_image).detections:
                 found.append(_to_detection(det, width, height))
-        if self.tiles > 1:  # the full-range model again on overlapping tiles, for faces too small whole
-            for x0, y0, x1, y1 in tile_boxes(width, height, self.tiles):
+        if tiles > 1 and self.full_range:  # the full-range model again on overlapping tiles, for faces too small whole
+            for x0, y0, x1, y1 in tile_boxes(width, height, tiles):
                 tile = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(image[y0:y1, x0:x1]))
                 small = SMALL_FACE_FRACTION * min(x1 - x0, y1 - y0)
-                for det in self._models[0].detect(tile).detections:
+                for det in self.full_range.detect(tile).detections:
                     det = _to_detection(det, x1 - x0, y1 - y0, offset=(x0, y0))
                     # tiles are for small faces; a large box in a tile is usually a face cut by its edge
                     if max(det.width, det.height) <= small:
@@ -135,12 +132,22 @@ class FaceDetector:
 
     def close(self) -> None:
         self._finalizer()
+        self.full_range = self.short_range = None
 
     def __enter__(self) -> "FaceDetector":
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _load(path: Path, min_score: float | None) -> vision.FaceDetector | None:
+    if min_score is None:
+        return None
+    options = vision.FaceDetectorOptions(
+        base_options=BaseOptions(model_asset_path=str(path)), min_detection_confidence=min_score
+    )
+    return vision.FaceDetector.create_from_options(options)
 
 
 def _close_all(models: list) -> None:

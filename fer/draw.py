@@ -1,0 +1,55 @@
+"""Annotated copies of images: a box and "label 87%" per face, sized to stay legible at any scale."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from fer.results import ImageResult
+
+COLORS = {  # one colour per emotion, readable on photos
+    "angry": (230, 25, 75),
+    "disgust": (60, 180, 75),
+    "fear": (145, 30, 180),
+    "happy": (255, 190, 0),
+    "sad": (0, 130, 200),
+    "surprise": (245, 130, 48),
+    "neutral": (170, 170, 170),
+}
+
+
+@lru_cache(maxsize=16)
+def _font(size: int) -> ImageFont.ImageFont:
+    return ImageFont.load_default(size=size)  # Pillow's bundled scalable font: no system fonts needed
+
+
+def draw_results(image: np.ndarray, result: ImageResult) -> np.ndarray:
+    """Return an RGB uint8 copy of ``image`` with each face's box and top label with its confidence."""
+    canvas = Image.fromarray(np.asarray(image, dtype=np.uint8)).convert("RGB")
+    draw = ImageDraw.Draw(canvas)
+    width, height = canvas.size
+    # line and text scale with the image, so labels are readable on a 4000 px photo and a 200 px crop
+    line = max(2, round(min(width, height) / 250))
+    for face in result.faces:
+        x0, y0, x1, y1 = face.box
+        color = COLORS.get(face.label, (255, 255, 255))
+        draw.rectangle((x0, y0, x1, y1), outline=color, width=line)
+        font_size = max(12, round(max(min(width, height) / 30, (x1 - x0) / 5)))
+        font = _font(font_size)
+        text = f"{face.label} {face.confidence:.0%}"
+        left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
+        text_w, text_h = right - left, bottom - top
+        pad = max(2, font_size // 5)
+        # above the box if there is room, else inside its top edge
+        ty = y0 - text_h - 2 * pad if y0 - text_h - 2 * pad >= 0 else y0
+        tx = min(max(0, x0), max(0, width - text_w - 2 * pad))
+        draw.rectangle((tx, ty, tx + text_w + 2 * pad, ty + text_h + 2 * pad), fill=color)
+        draw.text((tx + pad - left, ty + pad - top), text, fill=_text_color(color), font=font)
+    return np.asarray(canvas)
+
+
+def _text_color(background: tuple[int, int, int]) -> tuple[int, int, int]:
+    luminance = 0.299 * background[0] + 0.587 * background[1] + 0.114 * background[2]
+    return (0, 0, 0) if luminance > 140 else (255, 255, 255)

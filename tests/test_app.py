@@ -1,0 +1,82 @@
+"""The Gradio app: its handlers directly, then the real server on 127.0.0.1 through gradio_client."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from conftest import EXAMPLES, ROOT
+from fer import load_image
+
+
+@pytest.fixture(scope="module")
+def app():
+    import app as app_module
+
+    return app_module
+
+
+def test_handlers(app):
+    annotated, label, rows, status = app.show(load_image(EXAMPLES / "two_faces.jpg"))
+    assert annotated.shape[2] == 3 and len(rows) == 2 and "2 face(s)" in status
+    assert set(label) == {"angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"}
+    annotated, label, rows, status = app.show(load_image(EXAMPLES / "no_face_coffee.jpg"))
+    assert rows == [] and status == app.NO_FACE and label == "no face found"
+    assert app.show(None) == (None, None, [], "")
+    frame, label = app.show_webcam(np.zeros((480, 640, 3), np.uint8))
+    assert frame.shape == (480, 640, 3) and label == "no face found"
+
+
+def test_examples_are_ours_to_ship(app):
+    names = {p.name for p in app.EXAMPLES}
+    assert {"grace_hopper.jpg", "two_faces.jpg", "no_face_coffee.jpg"} <= names
+    credits = (EXAMPLES / "CREDITS.md").read_text()
+    assert all(name in credits for name in names)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    port = _free_port()
+    env = dict(os.environ, GRADIO_SERVER_NAME="127.0.0.1", GRADIO_SERVER_PORT=str(port), FER_MODEL="bundled",
+               GRADIO_ANALYTICS_ENABLED="False")
+    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"app.py exited early:\n{proc.stdout.read()}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail("app.py did not start listening within 120 s")
+    yield url
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+def test_api_endpoints_through_gradio_client(server):
+    from gradio_client import Client, handle_file
+
+    client = Client(server, verbose=False)
+    assert {"/predict", "/analyze"} <= set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
+    image_path, label = client.predict(handle_file(str(EXAMPLES / "grace_hopper.jpg")), api_name="/predict")
+    assert os.path.exists(image_path)
+    assert label["label"] in {c["label"] for c in label["confidences"]} and len(label["confidences"]) == 7
+    analysis = client.predict(handle_file(str(EXAMPLES / "two_faces.jpg")), api_name="/analyze")
+    assert len(analysis["faces"]) == 2
+    assert set(analysis["faces"][0]) == {"box", "score", "label", "scores"}
+    assert client.predict(handle_file(str(EXAMPLES / "no_face_coffee.jpg")), api_name="/analyze") == {"faces": []}

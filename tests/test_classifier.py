@@ -1,0 +1,55 @@
+import shutil
+
+import numpy as np
+import pytest
+
+from fer.classifier import EmotionClassifier, softmax
+from fer.config import EMOTIONS, ModelConfig
+from fer.source import BUNDLED_MODEL
+
+
+@pytest.fixture(scope="module")
+def classifier():
+    return EmotionClassifier(BUNDLED_MODEL)
+
+
+def test_bundled_model_matches_its_config(classifier):
+    assert classifier.labels == EMOTIONS
+    size = classifier.config.preprocessing.input_size
+    assert classifier.model.input_shape[1:3] == (size, size)
+
+
+def test_probabilities_are_a_distribution_per_face(classifier):
+    faces = np.random.default_rng(0).integers(0, 256, (5, 48, 48), dtype=np.uint8)
+    p = classifier.predict_proba(faces)
+    assert p.shape == (5, 7)
+    assert np.allclose(p.sum(axis=1), 1) and (p >= 0).all()
+    assert classifier.predict_proba(np.zeros((0, 48, 48), np.uint8)).shape == (0, 7)
+
+
+def test_batched_and_single_predictions_agree(classifier):
+    faces = np.random.default_rng(1).integers(0, 256, (3, 48, 48), dtype=np.uint8)
+    batched = classifier.predict_proba(faces)
+    single = np.concatenate([classifier.predict_proba(faces[i : i + 1]) for i in range(3)])
+    assert np.allclose(batched, single, atol=1e-5)
+
+
+def test_temperature_softens_without_changing_the_ranking():
+    logits = np.array([[2.0, 0.5, -1.0]])
+    sharp, soft = softmax(logits, 1.0), softmax(logits, 3.0)
+    assert soft.max() < sharp.max() and soft.argmax() == sharp.argmax()
+
+
+def test_corrupted_weights_are_refused(tmp_path):
+    folder = tmp_path / "model"
+    shutil.copytree(BUNDLED_MODEL, folder)
+    config = ModelConfig.load(folder)
+    config.weights_sha256 = "0" * 64
+    config.save(folder)
+    with pytest.raises(ValueError, match="sha256"):
+        EmotionClassifier(folder)
+
+
+def test_missing_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="config.json"):
+        EmotionClassifier(tmp_path)

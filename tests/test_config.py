@@ -1,0 +1,35 @@
+import json
+
+import pytest
+
+from fer.config import EMOTIONS, ModelConfig, Preprocessing
+from train.config import TrainConfig, parse_args
+
+
+def test_model_config_round_trip(tmp_path):
+    config = ModelConfig(preprocessing=Preprocessing(crop_scale=1.4, align=False), temperature=1.7, metrics={"a": 1})
+    config.save(tmp_path)
+    loaded = ModelConfig.load(tmp_path)
+    assert loaded == config and loaded.labels == EMOTIONS
+    assert json.loads((tmp_path / "config.json").read_text())["preprocessing"]["crop_scale"] == 1.4
+
+
+def test_model_config_rejects_unknown_keys(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"labels": list(EMOTIONS), "colour": "red"}))
+    with pytest.raises(ValueError, match="colour"):
+        ModelConfig.load(tmp_path)
+
+
+def test_train_config_yaml_and_overrides(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("epochs: 7\nwidths: [8, 16]\n")
+    config, resume = parse_args(["--config", str(path), "--lr=1e-3", "--class_weight=true", "--resume"])
+    assert (config.epochs, config.widths, config.lr, config.class_weight, resume) == (7, [8, 16], 0.001, True, True)
+    config.save(tmp_path / "saved.yaml")
+    assert TrainConfig.load(tmp_path / "saved.yaml") == config
+
+
+@pytest.mark.parametrize("arg", ["--epochz=3", "--epochs=many", "--erase=maybe", "stray"])
+def test_train_config_rejects_bad_arguments(arg):
+    with pytest.raises(SystemExit):
+        parse_args([arg])

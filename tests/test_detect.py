@@ -1,0 +1,95 @@
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pytest
+
+from conftest import shared
+from fer.detect import Detection, FaceDetector, iou, non_max_suppression, overlap, tile_boxes
+from fer.image import load_image
+
+
+@pytest.fixture(scope="module")
+def detector():
+    with FaceDetector() as d:
+        yield d
+
+
+def test_portrait_has_one_face_with_keypoints_inside_its_box(detector, grace_hopper):
+    image = load_image(grace_hopper)
+    faces = detector.detect(image)
+    assert len(faces) == 1
+    face = faces[0]
+    x0, y0, x1, y1 = face.box
+    assert 0 <= x0 < x1 <= image.shape[1] and 0 <= y0 < y1 <= image.shape[0]
+    assert face.width > 100 and face.score > 0.8
+    assert len(face.keypoints) == 6
+    (rx, ry), (lx, ly) = face.keypoints[:2]
+    assert x0 <= rx < lx <= x1  # the person's right eye is on the image's left
+    assert all(y0 <= y <= y1 for _, y in face.keypoints[:4])
+
+
+def test_blank_image_has_no_face(detector):
+    assert detector.detect(np.full((300, 400, 3), 128, dtype=np.uint8)) == []
+
+
+def test_rejects_non_rgb_input(detector):
+    with pytest.raises(ValueError, match="RGB"):
+        detector.detect(np.zeros((10, 10), dtype=np.uint8))
+
+
+def test_overlap_and_suppression():
+    small, big = (10, 10, 20, 20), (0, 0, 100, 100)
+    assert overlap(small, big) == 1.0 and iou(small, big) == pytest.approx(0.01)
+    dets = [Detection(big, 0.6, ()), Detection(small, 0.9, ()), Detection((200, 200, 220, 220), 0.7, ())]
+    kept = non_max_suppression(dets, 0.5)
+    assert [d.score for d in kept] == [0.9, 0.7]
+
+
+def test_tiles_cover_the_image_with_overlap():
+    boxes = tile_boxes(500, 375, 2)
+    assert len(boxes) == 4
+    covered = np.zeros((375, 500), bool)
+    for x0, y0, x1, y1 in boxes:
+        assert 0 <= x0 < x1 <= 500 and 0 <= y0 < y1 <= 375
+        covered[y0:y1, x0:x1] = True
+    assert covered.all()
+    assert boxes[0][2] > boxes[1][0]  # neighbours overlap
+
+
+def _dlib_boxes():
+    root = ET.parse(shared("scenes", "dlib", "training.xml")).getroot()
+    for image in root.iter("image"):
+        boxes = [
+            (int(b.get("left")), int(b.get("top")), int(b.get("left")) + int(b.get("width")), int(b.get("top")) + int(b.get("height")))
+            for b in image.iter("box")
+        ]
+        yield image.get("file"), boxes
+
+
+def test_finds_at_least_90_percent_of_small_faces_in_group_photos(detector):
+    found = total = 0
+    for name, truth in _dlib_boxes():
+        detections = detector.detect(load_image(shared("scenes", "dlib", name)))
+        total += len(truth)
+        found += sum(any(iou(t, d.box) >= 0.3 for d in detections) for t in truth)
+    assert total == 18
+    assert found / total >= 0.9, f"recall {found}/{total}"
+
+
+def test_tiling_is_what_finds_the_smallest_faces(detector):
+    with_tiles = without = 0
+    for name, truth in _dlib_boxes():
+        image = load_image(shared("scenes", "dlib", name))
+        for tiles, counter in ((2, "with"), (1, "without")):
+            dets = detector.detect(image, tiles=tiles)
+            hits = sum(any(iou(t, d.box) >= 0.3 for d in dets) for t in truth)
+            if counter == "with":
+                with_tiles += hits
+            else:
+                without += hits
+    assert with_tiles >= without
+
+
+@pytest.mark.parametrize("name", ["dlib/dogs.jpg", "skimage/coffee.png", "skimage/rocket.jpg"])
+def test_no_face_on_negatives(detector, name):
+    assert detector.detect(load_image(shared("scenes", *name.split("/")))) == []

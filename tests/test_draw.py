@@ -1,0 +1,32 @@
+import numpy as np
+import pytest
+
+from fer.draw import draw_results
+from fer.results import FaceResult, ImageResult
+
+SCORES = {"angry": 0.05, "disgust": 0.05, "fear": 0.05, "happy": 0.6, "sad": 0.05, "surprise": 0.1, "neutral": 0.1}
+
+
+@pytest.mark.parametrize("size", [(40, 30), (600, 400), (4000, 3000)])
+def test_label_scales_with_the_image(size):
+    w, h = size
+    face = FaceResult(box=(w // 4, h // 4, w // 2, h // 2), score=0.9, label="happy", scores=SCORES)
+    image = np.zeros((h, w, 3), dtype=np.uint8)
+    out = draw_results(image, ImageResult([face], size))
+    assert out.shape == image.shape and image.max() == 0
+    # the label's filled background is at least 8 px and 2% of the image height tall, so it stays
+    # legible when a large photo is scaled down to fit a screen
+    label_rows = np.flatnonzero((out == (255, 190, 0)).all(axis=2).sum(axis=1) > w // 20)
+    assert label_rows.size >= max(8, 0.02 * h)
+
+
+def test_face_at_the_top_edge_keeps_its_label_inside():
+    face = FaceResult(box=(0, 0, 50, 50), score=0.9, label="happy", scores=SCORES)
+    out = draw_results(np.zeros((200, 200, 3), np.uint8), ImageResult([face], (200, 200)))
+    assert (out[:50, :50] == (255, 190, 0)).all(axis=2).sum() > 100
+
+
+def test_no_faces_returns_an_equal_copy():
+    image = np.random.default_rng(0).integers(0, 255, (20, 30, 3), dtype=np.uint8)
+    out = draw_results(image, ImageResult([], (30, 20)))
+    assert np.array_equal(out, image) and out is not image

@@ -1,0 +1,39 @@
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import EXAMPLES, shared
+from test_data import write_fer_csv
+from train.evaluate import evaluate, main
+
+
+def test_csv_report_is_consistent(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    csv = write_fer_csv(tmp_path / "t.csv.gz", [(int(rng.integers(7)), "PublicTest", int(rng.integers(256))) for _ in range(30)])
+    report = evaluate(csv, "PublicTest", "bundled")
+    assert report["n"] == 30 and 0 <= report["accuracy"] <= 1
+    matrix = np.array(report["confusion_matrix"])
+    assert matrix.sum() == 30 and report["accuracy"] == pytest.approx(np.trace(matrix) / 30, abs=1e-4)
+    assert main(["--data", str(csv), "--split", "PublicTest", "--model", "bundled", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["n"] == 30
+    assert main(["--data", str(csv), "--split", "PrivateTest"]) == 2  # absent split: a clear error
+
+
+def test_folder_with_detection_counts_missed_faces_as_wrong(tmp_path):
+    (tmp_path / "neutral").mkdir()
+    (tmp_path / "happy").mkdir()
+    Image.open(EXAMPLES / "grace_hopper.jpg").save(tmp_path / "neutral" / "hopper.jpg")
+    Image.open(EXAMPLES / "no_face_coffee.jpg").save(tmp_path / "happy" / "coffee.jpg")
+    report = evaluate(tmp_path, model="bundled", detect=True)
+    assert report["n"] == 2 and report["no_face"]["count"] == 1
+    assert report["no_face"]["files"][0].endswith("coffee.jpg")
+    assert report["per_class"]["happy"]["recall"] == 0.0
+    assert sum(map(sum, report["confusion_matrix"])) == 1
+
+
+def test_shipped_model_reaches_66_percent_on_publictest():
+    report = evaluate(shared("fer2013", "fer2013-train-publictest.csv.gz"), "PublicTest", "bundled")
+    assert report["n"] == 3589
+    assert report["accuracy"] >= 0.66, report["accuracy"]

@@ -1,0 +1,78 @@
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import EXAMPLES, shared
+from fer import EMOTIONS, ImageResult, load_image
+
+
+def _check_face(face, size):
+    x0, y0, x1, y1 = face.box
+    assert 0 <= x0 < x1 <= size[0] and 0 <= y0 < y1 <= size[1]
+    assert set(face.scores) == set(EMOTIONS)
+    assert sum(face.scores.values()) == pytest.approx(1.0, abs=1e-6)
+    assert face.label == max(face.scores, key=face.scores.get)
+    assert 0 < face.score <= 1
+
+
+def test_portrait(recognizer, grace_hopper):
+    result = recognizer.predict(grace_hopper)
+    assert isinstance(result, ImageResult) and len(result) == 1
+    _check_face(result.main_face, result.size)
+
+
+def test_several_faces_largest_first_in_one_classifier_call(recognizer, monkeypatch):
+    calls = []
+    original = recognizer.classifier.predict_proba
+    monkeypatch.setattr(recognizer.classifier, "predict_proba", lambda faces: calls.append(len(faces)) or original(faces))
+    result = recognizer.predict(EXAMPLES / "two_faces.jpg")
+    assert len(result) == 2 and calls == [2]
+    assert result.faces[0].area >= result.faces[1].area
+    for face in result.faces:
+        _check_face(face, result.size)
+
+
+def test_no_face(recognizer):
+    result = recognizer.predict(EXAMPLES / "no_face_coffee.jpg")
+    assert result.faces == [] and result.main_face is None and result.to_dict() == {"faces": []}
+
+
+def test_any_input_kind_gives_the_same_answer(recognizer, grace_hopper):
+    reference = recognizer.predict(grace_hopper).to_dict()
+    pil = Image.open(grace_hopper)
+    assert recognizer.predict(pil).to_dict() == reference
+    assert recognizer.predict(np.asarray(pil.convert("RGB"))).to_dict() == reference
+    assert recognizer.predict(grace_hopper.read_bytes()).to_dict() == reference
+    rgba = recognizer.predict(pil.convert("RGBA"))
+    assert len(rgba) == 1 and rgba.main_face.box == recognizer.predict(grace_hopper).main_face.box
+    grey = recognizer.predict(pil.convert("L"))
+    assert len(grey) == 1
+
+
+def test_tilted_face_is_found(recognizer):
+    result = recognizer.predict(EXAMPLES / "tilted_portrait.jpg")
+    assert len(result) == 1
+
+
+def test_group_photo_from_shared_data(recognizer):
+    result = recognizer.predict(shared("scenes", "dlib", "2007_007763.jpg"))
+    assert len(result) >= 6
+    for face in result.faces:
+        _check_face(face, result.size)
+
+
+def test_rgba_photo_from_shared_data(recognizer):
+    path = shared("scenes", "face_recognition", "lin-manuel-miranda.png")
+    assert Image.open(path).mode == "RGBA"
+    assert len(recognizer.predict(path)) == 1
+
+
+def test_plot_returns_an_annotated_copy(recognizer, grace_hopper):
+    image = load_image(grace_hopper)
+    before = image.copy()
+    result = recognizer.predict(image)
+    annotated = result.plot(image)
+    assert annotated.shape == image.shape and annotated.dtype == np.uint8
+    assert np.array_equal(image, before)  # the input is untouched
+    x0, y0, x1, y1 = result.main_face.box
+    assert not np.array_equal(annotated[y0:y1, x0:x1], image[y0:y1, x0:x1])

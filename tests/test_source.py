@@ -1,0 +1,110 @@
+"""Model sources: folders, the bundled copy, and the Hub through a loopback server answering as the Hub."""
+
+import logging
+import socket
+
+import pytest
+
+from fer.classifier import EmotionClassifier
+from fer.config import CONFIG_NAME, WEIGHTS_NAME
+from fer.source import BUNDLED, BUNDLED_MODEL, DEFAULT_REPO_ID, resolve_model
+from hub_server import FakeHub
+
+
+@pytest.fixture
+def hub(monkeypatch, tmp_path):
+    """A loopback Hub holding a copy of the bundled model, with huggingface_hub pointed at it."""
+    fake = FakeHub()
+    server, url = fake.start()
+    monkeypatch.setenv("HF_ENDPOINT", url)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub-cache"))
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("FER_MODEL", raising=False)
+    _reload_hub_constants(monkeypatch, url, tmp_path / "hub-cache")
+    yield fake
+    server.shutdown()
+
+
+def _reload_hub_constants(monkeypatch, endpoint, cache):
+    # huggingface_hub reads HF_ENDPOINT and the cache folder once, at import
+    import huggingface_hub.constants as c
+
+    monkeypatch.setattr(c, "ENDPOINT", endpoint)
+    monkeypatch.setattr(c, "HUGGINGFACE_CO_URL_TEMPLATE", endpoint + "/{repo_id}/resolve/{revision}/{filename}")
+    monkeypatch.setattr(c, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(c, "HF_HUB_OFFLINE", False)
+
+
+def model_files(**changes) -> dict[str, bytes]:
+    files = {name: (BUNDLED_MODEL / name).read_bytes() for name in (WEIGHTS_NAME, CONFIG_NAME)}
+    files["README.md"] = b"# card\n"
+    files.update(changes)
+    return files
+
+
+def test_local_folder_and_bundled(monkeypatch):
+    monkeypatch.delenv("FER_MODEL", raising=False)
+    assert resolve_model(str(BUNDLED_MODEL)).folder == BUNDLED_MODEL
+    assert resolve_model(BUNDLED).folder == BUNDLED_MODEL
+    monkeypatch.setenv("FER_MODEL", BUNDLED)
+    assert resolve_model().origin == BUNDLED
+
+
+def test_nonsense_source_is_an_error():
+    with pytest.raises(FileNotFoundError, match="neither a folder nor a Hub repo"):
+        resolve_model("./no/such/folder/here")
+
+
+def test_downloads_from_the_hub_at_a_pinned_revision(hub):
+    first = hub.add_commit("someone/emotions", model_files())
+    hub.add_commit("someone/emotions", model_files(**{"README.md": b"# newer card\n"}))
+    pinned = resolve_model("hf-hub:someone/emotions", revision=first)
+    assert pinned.origin == f"hf-hub:someone/emotions@{first}"
+    assert (pinned.folder / "README.md").read_bytes() == b"# card\n"
+    latest = resolve_model("someone/emotions")
+    assert (latest.folder / "README.md").read_bytes() == b"# newer card\n"
+    assert EmotionClassifier(latest.folder).labels  # a loadable model
+    assert any(r.startswith("GET /someone/emotions/resolve/") for r in hub.requests)
+
+
+def test_env_vars_choose_repo_and_revision(hub, monkeypatch):
+    first = hub.add_commit("someone/emotions", model_files())
+    hub.add_commit("someone/emotions", model_files(**{"README.md": b"# v2\n"}))
+    monkeypatch.setenv("FER_MODEL", "someone/emotions")
+    monkeypatch.setenv("FER_MODEL_REVISION", first)
+    assert resolve_model().origin == f"hf-hub:someone/emotions@{first}"
+
+
+def test_cached_model_loads_offline(hub, monkeypatch):
+    commit = hub.add_commit("someone/emotions", model_files())
+    online = resolve_model("someone/emotions", revision=commit)
+    import huggingface_hub.constants as c
+
+    monkeypatch.setattr(c, "HF_HUB_OFFLINE", True)
+    offline = resolve_model("someone/emotions", revision=commit)
+    assert offline.folder == online.folder
+
+
+def test_unknown_repo_named_by_the_user_is_an_error(hub):
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    with pytest.raises(RepositoryNotFoundError):
+        resolve_model("someone/missing")
+
+
+def test_default_model_falls_back_when_the_hub_lacks_it(hub, caplog):
+    with caplog.at_level(logging.WARNING, logger="fer.source"):
+        location = resolve_model()
+    assert location.origin == BUNDLED
+    assert DEFAULT_REPO_ID in caplog.text and "bundled" in caplog.text
+
+
+def test_unreachable_hub_falls_back_to_bundled(hub, monkeypatch, caplog):
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{s.getsockname()[1]}"
+    _reload_hub_constants(monkeypatch, closed, "/nonexistent-cache")
+    with caplog.at_level(logging.WARNING, logger="fer.source"):
+        location = resolve_model("someone/emotions")
+    assert location.origin == BUNDLED
+    assert "unreachable" in caplog.text

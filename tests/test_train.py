@@ -1,0 +1,50 @@
+"""A tiny run of the real training loop (seconds): checkpoints, resume, export; not a real model."""
+
+import json
+
+import numpy as np
+import pytest
+
+from fer.classifier import EmotionClassifier
+from test_data import write_fer_csv
+from train.metrics import classification_report, expected_calibration_error
+from train.train import main as train_main
+
+
+@pytest.fixture
+def tiny_csv(tmp_path):
+    rng = np.random.default_rng(0)
+    rows = [(int(rng.integers(7)), "Training", int(rng.integers(256))) for _ in range(40)]
+    rows += [(int(rng.integers(7)), "PublicTest", int(rng.integers(256))) for _ in range(10)]
+    return write_fer_csv(tmp_path / "tiny.csv", rows)
+
+
+def test_train_resume_and_export(tmp_path, tiny_csv):
+    args = [f"--data={tiny_csv}", f"--out={tmp_path / 'run'}", "--widths=[4, 8]", "--head_units=8", "--batch_size=16", "--patience=0"]
+    train_main(args + ["--epochs=1"])
+    state = json.loads((tmp_path / "run" / "state.json").read_text())
+    assert state["epoch"] == 1
+    with pytest.raises(SystemExit, match="--resume"):
+        train_main(args + ["--epochs=1"])
+    # resume with more epochs: the saved config wins, so raise epochs in it as a user would
+    config = (tmp_path / "run" / "train_config.yaml")
+    config.write_text(config.read_text().replace("epochs: 1", "epochs: 2"))
+    folder = train_main(args + ["--resume"])
+    assert json.loads((tmp_path / "run" / "state.json").read_text())["epoch"] == 2
+    assert len((tmp_path / "run" / "log.csv").read_text().strip().splitlines()) == 3  # header + 2 epochs
+    classifier = EmotionClassifier(folder)
+    assert classifier.predict_proba(np.zeros((2, 48, 48), np.uint8)).shape == (2, 7)
+    assert classifier.config.training["epochs_run"] == 2
+
+
+def test_metrics_on_known_values():
+    y_true = np.array([0, 0, 1, 1, 2])
+    y_pred = np.array([0, 1, 1, 1, -1])  # -1: no face found, counts as wrong
+    report = classification_report(y_true, y_pred, ("a", "b", "c"))
+    assert report["accuracy"] == 0.6
+    assert report["per_class"]["a"] == {"precision": 1.0, "recall": 0.5, "f1": 0.6667, "support": 2}
+    assert report["per_class"]["b"]["precision"] == pytest.approx(0.6667, abs=1e-4)
+    assert report["confusion_matrix"] == [[1, 1, 0], [0, 2, 0], [0, 0, 0]]
+    perfect = np.eye(3)[[0, 1, 2]]
+    assert expected_calibration_error(np.array([0, 1, 2]), perfect) == 0.0
+    assert expected_calibration_error(np.array([1, 2, 0]), perfect) == 1.0

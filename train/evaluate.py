@@ -1,0 +1,121 @@
+"""Evaluate a model: ``python -m train.evaluate --data PATH [--split NAME] [--model DIR_OR_REPO] [--detect] [--json]``.
+
+PATH is a FER2013 CSV (``.csv``/``.csv.gz``; ``--split`` picks one Usage value) or a folder with one
+subfolder per class. Without ``--detect`` the images are taken as face crops and go straight to the
+classifier; with ``--detect`` each image goes through the whole pipeline (detection, crop, alignment,
+classification) and the largest face is the prediction; an image where no face is found counts as
+wrong and is listed. Without ``--model`` the app's default model is evaluated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from fer.classifier import EmotionClassifier
+from fer.source import resolve_model
+from train.data import load_split, read_image_folder
+from train.metrics import classification_report, expected_calibration_error
+
+
+def classify_crops(classifier: EmotionClassifier, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """Probabilities for ``(N, H, W)`` uint8 face crops, resized to the model's input when needed."""
+    size = classifier.config.preprocessing.input_size
+    if images.shape[1:3] != (size, size):
+        images = np.stack([cv2.resize(im, (size, size), interpolation=cv2.INTER_AREA) for im in images])
+    batches = range(0, len(images), batch_size)
+    return np.concatenate(
+        [classifier.predict_proba(images[i : i + batch_size]) for i in tqdm(batches, desc="classify", leave=False)]
+    )
+
+
+def classify_photos(recognizer, images, paths) -> tuple[np.ndarray, list[str]]:
+    """Probabilities of the largest face in each photo; rows of -1 where no face was found."""
+    probabilities = np.full((len(images), len(recognizer.labels)), -1.0)
+    missed = []
+    for i, image in enumerate(tqdm(images, desc="detect+classify", leave=False)):
+        face = recognizer.predict(image).main_face
+        if face is None:
+            missed.append(paths[i] if paths else str(i))
+        else:
+            probabilities[i] = [face.scores[label] for label in recognizer.labels]
+    return probabilities, missed
+
+
+def evaluate(data: str | Path, split: str | None = None, model: str | None = None, detect: bool = False) -> dict:
+    data = Path(data)
+    location = resolve_model(model)
+    if detect:
+        from fer.predictor import EmotionRecognizer
+
+        recognizer = EmotionRecognizer(location.folder)
+        labels = recognizer.labels
+        if data.is_dir():
+            dataset = read_image_folder(data, size=None)
+        else:
+            dataset = load_split(data, split)
+            dataset.images = np.stack([cv2.cvtColor(im, cv2.COLOR_GRAY2RGB) for im in dataset.images])
+        probabilities, missed = classify_photos(recognizer, dataset.images, dataset.paths)
+    else:
+        classifier = EmotionClassifier(location.folder)
+        labels = classifier.labels
+        dataset = load_split(data, split)
+        probabilities, missed = classify_crops(classifier, dataset.images), []
+    found = probabilities[:, 0] >= 0
+    predictions = np.where(found, probabilities.argmax(axis=1), -1)
+    report = classification_report(dataset.labels, predictions, labels)
+    report.update(
+        model=location.origin,
+        data=str(data),
+        split=split,
+        detect=detect,
+        ece=round(expected_calibration_error(dataset.labels[found], probabilities[found]), 4) if found.any() else None,
+    )
+    if detect:
+        report["no_face"] = {"count": len(missed), "files": missed}
+    return report
+
+
+def format_report(report: dict) -> str:
+    labels = report["labels"]
+    lines = [
+        f"model: {report['model']}",
+        f"data: {report['data']}" + (f" [{report['split']}]" if report["split"] else "") + (" (with face detection)" if report["detect"] else ""),
+        f"images: {report['n']}   accuracy: {report['accuracy']:.4f}   macro F1: {report['macro_f1']:.4f}   ECE: {report['ece']}",
+    ]
+    if report.get("no_face"):
+        lines.append(f"no face found (counted wrong): {report['no_face']['count']}")
+    lines += ["", f"{'class':<10}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>10}"]
+    for label, m in report["per_class"].items():
+        lines.append(f"{label:<10}{m['precision']:>10.3f}{m['recall']:>10.3f}{m['f1']:>10.3f}{m['support']:>10}")
+    lines += ["", "confusion matrix (rows: true, columns: predicted)", " " * 10 + "".join(f"{l[:7]:>8}" for l in labels)]
+    for label, row in zip(labels, report["confusion_matrix"]):
+        lines.append(f"{label:<10}" + "".join(f"{v:>8}" for v in row))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m train.evaluate", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", required=True, help="FER2013 CSV (.csv/.csv.gz) or folder of class subfolders")
+    parser.add_argument("--split", help="Usage value to evaluate (Training, PublicTest, PrivateTest); default: all rows")
+    parser.add_argument("--model", help="model folder or Hub repo id; default: the app's model")
+    parser.add_argument("--detect", action="store_true", help="detect the face first (uncropped photos)")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    args = parser.parse_args(argv)
+    try:
+        report = evaluate(args.data, args.split, args.model, args.detect)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(json.dumps(report, indent=2) if args.json else format_report(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
