@@ -24,15 +24,39 @@ from train.data import load_split, read_image_folder
 from train.metrics import classification_report, expected_calibration_error
 
 
-def classify_crops(classifier: EmotionClassifier, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """Probabilities for ``(N, H, W)`` uint8 face crops, resized to the model's input when needed."""
+TTA_MODES = ("none", "flip", "tencrop")
+
+
+def tta_views(images: np.ndarray, mode: str) -> list[np.ndarray]:
+    """Test-time augmentation views of ``(N, S, S)`` crops: the crops themselves, their mirror images,
+    or ten crops (four corners and centre at 90% size, resized back, and their mirror images)."""
+    if mode == "none":
+        return [images]
+    if mode == "flip":
+        return [images, images[:, :, ::-1]]
+    if mode != "tencrop":
+        raise ValueError(f"unknown TTA mode {mode!r}; choose from {TTA_MODES}")
+    size = images.shape[1]
+    crop = int(round(size * 0.9))
+    offsets = [(0, 0), (0, size - crop), (size - crop, 0), (size - crop, size - crop), ((size - crop) // 2,) * 2]
+    views = []
+    for y, x in offsets:
+        view = np.stack([cv2.resize(im[y : y + crop, x : x + crop], (size, size), interpolation=cv2.INTER_LINEAR) for im in images])
+        views += [view, view[:, :, ::-1]]
+    return views
+
+
+def classify_crops(classifier: EmotionClassifier, images: np.ndarray, tta: str = "none", batch_size: int = 256) -> np.ndarray:
+    """Probabilities for ``(N, H, W)`` uint8 face crops, resized to the model's input when needed,
+    averaged over the test-time augmentation views of ``tta``."""
     size = classifier.config.preprocessing.input_size
     if images.shape[1:3] != (size, size):
         images = np.stack([cv2.resize(im, (size, size), interpolation=cv2.INTER_AREA) for im in images])
-    batches = range(0, len(images), batch_size)
-    return np.concatenate(
-        [classifier.predict_proba(images[i : i + batch_size]) for i in tqdm(batches, desc="classify", leave=False)]
-    )
+    total = np.zeros((len(images), len(classifier.labels)))
+    views = tta_views(images, tta)
+    for view in tqdm(views, desc=f"classify ({tta})", leave=False, disable=len(views) == 1):
+        total += np.concatenate([classifier.predict_proba(view[i : i + batch_size]) for i in range(0, len(view), batch_size)])
+    return total / len(views)
 
 
 def classify_photos(recognizer, images, paths) -> tuple[np.ndarray, list[str]]:
@@ -48,7 +72,18 @@ def classify_photos(recognizer, images, paths) -> tuple[np.ndarray, list[str]]:
     return probabilities, missed
 
 
-def evaluate(data: str | Path, split: str | None = None, model: str | None = None, detect: bool = False) -> dict:
+def evaluate(
+    data: str | Path,
+    split: str | None = None,
+    model: str | None = None,
+    detect: bool = False,
+    tta: str = "none",
+    plots: str | Path | None = None,
+) -> dict:
+    """The report ``main`` prints; with ``plots``, also the confusion-matrix, per-class and
+    reliability PNGs in that folder. ``tta`` applies to face crops only (not with ``detect``)."""
+    if detect and tta != "none":
+        raise ValueError("--tta applies to face crops; it cannot be combined with --detect")
     data = Path(data)
     location = resolve_model(model)
     if detect:
@@ -66,7 +101,7 @@ def evaluate(data: str | Path, split: str | None = None, model: str | None = Non
         classifier = EmotionClassifier(location.folder)
         labels = classifier.labels
         dataset = load_split(data, split)
-        probabilities, missed = classify_crops(classifier, dataset.images), []
+        probabilities, missed = classify_crops(classifier, dataset.images, tta), []
     found = probabilities[:, 0] >= 0
     predictions = np.where(found, probabilities.argmax(axis=1), -1)
     report = classification_report(dataset.labels, predictions, labels)
@@ -75,11 +110,27 @@ def evaluate(data: str | Path, split: str | None = None, model: str | None = Non
         data=str(data),
         split=split,
         detect=detect,
+        tta=tta,
         ece=round(expected_calibration_error(dataset.labels[found], probabilities[found]), 4) if found.any() else None,
     )
     if detect:
         report["no_face"] = {"count": len(missed), "files": missed}
+    if plots is not None:
+        report["plots"] = write_plots(report, dataset.labels[found], probabilities[found], Path(plots))
     return report
+
+
+def write_plots(report: dict, labels: np.ndarray, probabilities: np.ndarray, folder: Path) -> list[str]:
+    from train.plots import confusion_matrix_plot, per_class_plot, reliability_plot
+
+    folder.mkdir(parents=True, exist_ok=True)
+    correct = probabilities.argmax(axis=1) == labels
+    title = f"Reliability, ECE {report['ece']}"
+    return [
+        str(confusion_matrix_plot(report, folder / "confusion_matrix.png")),
+        str(per_class_plot(report, folder / "per_class.png")),
+        str(reliability_plot(probabilities.max(axis=1), correct, folder / "reliability.png", title)),
+    ]
 
 
 def format_report(report: dict) -> str:
@@ -87,6 +138,7 @@ def format_report(report: dict) -> str:
     lines = [
         f"model: {report['model']}",
         f"data: {report['data']}" + (f" [{report['split']}]" if report["split"] else "") + (" (with face detection)" if report["detect"] else ""),
+        f"test-time augmentation: {report['tta']}" if report.get("tta", "none") != "none" else "single pass",
         f"images: {report['n']}   accuracy: {report['accuracy']:.4f}   macro F1: {report['macro_f1']:.4f}   ECE: {report['ece']}",
     ]
     if report.get("no_face"):
@@ -106,10 +158,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", help="Usage value to evaluate (Training, PublicTest, PrivateTest); default: all rows")
     parser.add_argument("--model", help="model folder or Hub repo id; default: the app's model")
     parser.add_argument("--detect", action="store_true", help="detect the face first (uncropped photos)")
+    parser.add_argument("--tta", choices=TTA_MODES, default="none", help="test-time augmentation, reported apart")
+    parser.add_argument("--plots", help="write confusion-matrix, per-class and reliability PNGs to this folder")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     args = parser.parse_args(argv)
     try:
-        report = evaluate(args.data, args.split, args.model, args.detect)
+        report = evaluate(args.data, args.split, args.model, args.detect, args.tta, args.plots)
     except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

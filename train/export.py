@@ -1,14 +1,30 @@
-"""Write a model folder laid out as its Hub model repo: ``model.keras``, ``config.json``, ``README.md``."""
+"""Write a model folder laid out as its Hub model repo: ``model.keras``, ``config.json``, ``README.md``.
+
+``python -m train.export --run runs/baseline --out fer/assets/model [--crop-scale S] [--center-shift C]``
+takes a run's best classifier, evaluates it (``train.evaluate``) on the validation split and, where the
+data is present, on faces-in-the-wild photos through the whole pipeline, and writes the figures into
+``config.json`` and the model card, so every figure there comes from that one command.
+"""
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
 import keras
+import numpy as np
+import yaml
 
+from fer.classifier import softmax
 from fer.config import WEIGHTS_NAME, ModelConfig, Preprocessing
+from train.calibration import fit_temperature, negative_log_likelihood
+
+WILD_FACES = Path("../shared/data/faces-in-the-wild")
+TFLITE_NAME = "model.tflite"
 
 
 def sha256_of(path: str | Path) -> str:
@@ -37,4 +53,233 @@ def export_model_folder(
         weights_sha256=sha256_of(folder / WEIGHTS_NAME),
     )
     config.save(folder)
+    write_model_card(folder, config)
     return folder
+
+
+def _summary(report: dict) -> dict:
+    keep = ("n", "accuracy", "macro_f1", "ece", "per_class", "confusion_matrix", "data", "split", "detect")
+    summary = {k: report[k] for k in keep if k in report}
+    if "no_face" in report:
+        summary["no_face"] = report["no_face"]["count"]
+    return summary
+
+
+def write_model_card(folder: Path, config: ModelConfig) -> Path:
+    val = config.metrics.get("validation")
+    wild = config.metrics.get("faces_in_the_wild")
+    train = config.training
+    front = {
+        "library_name": "keras",
+        "license": "apache-2.0",
+        "pipeline_tag": "image-classification",
+        "tags": ["facial-expression-recognition", "emotion-recognition", "fer2013", "keras"],
+        "datasets": ["fer2013"],
+        "metrics": ["accuracy", "f1"],
+    }
+    if val:
+        front["model-index"] = [{
+            "name": "fer2013-emotion-cnn",
+            "results": [{
+                "task": {"type": "image-classification", "name": "Facial expression recognition"},
+                "dataset": {"name": "FER2013", "type": "fer2013", "split": val["split"]},
+                "metrics": [
+                    {"type": "accuracy", "value": val["accuracy"], "name": f"{val['split']} accuracy (single pass)"},
+                    {"type": "f1", "value": val["macro_f1"], "name": f"{val['split']} macro F1"},
+                ],
+            }],
+        }]
+    pre = config.preprocessing
+    lines = [
+        "---", yaml.safe_dump(front, sort_keys=False).strip(), "---", "",
+        "# FER2013 emotion CNN",
+        "",
+        f"A {config.architecture.get('parameters', 0) / 1e6:.2f}M-parameter VGG-style CNN, trained from scratch on the "
+        "FER2013 Training split to label a face as one of seven emotions: "
+        + ", ".join(config.labels) + ". It is the default model of the `fer` library and its Gradio Space.",
+        "",
+        "## Use",
+        "",
+        "```python",
+        "from fer import EmotionRecognizer",
+        "recognizer = EmotionRecognizer(\"path/to/this/folder\")  # or \"hf-hub:OWNER/NAME\"",
+        "result = recognizer.predict(\"photo.jpg\")",
+        "print(result.to_dict())",
+        "```",
+        "",
+        f"Input: a {pre.input_size}x{pre.input_size} {'greyscale' if pre.grayscale else 'RGB'} face crop scaled to [0, 1]. "
+        f"The library crops detected faces as a square {pre.crop_scale}x the detector's box"
+        + (f", shifted by {pre.center_shift} box heights" if pre.center_shift else "")
+        + (", rotated so the eyes are level" if pre.align else "")
+        + "; these settings are in `config.json` and applied automatically. Output: logits over the labels in "
+        f"`config.json`; probabilities are softmax(logits / temperature) with temperature {config.temperature}.",
+        "",
+    ]
+    if val:
+        lines += [
+            "## Evaluation",
+            "",
+            f"FER2013 {val['split']} ({val['n']} faces), single pass: **accuracy {val['accuracy']:.4f}**, "
+            f"macro F1 {val['macro_f1']:.4f}, expected calibration error {val['ece']}.",
+            "",
+            "| class | precision | recall | F1 | support |",
+            "|---|---|---|---|---|",
+        ] + [
+            f"| {label} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} | {m['support']} |"
+            for label, m in val["per_class"].items()
+        ] + [""]
+    tta, cal, lite = config.metrics.get("validation_tta"), config.metrics.get("calibration"), config.metrics.get("tflite")
+    if tta:
+        lines += [f"With test-time augmentation (reported apart from the single-pass figure): flip {tta['flip']:.4f}, "
+                  f"ten-crop {tta['tencrop']:.4f}.", ""]
+    if cal:
+        lines += [f"Calibration: temperature {cal['temperature']} fitted on {cal['fitted_on']} (NLL {cal['nll_before']} -> "
+                  f"{cal['nll_after']}); expected calibration error {cal['ece_before']} before, {cal['ece_after']} after.", ""]
+    if (folder / "plots").is_dir():
+        lines += [f"![{p.stem.replace('_', ' ')}](plots/{p.name})" for p in sorted((folder / "plots").glob("*.png"))] + [""]
+    if lite:
+        lines += [f"`{lite['file']}` is a LiteRT (TFLite) copy of the classifier; its top-1 agrees with the Keras "
+                  f"model on {lite['top1_agreement']:.2%} of the {lite['n']} validation faces.", ""]
+    if wild:
+        lines += [
+            f"Whole pipeline (detection, crop, alignment, classification) on {wild['n']} faces-in-the-wild photos "
+            f"with crowd-sourced labels: accuracy {wild['accuracy']:.4f}, macro F1 {wild['macro_f1']:.4f}, "
+            f"no face found in {wild.get('no_face', 0)} (counted wrong).",
+            "",
+        ]
+    if val:
+        lines += [
+            "Reproduce: `python -m train.evaluate --data ../shared/data/fer2013/fer2013-train-publictest.csv.gz "
+            f"--split {val['split']} --model <this folder> --json`.",
+            "",
+        ]
+    if train:
+        lines += [
+            "## Training",
+            "",
+            f"Command: `{train.get('command', '')}`; {train.get('epochs_run')} epochs "
+            f"(best at epoch {train.get('best_epoch')}), {train.get('train_seconds', 0) / 60:.0f} minutes on "
+            f"{train.get('hardware')}. Augmentation: flips, shifts, rotation, zoom, brightness and contrast; "
+            "AdamW with warm-up and cosine decay; label smoothing. The model was selected on PublicTest; "
+            "the PrivateTest split was never used.",
+            "",
+        ]
+    lines += [
+        "## Intended use and limitations",
+        "",
+        "- For demos, research and aggregate analysis of posed or spontaneous expressions in photos and video. "
+        "Not for decisions about individuals (hiring, policing, health, education): an expression is not an "
+        "inner state, and the model's error rate is high.",
+        "- FER2013 is 48x48 greyscale web images found by keyword search, labelled by one annotator each; labels "
+        "are noisy (human accuracy is about 65%) and the classes are imbalanced (disgust is 1.5% of the "
+        "training rows, so it is rarely predicted).",
+        "- Known biases of FER2013: mostly adult faces, skewed towards lighter skin tones and Western posed "
+        "expressions; accuracy on children, older people, darker skin, occlusions (masks, glasses) and strong "
+        "head poses is lower and was not measured.",
+        "- Confidences are softmax scores; see the calibration error above before reading them as probabilities.",
+        "",
+    ]
+    path = folder / "README.md"
+    path.write_text("\n".join(lines))
+    return path
+
+
+def export_tflite(classifier: keras.Model, folder: Path, faces: np.ndarray, scale: float) -> dict:
+    """Write ``model.tflite`` (LiteRT) and check that its top-1 agrees with Keras on every face."""
+    import warnings
+
+    import tensorflow as tf
+
+    path = folder / TFLITE_NAME
+    classifier.export(str(path), format="litert", verbose=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tf.lite.Interpreter's deprecation notice
+        interpreter = tf.lite.Interpreter(model_path=str(path))
+    x = faces[..., None].astype("float32") * scale
+    index_in = interpreter.get_input_details()[0]["index"]
+    index_out = interpreter.get_output_details()[0]["index"]
+    interpreter.resize_tensor_input(index_in, list(x.shape))
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(index_in, x)
+    interpreter.invoke()
+    tflite_top1 = interpreter.get_tensor(index_out).argmax(axis=1)
+    keras_top1 = np.concatenate([np.asarray(classifier(x[i : i + 512], training=False)).argmax(axis=1) for i in range(0, len(x), 512)])
+    agreement = float((tflite_top1 == keras_top1).mean())
+    return {"file": TFLITE_NAME, "sha256": sha256_of(path), "top1_agreement": agreement, "n": int(len(x))}
+
+
+def main(argv: list[str] | None = None) -> Path:
+    from train.data import load_split
+    from train.evaluate import classify_crops, evaluate
+    from train.metrics import expected_calibration_error
+    from train.plots import training_curves_plot
+    from train.train import BEST, CONFIG_FILE, STATE, hardware
+
+    parser = argparse.ArgumentParser(prog="python -m train.export", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--run", required=True, type=Path, help="a training run folder (runs/NAME)")
+    parser.add_argument("--out", required=True, type=Path, help="the model folder to write")
+    parser.add_argument("--crop-scale", type=float, default=Preprocessing.crop_scale)
+    parser.add_argument("--center-shift", type=float, default=Preprocessing.center_shift)
+    parser.add_argument("--no-align", action="store_true", help="do not rotate faces to level the eyes")
+    parser.add_argument("--no-tflite", action="store_true", help="skip the LiteRT copy")
+    args = parser.parse_args(argv)
+
+    run_config = yaml.safe_load((args.run / CONFIG_FILE).read_text())
+    state = json.loads((args.run / STATE).read_text())
+    training = {
+        "command": f"python -m train --config train/configs/{Path(run_config['out']).name}.yaml",
+        "config": run_config,
+        "epochs_run": state["epoch"],
+        "best_epoch": state["best_epoch"],
+        "train_seconds": round(state.get("seconds", 0.0), 1),
+        "hardware": hardware(),
+    }
+    preprocessing = Preprocessing(crop_scale=args.crop_scale, center_shift=args.center_shift, align=not args.no_align)
+    classifier = keras.models.load_model(args.run / BEST, compile=False)
+    folder = export_model_folder(classifier, args.out, training, preprocessing)
+    config = ModelConfig.load(folder)
+
+    # calibration: fit the temperature on the validation split's logits (the split used for selection)
+    from fer.classifier import EmotionClassifier
+
+    val = load_split(run_config["data"], run_config["val_split"])
+    logits = EmotionClassifier(folder).logits(val.images)
+    temperature = fit_temperature(logits, val.labels)
+    calibration = {
+        "temperature": temperature,
+        "fitted_on": run_config["val_split"],
+        "ece_before": round(expected_calibration_error(val.labels, softmax(logits, 1.0)), 4),
+        "ece_after": round(expected_calibration_error(val.labels, softmax(logits, temperature)), 4),
+        "nll_before": round(negative_log_likelihood(logits, val.labels, 1.0), 4),
+        "nll_after": round(negative_log_likelihood(logits, val.labels, temperature), 4),
+    }
+    config = dataclasses.replace(config, temperature=temperature)
+    config.save(folder)
+
+    plots = folder / "plots"
+    metrics = {"validation": _summary(evaluate(run_config["data"], run_config["val_split"], str(folder), plots=plots))}
+    metrics["calibration"] = calibration
+    loaded = EmotionClassifier(folder)
+    metrics["validation_tta"] = {
+        mode: round(float((classify_crops(loaded, val.images, mode).argmax(axis=1) == val.labels).mean()), 4)
+        for mode in ("flip", "tencrop")
+    }
+    if (args.run / "log.csv").exists():
+        training_curves_plot(args.run / "log.csv", plots / "training_curves.png")
+    if WILD_FACES.is_dir():
+        metrics["faces_in_the_wild"] = _summary(evaluate(WILD_FACES, None, str(folder), detect=True))
+    if not args.no_tflite:
+        metrics["tflite"] = export_tflite(classifier, folder, val.images, preprocessing.scale)
+    config = dataclasses.replace(config, metrics=metrics)
+    config.save(folder)
+    write_model_card(folder, config)
+    print(json.dumps({k: v for k, v in metrics.items() if k not in ("validation", "faces_in_the_wild")}, indent=2))
+    for key in ("validation", "faces_in_the_wild"):
+        if key in metrics:
+            print(f"{key}: accuracy {metrics[key]['accuracy']:.4f}, macro F1 {metrics[key]['macro_f1']:.4f} (n={metrics[key]['n']})")
+    print(f"model folder: {folder}")
+    return folder
+
+
+if __name__ == "__main__":
+    main()

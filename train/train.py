@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> Path:
         verbose=1 if sys.stdout.isatty() else 2,
     )
 
-    from train.export import export_model_folder  # here, not at the top: export pulls in more
+    from train.export import export_model_folder  # here, not at the top: only needed at the end
 
     classifier = keras.models.load_model(out / BEST)
     folder = export_model_folder(
