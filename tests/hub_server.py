@@ -7,6 +7,7 @@ unchanged against it (``HF_ENDPOINT=http://127.0.0.1:PORT``).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import re
@@ -16,13 +17,14 @@ from urllib.parse import unquote, urlparse
 
 
 class FakeHub:
-    def __init__(self):
+    def __init__(self, token: str | None = None):
         self.repos: dict[str, dict] = {}
         self.requests: list[str] = []
+        self.token = token  # write endpoints demand "Authorization: Bearer <token>" when set
 
     def add_commit(self, repo_id: str, files: dict[str, bytes], branch: str = "main") -> str:
         """Store ``files`` as a new commit on ``branch`` and return its 40-hex sha."""
-        repo = self.repos.setdefault(repo_id, {"refs": {}, "commits": {}})
+        repo = self.repos.setdefault(repo_id, {"refs": {}, "commits": {}, "private": False})
         digest = hashlib.sha1(repr(sorted((k, hashlib.sha256(v).hexdigest()) for k, v in files.items())).encode())
         digest.update(str(len(repo["commits"])).encode())
         commit = digest.hexdigest()
@@ -48,6 +50,63 @@ class FakeHub:
 
             def do_GET(self):
                 self.handle_request(head=False)
+
+            def do_POST(self):
+                path = unquote(urlparse(self.path).path)
+                hub.requests.append(f"POST {path}")
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if hub.token and self.headers.get("Authorization") != f"Bearer {hub.token}":
+                    return self.error(401, "Unauthorized", "Invalid credentials in Authorization header")
+                if path == "/api/validate-yaml":
+                    return self.json({"errors": [], "warnings": []})
+                if path == "/api/repos/create":
+                    return self.create_repo(json.loads(body))
+                if m := re.fullmatch(r"/api/models/([^/]+/[^/]+)/preupload/(.+)", path):
+                    files = json.loads(body)["files"]
+                    # small test files: every one goes inline in the commit, as the Hub does for non-LFS files
+                    return self.json({"files": [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False} for f in files]})
+                if m := re.fullmatch(r"/api/models/([^/]+/[^/]+)/commit/(.+)", path):
+                    return self.commit(m[1], m[2], body)
+                if m := re.fullmatch(r"/api/models/([^/]+/[^/]+)/branch/(.+)", path):
+                    return self.create_branch(m[1], m[2], json.loads(body or b"{}"))
+                self.error(404, "EntryNotFound", "no such route")
+
+            def create_repo(self, payload: dict):
+                repo_id = f"{payload['organization']}/{payload['name']}" if payload.get("organization") else payload["name"]
+                if repo_id in hub.repos:  # the Hub's 409 still names the repo's url
+                    return self.error(409, "RepoExists", "You already created this model repo",
+                                      url=f"http://{self.headers['Host']}/{repo_id}")
+                hub.add_commit(repo_id, {".gitattributes": b"*.keras filter=lfs diff=lfs merge=lfs -text\n"})
+                hub.repos[repo_id]["private"] = payload.get("visibility") == "private" or bool(payload.get("private"))
+                self.json({"url": f"http://{self.headers['Host']}/{repo_id}", "name": repo_id})
+
+            def create_branch(self, repo_id: str, branch: str, payload: dict):
+                if repo_id not in hub.repos:
+                    return self.error(404, "RepoNotFound", f"Repository {repo_id} not found")
+                refs = hub.repos[repo_id]["refs"]
+                if branch in refs:
+                    return self.error(409, "BranchExists", f"Branch {branch} already exists")
+                refs[branch] = refs[payload.get("startingPoint") or "main"]
+                self.json({})
+
+            def commit(self, repo_id: str, revision: str, body: bytes):
+                if repo_id not in hub.repos:
+                    return self.error(404, "RepoNotFound", f"Repository {repo_id} not found")
+                found = hub.resolve(repo_id, revision)
+                if found is None:
+                    return self.error(404, "RevisionNotFound", f"Invalid rev id: {revision}")
+                files = dict(found[1])
+                for line in body.decode().splitlines():
+                    item = json.loads(line)
+                    if item["key"] == "file":
+                        files[item["value"]["path"]] = base64.b64decode(item["value"]["content"])
+                    elif item["key"] == "deletedFile":
+                        files.pop(item["value"]["path"], None)
+                    elif item["key"] != "header":
+                        return self.error(400, "BadRequest", f"unsupported commit operation {item['key']}")
+                commit = hub.add_commit(repo_id, files, branch=revision)
+                self.json({"commitUrl": f"http://{self.headers['Host']}/{repo_id}/commit/{commit}",
+                           "commitOid": commit, "pullRequestUrl": None, "success": True})
 
             def handle_request(self, head: bool):
                 path = unquote(urlparse(self.path).path)
@@ -106,8 +165,8 @@ class FakeHub:
                 self.end_headers()
                 self.wfile.write(body)
 
-            def error(self, status: int, code: str, message: str):
-                body = json.dumps({"error": message}).encode()
+            def error(self, status: int, code: str, message: str, **extra):
+                body = json.dumps({"error": message, **extra}).encode()
                 self.send_response(status)
                 self.send_header("X-Error-Code", code)
                 self.send_header("X-Error-Message", message)
