@@ -37,6 +37,49 @@ def test_train_resume_and_export(tmp_path, tiny_csv):
     assert classifier.config.training["epochs_run"] == 2
 
 
+def test_resume_continues_exactly_where_the_run_stopped(tmp_path, tiny_csv):
+    common = [f"--data={tiny_csv}", "--widths=[4]", "--head_units=4", "--batch_size=8", "--patience=0", "--epochs=2", "--mix=mixup"]
+    train_main(common + [f"--out={tmp_path / 'straight'}"])
+    interrupted = tmp_path / "interrupted"
+    train_main(common + [f"--out={interrupted}", "--epochs=1"])
+    config = interrupted / "train_config.yaml"
+    config.write_text(config.read_text().replace("epochs: 1", "epochs: 2"))
+    train_main(common + [f"--out={interrupted}", "--resume"])
+    straight, resumed = _log(tmp_path / "straight"), _log(interrupted)
+    assert len(straight) == len(resumed) == 2
+    for a, b in zip(straight, resumed):  # same losses and accuracies, epoch by epoch
+        for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+            assert float(a[key]) == pytest.approx(float(b[key]), rel=1e-4), key
+
+
+def _log(run):
+    import csv
+
+    with open(run / "log.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def test_ferplus_soft_labels_train(tmp_path, tiny_csv):
+    votes = tmp_path / "ferplus.csv"
+    header = "Usage,Image name,neutral,happiness,surprise,sadness,anger,disgust,fear,contempt,unknown,NF\n"
+    rows = "".join(f"Training,f{i}.png,{i % 3},{(i + 1) % 4},0,1,0,0,0,0,0,0\n" for i in range(40))
+    rows += "".join(f"PublicTest,p{i}.png,1,0,0,0,0,0,0,0,0,0\n" for i in range(10))
+    votes.write_text(header + rows)
+    folder = train_main([f"--data={tiny_csv}", f"--out={tmp_path / 'fp'}", f"--ferplus={votes}", "--labels=ferplus_soft",
+                         "--widths=[4]", "--head_units=4", "--epochs=1", "--patience=0"])
+    assert EmotionClassifier(folder).config.training["config"]["labels"] == "ferplus_soft"
+
+
+def test_experiments_table_lists_runs(tmp_path, tiny_csv):
+    from train.experiments import main as experiments_main
+
+    train_main([f"--data={tiny_csv}", f"--out={tmp_path / 'a'}", "--widths=[4]", "--head_units=4", "--epochs=1", "--patience=0"])
+    table = experiments_main([str(tmp_path / "a"), "--out", str(tmp_path / "table.md")])
+    lines = table.splitlines()
+    assert lines[0].startswith("| run | val accuracy | macro F1 |") and len(lines) == 3
+    assert lines[2].startswith("| a | ") and (tmp_path / "table.md").read_text().strip() == table
+
+
 def test_metrics_on_known_values():
     y_true = np.array([0, 0, 1, 1, 2])
     y_pred = np.array([0, 1, 1, 1, -1])  # -1: no face found, counts as wrong

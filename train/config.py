@@ -23,6 +23,10 @@ class TrainConfig:
     train_split: str = "Training"
     val_split: str = "PublicTest"  # model selection happens here; PrivateTest stays untouched
     out: str = "runs/baseline"
+    # training targets: FER2013's own labels, or FER+ votes (majority or the vote distribution);
+    # validation always uses FER2013's labels, so figures stay comparable across runs
+    labels: str = "fer2013"  # fer2013 | ferplus_majority | ferplus_soft
+    ferplus: str = "../shared/data/ferplus/fer2013new-train-publictest.csv"
     # model
     widths: list[int] = field(default_factory=lambda: [32, 64, 128, 256])
     convs_per_block: int = 2
@@ -45,6 +49,9 @@ class TrainConfig:
     contrast: float = 0.3
     brightness: float = 0.2
     erase: bool = False
+    mix: str = "none"  # none | mixup | cutmix
+    mix_alpha: float = 0.2
+    mix_prob: float = 0.5
     seed: int = 0
 
     def save(self, path: str | Path) -> None:

@@ -128,3 +128,38 @@ def load_split(path: str | Path, split: str | None = None) -> Split:
     if split not in splits:
         raise ValueError(f"{path}: no rows with Usage={split!r}; present: {sorted(splits)}")
     return splits[split]
+
+
+# FER+ (Barsoum et al., 2016): ten annotators' votes per FER2013 row, matched by position within each
+# Usage. Its columns, in order, and where each lands among our seven labels (None: not an emotion we use).
+FERPLUS_COLUMNS = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt", "unknown", "NF")
+FERPLUS_TO_EMOTION = {"anger": "angry", "disgust": "disgust", "fear": "fear", "happiness": "happy",
+                      "sadness": "sad", "surprise": "surprise", "neutral": "neutral"}
+
+
+def read_ferplus_votes(path: str | Path) -> dict[str, np.ndarray]:
+    """``{usage: (N, 7) float votes}`` over :data:`EMOTIONS`, rows in file order; rows whose votes are
+    unusable (no image name, or no vote for any of the seven emotions) are all zeros."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"FER+ votes not found: {path}")
+    columns = [FERPLUS_COLUMNS.index(name) for emotion in EMOTIONS for name, e in FERPLUS_TO_EMOTION.items() if e == emotion]
+    votes: dict[str, list[np.ndarray]] = {}
+    with open(path, newline="") as f:
+        reader = csv.reader(f)
+        next(reader)
+        for row in reader:
+            counts = np.array([float(v) for v in row[2:12]])[columns]
+            if not row[1].strip():
+                counts[:] = 0.0
+            votes.setdefault(row[0].strip(), []).append(counts)
+    return {usage: np.stack(rows) for usage, rows in votes.items()}
+
+
+def ferplus_targets(votes: np.ndarray, soft: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(targets, keep): vote distributions (``soft``) or one-hot majority votes, and the usable rows."""
+    keep = votes.sum(axis=1) > 0
+    distribution = votes[keep] / votes[keep].sum(axis=1, keepdims=True)
+    if not soft:
+        distribution = np.eye(len(EMOTIONS), dtype="float32")[distribution.argmax(axis=1)]
+    return distribution.astype("float32"), keep

@@ -1,0 +1,93 @@
+"""Gather finished runs into a markdown table: ``python -m train.experiments [RUN_DIR ...] [--out FILE]``.
+
+Each run folder holds ``train_config.yaml``, ``state.json``, ``log.csv`` and ``best.keras``; the
+validation figures are computed once from ``best.keras`` and cached in the run's ``results.json``.
+Without arguments every folder under ``runs/`` is listed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from pathlib import Path
+
+import yaml
+
+RESULTS = "results.json"
+
+
+def run_results(run: Path) -> dict:
+    """The run's validation figures, computing and caching them when missing or stale."""
+    from train.train import BEST, CONFIG_FILE, STATE
+
+    state = json.loads((run / STATE).read_text())
+    cached = run / RESULTS
+    if cached.exists():
+        results = json.loads(cached.read_text())
+        if results.get("best_epoch") == state["best_epoch"] and results.get("epochs_run") == state["epoch"]:
+            return results
+    import keras
+    import numpy as np
+
+    from train.data import load_split
+    from train.metrics import classification_report
+
+    from fer.config import EMOTIONS
+
+    config = yaml.safe_load((run / CONFIG_FILE).read_text())
+    model = keras.models.load_model(run / BEST, compile=False)
+    val = load_split(config["data"], config["val_split"])
+    x = val.images[..., None].astype("float32") / 255.0
+    predictions = np.concatenate([np.asarray(model(x[i : i + 512], training=False)).argmax(axis=1) for i in range(0, len(x), 512)])
+    report = classification_report(val.labels, predictions, EMOTIONS)
+    with open(run / "log.csv") as f:
+        epochs_logged = list(csv.DictReader(f))
+    results = {
+        "run": run.name,
+        "val_split": config["val_split"],
+        "accuracy": report["accuracy"],
+        "macro_f1": report["macro_f1"],
+        "parameters": int(model.count_params()),
+        "epochs_run": state["epoch"],
+        "planned_epochs": config["epochs"],
+        "best_epoch": state["best_epoch"],
+        "seconds_per_epoch": round(state.get("seconds", 0.0) / max(1, len(epochs_logged)), 1),
+        "hardware": state.get("hardware", "CPU (2 cores)"),
+        "labels": config.get("labels", "fer2013"),
+        "widths": config["widths"],
+    }
+    cached.write_text(json.dumps(results, indent=2))
+    return results
+
+
+def markdown_table(rows: list[dict]) -> str:
+    header = "| run | val accuracy | macro F1 | parameters | epochs (best) | s/epoch | labels | widths | hardware |"
+    lines = [header, "|---" * (header.count("|") - 1) + "|"]
+    for r in sorted(rows, key=lambda r: -r["accuracy"]):
+        epochs = f"{r['epochs_run']}/{r['planned_epochs']} ({r['best_epoch']})"
+        lines.append(
+            f"| {r['run']} | {r['accuracy']:.4f} | {r['macro_f1']:.4f} | {r['parameters'] / 1e6:.2f}M | {epochs} | "
+            f"{r['seconds_per_epoch']} | {r['labels']} | {r['widths']} | {r['hardware']} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> str:
+    parser = argparse.ArgumentParser(prog="python -m train.experiments", description=__doc__.split("\n\n")[0])
+    parser.add_argument("runs", nargs="*", type=Path, help="run folders (default: runs/*)")
+    parser.add_argument("--out", type=Path, help="also write the table to this markdown file")
+    args = parser.parse_args(argv)
+    runs = args.runs or sorted(p for p in Path("runs").glob("*") if (p / "state.json").exists())
+    rows = [run_results(run) for run in runs if (run / "best.keras").exists()]
+    if not rows:
+        raise SystemExit("no finished runs found (a run folder needs state.json and best.keras)")
+    table = markdown_table(rows)
+    print(table)
+    if args.out:
+        args.out.write_text(table + "\n")
+    return table
+
+
+if __name__ == "__main__":
+    main()
