@@ -57,14 +57,15 @@ def build_augmenter(
 
     Active only when called with ``training=True``; inputs are floats in [0, 1].
     """
+    # explicit names: training keys each layer's random state on its name (see train.ReseedEachEpoch)
     augment = [
-        layers.RandomFlip("horizontal", seed=seed),
-        layers.RandomTranslation(translate, translate, fill_mode="reflect", seed=seed),
-        layers.RandomRotation(rotate_degrees / 360.0, fill_mode="reflect", seed=seed),
-        layers.RandomZoom(zoom, zoom, fill_mode="reflect", seed=seed),
-        layers.RandomBrightness(brightness, value_range=(0.0, 1.0), seed=seed),
-        layers.RandomContrast(contrast, value_range=(0.0, 1.0), seed=seed),
+        layers.RandomFlip("horizontal", seed=seed, name="flip"),
+        layers.RandomTranslation(translate, translate, fill_mode="reflect", seed=seed, name="translate"),
+        layers.RandomRotation(rotate_degrees / 360.0, fill_mode="reflect", seed=seed, name="rotate"),
+        layers.RandomZoom(zoom, zoom, fill_mode="reflect", seed=seed, name="zoom"),
+        layers.RandomBrightness(brightness, value_range=(0.0, 1.0), seed=seed, name="brightness"),
+        layers.RandomContrast(contrast, value_range=(0.0, 1.0), seed=seed, name="contrast"),
     ]
     if erase:
-        augment.append(layers.RandomErasing(factor=0.5, scale=(0.02, 0.15), value_range=(0.0, 1.0), seed=seed))
+        augment.append(layers.RandomErasing(factor=0.5, scale=(0.02, 0.15), value_range=(0.0, 1.0), seed=seed, name="erase"))
     return keras.Sequential(augment, name="augment")

@@ -13,6 +13,7 @@ import os
 import platform
 import sys
 import time
+import zlib
 from pathlib import Path
 
 import keras
@@ -20,7 +21,8 @@ import numpy as np
 
 from fer.config import EMOTIONS
 from train.config import TrainConfig, parse_args
-from train.data import load_split
+from train.batches import Batches
+from train.data import ferplus_targets, load_split, read_ferplus_votes
 from train.model import build_augmenter, build_classifier
 
 CHECKPOINT = "checkpoint.keras"
@@ -31,6 +33,24 @@ CONFIG_FILE = "train_config.yaml"
 
 def one_hot(labels: np.ndarray) -> np.ndarray:
     return np.eye(len(EMOTIONS), dtype="float32")[labels]
+
+
+def training_targets(cfg: TrainConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(images ``(N, 48, 48, 1)`` uint8, targets ``(N, 7)``, hard labels) for the training split.
+
+    With FER+ labels, votes are matched to FER2013 rows by position and rows without usable votes
+    are dropped; the hard labels (for class weights) are the majority votes.
+    """
+    train = load_split(cfg.data, cfg.train_split)
+    if cfg.labels == "fer2013":
+        return train.images[..., None], one_hot(train.labels), train.labels
+    if cfg.labels not in ("ferplus_majority", "ferplus_soft"):
+        raise SystemExit(f"labels must be fer2013, ferplus_majority or ferplus_soft, not {cfg.labels!r}")
+    votes = read_ferplus_votes(cfg.ferplus).get(cfg.train_split)
+    if votes is None or len(votes) != len(train):
+        raise SystemExit(f"{cfg.ferplus} does not have one row per {cfg.train_split} row of {cfg.data}")
+    targets, keep = ferplus_targets(votes, soft=cfg.labels == "ferplus_soft")
+    return train.images[keep][..., None], targets, targets.argmax(axis=1)
 
 
 def balanced_class_weights(labels: np.ndarray) -> dict[int, float]:
@@ -98,6 +118,28 @@ class Checkpointer(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+class ReseedEachEpoch(keras.callbacks.Callback):
+    """Set all random state from (seed, epoch) at each epoch start: the global seeds (Python, NumPy,
+    backend) and every layer's seed generator (augmentation, dropout).
+
+    A checkpoint does not carry these states forward, so without this a resumed run would draw
+    different augmentations than the uninterrupted run from its first resumed epoch on
+    (tests/test_train.py checks that both give the same losses).
+    """
+
+    def __init__(self, seed: int):
+        super().__init__()
+        self.seed = seed
+
+    def on_epoch_begin(self, epoch, logs=None):
+        keras.utils.set_random_seed(zlib.crc32(f"{self.seed}/epoch/{epoch}".encode()) % 2**31)
+        for layer in self.model._flatten_layers():
+            for i, generator in enumerate(layer._seed_generators):
+                # keyed on the layer's name, which a loaded checkpoint keeps, not on traversal order
+                key = zlib.crc32(f"{self.seed}/{layer.name}/{i}".encode()) % 2**31
+                generator.state.assign(np.array([key, epoch], dtype=generator.state.dtype))
+
+
 class EpochTimer(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         self.start = time.perf_counter()
@@ -124,35 +166,39 @@ def main(argv: list[str] | None = None) -> Path:
     keras.utils.set_random_seed(cfg.seed)
 
     print(f"loading {cfg.data}", flush=True)
-    train = load_split(cfg.data, cfg.train_split)
+    x_train, y_train, train_labels = training_targets(cfg)
     val = load_split(cfg.data, cfg.val_split)
-    print(f"{cfg.train_split}: {len(train)} images, {cfg.val_split}: {len(val)} images", flush=True)
-    x_train, y_train = train.images[..., None], one_hot(train.labels)
+    print(f"{cfg.train_split}: {len(x_train)} images ({cfg.labels} labels), {cfg.val_split}: {len(val)} images", flush=True)
     x_val, y_val = val.images[..., None], one_hot(val.labels)
-    steps_per_epoch = int(np.ceil(len(train) / cfg.batch_size))
+    steps_per_epoch = int(np.ceil(len(x_train) / cfg.batch_size))
 
     if resume:
         state = json.loads((out / STATE).read_text())
         model = keras.models.load_model(out / CHECKPOINT)
         print(f"resuming {out} after epoch {state['epoch']}", flush=True)
     else:
-        state = {"epoch": 0, "best_val_accuracy": -1.0, "best_epoch": 0, "wait": 0, "seconds": 0.0}
+        state = {"epoch": 0, "best_val_accuracy": -1.0, "best_epoch": 0, "wait": 0, "seconds": 0.0, "hardware": hardware()}
         model = build_training_model(cfg, steps_per_epoch)
     model.summary(print_fn=lambda line, **_: print(line), expand_nested=False)
 
+    weights = None
+    if cfg.class_weight:
+        per_class = balanced_class_weights(train_labels)
+        weights = np.array([per_class[c] for c in train_labels], dtype="float32")
+    batches = Batches(
+        x_train, y_train, cfg.batch_size, cfg.seed, epoch=state["epoch"],
+        mix=cfg.mix, mix_alpha=cfg.mix_alpha, mix_prob=cfg.mix_prob, sample_weights=weights,
+    )
+    callbacks = [ReseedEachEpoch(cfg.seed), EpochTimer(), keras.callbacks.CSVLogger(str(out / "log.csv"), append=resume)]
+    if keras.backend.backend() == "tensorflow":  # Keras' TensorBoard writer needs tf.summary
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(out / "tensorboard"), write_graph=False))
+    callbacks.append(Checkpointer(out, cfg.patience, state))
     model.fit(
-        x_train,
-        y_train,
-        batch_size=cfg.batch_size,
+        batches,
         epochs=cfg.epochs,
         initial_epoch=state["epoch"],
         validation_data=(x_val, y_val),
-        class_weight=balanced_class_weights(train.labels) if cfg.class_weight else None,
-        callbacks=[
-            EpochTimer(),
-            keras.callbacks.CSVLogger(str(out / "log.csv"), append=resume),
-            Checkpointer(out, cfg.patience, state),
-        ],
+        callbacks=callbacks,
         verbose=1 if sys.stdout.isatty() else 2,
     )
 
@@ -171,6 +217,9 @@ def main(argv: list[str] | None = None) -> Path:
             "hardware": hardware(),
         },
     )
-    print(f"best {cfg.val_split} accuracy {state['best_val_accuracy']:.4f} at epoch {state['best_epoch']}")
+    from train.experiments import run_results
+
+    results = run_results(out)
+    print(f"best {cfg.val_split} accuracy {results['accuracy']:.4f} (macro F1 {results['macro_f1']:.4f}) at epoch {state['best_epoch']}")
     print(f"model folder: {folder}")
     return folder
