@@ -1,19 +1,24 @@
-"""Gradio Space: the emotion of every face in a photo, a webcam stream, or an example.
+"""Gradio Space: the emotion of every face in a photo, a webcam stream, a video, or an example.
 
-UI only: all the work is ``fer.EmotionRecognizer.predict``; the functions here adapt its typed result
-to Gradio components. API endpoints (see README): ``/predict`` -> (annotated image, main face's
-confidences) and ``/analyze`` -> ``{"faces": [...]}`` as the CLI prints them.
+UI only: the work is ``fer.EmotionRecognizer.predict`` (and ``fer.video.analyze_video``); the
+functions here adapt typed results to Gradio components. Named API endpoints (see README):
+``/predict`` -> (annotated image, main face's confidences), ``/analyze`` -> ``{"faces": [...]}``,
+``/analyze_video`` -> (annotated video, plot, CSV, summary).
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
 from pathlib import Path
 
 import gradio as gr
 import numpy as np
 
 from fer import EmotionRecognizer, ImageError, ImageResult, load_image
+from fer.tracking import FaceTracker
+from fer.video import VideoError, analyze_video
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
@@ -21,6 +26,7 @@ EXAMPLES_DIR = Path(__file__).parent / "examples"
 EXAMPLES = sorted(EXAMPLES_DIR.glob("*.jpg"))
 NO_FACE = "No face found. Try a clearer, front-facing photo where the face is at least ~30 px wide."
 FACE_TABLE_HEADERS = ["face", "emotion", "confidence", "box (x0, y0, x1, y1)", "detection score"]
+MAX_VIDEO_SECONDS = float(os.environ.get("FER_MAX_VIDEO_SECONDS", 120))
 
 recognizer = EmotionRecognizer()  # loaded once, shared by every request
 
@@ -37,51 +43,71 @@ def _face_rows(result: ImageResult) -> list[list]:
     ]
 
 
-def _run(image: np.ndarray | None, tiles: int | None = None) -> tuple[np.ndarray | None, ImageResult | None]:
-    if image is None:
-        return None, None
+def _predict(image: np.ndarray, tiles: int | None = None) -> ImageResult:
     try:
-        result = recognizer.predict(image, tiles=tiles)
+        return recognizer.predict(image, tiles=tiles)
     except ImageError as err:
         raise gr.Error(f"Cannot read this image: {err}") from None
-    return result.plot(image), result
 
 
 def predict(image: np.ndarray | None):
     """API ``/predict``: annotated image and the main (largest) face's confidences."""
     if image is None:
         raise gr.Error("Please provide an image.")
-    annotated, result = _run(image)
-    return annotated, _confidences(result)
+    result = _predict(image)
+    return result.plot(image), _confidences(result)
 
 
 def analyze(image: np.ndarray | None) -> dict:
     """API ``/analyze``: every face with box, detection score, label and seven probabilities."""
     if image is None:
         raise gr.Error("Please provide an image.")
-    _, result = _run(image)
-    return result.to_dict()
+    return _predict(image).to_dict()
 
 
-def show(image: np.ndarray | None, tiles: int | None = None):
-    """UI handler: annotated image, main face's label, every face's row, and a status line."""
-    annotated, result = _run(image, tiles)
-    if result is None:
+def show(image: np.ndarray | None, heat_map: bool = False):
+    """UI handler: annotated image (optionally with Grad-CAM), main face's label, every face's row, status."""
+    if image is None:
         return None, None, [], ""
-    if not result.faces:
-        status = NO_FACE
-    else:
-        status = f"{len(result.faces)} face(s) found; the label shows the largest."
-    return annotated, _confidences(result), _face_rows(result), status
+    result = _predict(image)
+    base = recognizer.explain(image, result) if heat_map and result.faces else image
+    status = NO_FACE if not result.faces else f"{len(result.faces)} face(s) found; the label shows the largest."
+    return result.plot(base), _confidences(result), _face_rows(result), status
 
 
-def show_webcam(frame: np.ndarray | None):
-    # no tiling for live frames: webcam faces are close-ups, and tiling costs 4 more detector passes
-    return show(frame, tiles=1)[:2]
+def show_webcam(frame: np.ndarray | None, tracker: FaceTracker | None, window: int):
+    """One live frame: no tiling (webcam faces are close-ups), labels smoothed per tracked face."""
+    if frame is None:
+        return None, None, tracker
+    if tracker is None:
+        tracker = FaceTracker(window=int(window))
+    tracker.set_window(int(window))
+    result = _predict(frame, tiles=1)
+    smoothed = ImageResult([t.face for t in tracker.update(result)], result.size)
+    return smoothed.plot(frame), _confidences(smoothed), tracker
+
+
+_example_cache: dict[int, tuple] = {}
 
 
 def show_example(evt: gr.SelectData):
-    return show(load_image(EXAMPLES[evt.index]))
+    """Examples are analysed once and then answered from memory, so a click is instant."""
+    if evt.index not in _example_cache:
+        _example_cache[evt.index] = show(load_image(EXAMPLES[evt.index]))
+    return _example_cache[evt.index]
+
+
+def analyze_video_file(path: str | None, every: int, progress=gr.Progress()):
+    """API ``/analyze_video``: annotated WebM, probability-over-time plot, CSV, per-face summary."""
+    if not path:
+        raise gr.Error("Please upload a video.")
+    out = Path(tempfile.mkdtemp(prefix="fer-video-"))
+    try:
+        analysis = analyze_video(recognizer, path, every=int(every), annotated=out / "annotated.webm",
+                                 max_seconds=MAX_VIDEO_SECONDS, progress=lambda f, d: progress(f, desc=d))
+    except VideoError as err:
+        raise gr.Error(str(err)) from None
+    return str(analysis.annotated_path), analysis.plot(), str(analysis.write_csv(out / "emotions.csv")), analysis.summary()
 
 
 def result_panel():
@@ -102,23 +128,42 @@ with gr.Blocks(title="Facial emotion recognition") as demo:
         with gr.Row():
             with gr.Column():
                 upload = gr.Image(type="numpy", image_mode="RGB", sources=["upload", "clipboard"], label="Photo")
+                heat_map = gr.Checkbox(False, label="Why this label? (Grad-CAM heat map)")
                 run = gr.Button("Analyze", variant="primary")
             with gr.Column():
                 upload_out = gr.Image(type="numpy", label="Result", interactive=False)
                 upload_label, upload_faces, upload_status = result_panel()
-        run.click(show, upload, [upload_out, upload_label, upload_faces, upload_status], api_visibility="private")
-        upload.upload(show, upload, [upload_out, upload_label, upload_faces, upload_status], api_visibility="private")
+        outputs = [upload_out, upload_label, upload_faces, upload_status]
+        run.click(show, [upload, heat_map], outputs, api_visibility="private")
+        upload.upload(show, [upload, heat_map], outputs, api_visibility="private")
     with gr.Tab("Webcam"):
         with gr.Row():
-            webcam = gr.Image(type="numpy", sources=["webcam"], streaming=True, label="Webcam")
+            with gr.Column():
+                webcam = gr.Image(type="numpy", sources=["webcam"], streaming=True, label="Webcam")
+                window = gr.Slider(1, 15, value=5, step=1, label="Smoothing (frames averaged per face)")
             with gr.Column():
                 webcam_out = gr.Image(type="numpy", label="Live result", interactive=False)
                 webcam_label = gr.Label(num_top_classes=7, label="Main face")
-        # one frame in flight per visitor, at most 5 visitors at once, 2 minutes per stream
+        tracker_state = gr.State(None)
+        # a frame every 0.1 s; a stream ends after 2 minutes and at most 2 run at once (2 CPU cores),
+        # so one visitor cannot hold the Space
         webcam.stream(
-            show_webcam, webcam, [webcam_out, webcam_label],
-            stream_every=0.1, time_limit=120, concurrency_limit=5, api_visibility="private",
+            show_webcam, [webcam, tracker_state, window], [webcam_out, webcam_label, tracker_state],
+            stream_every=0.1, time_limit=120, concurrency_limit=2, api_visibility="private",
         )
+    with gr.Tab("Video"):
+        with gr.Row():
+            with gr.Column():
+                video_in = gr.Video(sources=["upload"], label=f"Video (up to {MAX_VIDEO_SECONDS:.0f} s)")
+                every = gr.Slider(1, 30, value=5, step=1, label="Analyse every Nth frame")
+                video_run = gr.Button("Analyze video", variant="primary")
+            with gr.Column():
+                video_out = gr.Video(label="Annotated video", interactive=False)
+                video_plot = gr.Plot(label="Emotions over time")
+                video_csv = gr.File(label="CSV: frame, time, face id, box, probabilities")
+                video_summary = gr.JSON(label="Per face")
+        video_run.click(analyze_video_file, [video_in, every], [video_out, video_plot, video_csv, video_summary],
+                        api_name="analyze_video", concurrency_limit=1)
     with gr.Tab("Examples"):
         with gr.Row():
             gallery = gr.Gallery(value=[str(p) for p in EXAMPLES], label="Click an example", columns=3, allow_preview=False)
@@ -137,4 +182,7 @@ with gr.Blocks(title="Facial emotion recognition") as demo:
 
 
 if __name__ == "__main__":
-    demo.queue(default_concurrency_limit=2).launch()  # honours GRADIO_SERVER_NAME / GRADIO_SERVER_PORT
+    for i in range(len(EXAMPLES)):  # warm the example cache before the first visitor
+        _example_cache[i] = show(load_image(EXAMPLES[i]))
+    # honours GRADIO_SERVER_NAME / GRADIO_SERVER_PORT
+    demo.queue(default_concurrency_limit=2).launch(max_file_size="100mb")

@@ -66,3 +66,11 @@ class EmotionRecognizer:
         ]
         faces.sort(key=lambda f: f.area, reverse=True)
         return ImageResult(faces, size=(rgb.shape[1], rgb.shape[0]))
+
+    def explain(self, image: ImageInput, result: ImageResult) -> np.ndarray:
+        """``image`` with a Grad-CAM heat map on each face of ``result`` (see :mod:`fer.gradcam`)."""
+        from fer.gradcam import overlay_gradcam
+
+        rgb = load_image(image)
+        with self._lock:
+            return overlay_gradcam(rgb, result, self.classifier)

@@ -27,8 +27,32 @@ def test_handlers(app):
     annotated, label, rows, status = app.show(load_image(EXAMPLES / "no_face_coffee.jpg"))
     assert rows == [] and status == app.NO_FACE and label == "no face found"
     assert app.show(None) == (None, None, [], "")
-    frame, label = app.show_webcam(np.zeros((480, 640, 3), np.uint8))
-    assert frame.shape == (480, 640, 3) and label == "no face found"
+    frame, label, tracker = app.show_webcam(np.zeros((480, 640, 3), np.uint8), None, 5)
+    assert frame.shape == (480, 640, 3) and label == "no face found" and tracker.window == 5
+
+
+def test_webcam_follows_the_face_across_frames(app):
+    frame = load_image(EXAMPLES / "grace_hopper.jpg")
+    tracker = None
+    for _ in range(3):
+        annotated, label, tracker = app.show_webcam(frame, tracker, 3)
+    assert [t.id for t in tracker.tracks] == [1] and len(tracker.tracks[0].history) == 3
+    assert set(label) == set(app.recognizer.labels)
+
+
+def test_heat_map_changes_the_picture(app):
+    image = load_image(EXAMPLES / "grace_hopper.jpg")
+    plain, heat = app.show(image)[0], app.show(image, heat_map=True)[0]
+    assert plain.shape == heat.shape and (plain != heat).any()
+
+
+def test_video_handler(app, tmp_path):
+    from videos import face_video
+
+    video, figure, csv_path, summary = app.analyze_video_file(str(face_video(tmp_path / "v.mp4", frames=6)), 2, progress=lambda *a, **k: None)
+    assert video.endswith(".webm") and csv_path.endswith(".csv") and summary["analysed_frames"] == 3
+    with pytest.raises(app.gr.Error):
+        app.analyze_video_file(str(tmp_path / "missing.mp4"), 1, progress=lambda *a, **k: None)
 
 
 def test_examples_are_ours_to_ship(app):
@@ -80,3 +104,15 @@ def test_api_endpoints_through_gradio_client(server):
     assert len(analysis["faces"]) == 2
     assert set(analysis["faces"][0]) == {"box", "score", "label", "scores"}
     assert client.predict(handle_file(str(EXAMPLES / "no_face_coffee.jpg")), api_name="/analyze") == {"faces": []}
+
+
+def test_video_endpoint_through_gradio_client(server, tmp_path):
+    from gradio_client import Client, handle_file
+
+    from videos import face_video
+
+    client = Client(server, verbose=False)
+    video = face_video(tmp_path / "v.mp4", frames=6)
+    annotated, plot, csv_file, summary = client.predict(handle_file(str(video)), 3, api_name="/analyze_video")
+    assert os.path.exists(annotated["video"] if isinstance(annotated, dict) else annotated)
+    assert os.path.exists(csv_file) and summary["analysed_frames"] == 2

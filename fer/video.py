@@ -1,0 +1,163 @@
+"""Emotions over time in a video file: every Nth frame through the predictor, faces followed by
+:class:`fer.tracking.FaceTracker`, an annotated WebM (VP8, plays in browsers without ffmpeg), a CSV
+and a plot of each emotion's probability over time per tracked face."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from fer.results import ImageResult
+from fer.tracking import FaceTracker
+
+VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"}
+CSV_FIELDS = ["frame", "time", "face_id", "x0", "y0", "x1", "y1"]
+
+
+class VideoError(ValueError):
+    """The video cannot be analysed (unreadable, empty, too long); the message says why."""
+
+
+@dataclass
+class VideoAnalysis:
+    labels: tuple[str, ...]
+    fps: float
+    frame_count: int
+    every: int
+    rows: list[dict] = field(default_factory=list)  # one per face per analysed frame, raw probabilities
+    analysed_frames: int = 0
+    annotated_path: Path | None = None
+
+    @property
+    def duration(self) -> float:
+        return self.frame_count / self.fps if self.fps else 0.0
+
+    def track_ids(self) -> list[int]:
+        """Tracked faces, the most often seen first."""
+        counts: dict[int, int] = {}
+        for row in self.rows:
+            counts[row["face_id"]] = counts.get(row["face_id"], 0) + 1
+        return sorted(counts, key=lambda i: (-counts[i], i))
+
+    def summary(self) -> dict:
+        tracks = {}
+        for track_id in self.track_ids():
+            rows = [r for r in self.rows if r["face_id"] == track_id]
+            mean = {k: round(float(np.mean([r[k] for r in rows])), 4) for k in self.labels}
+            tracks[track_id] = {"frames": len(rows), "label": max(mean, key=mean.get), "mean_scores": mean}
+        return {"fps": round(self.fps, 3), "frames": self.frame_count, "duration": round(self.duration, 3),
+                "every": self.every, "analysed_frames": self.analysed_frames, "tracks": tracks}
+
+    def write_csv(self, path: str | Path) -> Path:
+        path = Path(path)
+        with open(path, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=CSV_FIELDS + list(self.labels))
+            writer.writeheader()
+            for row in self.rows:
+                writer.writerow({k: (round(v, 5) if isinstance(v, float) else v) for k, v in row.items()})
+        return path
+
+    def plot(self, max_faces: int = 3):
+        """A matplotlib figure: each emotion's probability over time, one panel per tracked face."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        from fer.draw import COLORS
+
+        ids = self.track_ids()[:max_faces] or [None]
+        fig, axes = plt.subplots(len(ids), 1, figsize=(9, 2.6 * len(ids)), squeeze=False, sharex=True)
+        for ax, track_id in zip(axes[:, 0], ids):
+            rows = [r for r in self.rows if r["face_id"] == track_id]
+            times = [r["time"] for r in rows]
+            for label in self.labels:
+                ax.plot(times, [r[label] for r in rows], label=label, color=np.array(COLORS[label]) / 255, lw=1.5)
+            ax.set(ylim=(0, 1), ylabel="probability", title=f"face {track_id}" if track_id else "no face found")
+            ax.grid(alpha=0.3)
+        axes[-1, 0].set_xlabel("time (s)")
+        axes[0, 0].legend(ncol=7, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, 1.45))
+        fig.tight_layout()
+        return fig
+
+
+def open_video(path: str | Path, max_seconds: float) -> tuple[cv2.VideoCapture, float, int]:
+    path = Path(path)
+    if not path.is_file():
+        raise VideoError(f"no such file: {path}")
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened():
+        raise VideoError(f"cannot read {path.name} as a video")
+    fps = capture.get(cv2.CAP_PROP_FPS) or 0.0
+    frames = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+    if fps <= 0 or frames <= 0:
+        capture.release()
+        raise VideoError(f"{path.name} has no readable frames")
+    if frames / fps > max_seconds:
+        capture.release()
+        raise VideoError(f"{path.name} lasts {frames / fps:.0f} s; the limit is {max_seconds:.0f} s")
+    return capture, fps, frames
+
+
+def analyze_video(
+    recognizer,
+    path: str | Path,
+    every: int = 1,
+    annotated: str | Path | None = None,
+    max_seconds: float = 300.0,
+    window: int = 3,
+    progress: Callable[[float, str], object] | None = None,
+) -> VideoAnalysis:
+    """Analyse every ``every``-th frame; with ``annotated``, write those frames, boxed and labelled
+    with probabilities smoothed over ``window`` analysed frames, to that ``.webm`` file."""
+    if every < 1:
+        raise VideoError("every must be at least 1")
+    capture, fps, frame_count = open_video(path, max_seconds)
+    analysis = VideoAnalysis(recognizer.labels, fps, frame_count, every)
+    tracker = FaceTracker(window=window)
+    writer = None
+    try:
+        index = 0
+        while True:
+            ok = capture.grab()
+            if not ok:
+                break
+            if index % every == 0:
+                ok, bgr = capture.retrieve()
+                if not ok:
+                    break
+                rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+                result = recognizer.predict(rgb, tiles=1)
+                tracked = tracker.update(result)
+                for item, raw in zip(tracked, result.faces):  # update() keeps the order of the faces
+                    analysis.rows.append({"frame": index, "time": index / fps, "face_id": item.id,
+                                          **dict(zip(["x0", "y0", "x1", "y1"], raw.box)), **raw.scores})
+                analysis.analysed_frames += 1
+                if annotated is not None:
+                    if writer is None:
+                        writer = _webm_writer(annotated, fps / every, rgb.shape[1], rgb.shape[0])
+                    smoothed = ImageResult([t.face for t in tracked], result.size)
+                    writer.write(cv2.cvtColor(smoothed.plot(rgb), cv2.COLOR_RGB2BGR))
+                if progress is not None:
+                    progress(min(1.0, (index + 1) / frame_count), f"frame {index + 1} of {frame_count}")
+            index += 1
+    finally:
+        capture.release()
+        if writer is not None:
+            writer.release()
+    if analysis.analysed_frames == 0:
+        raise VideoError(f"no frame of {Path(path).name} could be decoded")
+    analysis.annotated_path = Path(annotated) if annotated is not None else None
+    return analysis
+
+
+def _webm_writer(path: str | Path, fps: float, width: int, height: int) -> cv2.VideoWriter:
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"VP80"), max(fps, 1.0), (width, height))
+    if not writer.isOpened():
+        raise VideoError("this OpenCV build cannot write VP8 WebM video")
+    return writer

@@ -1,0 +1,49 @@
+import csv
+import json
+
+import pytest
+
+from fer.__main__ import main
+from fer.video import VideoError, analyze_video
+from videos import face_video
+
+
+def test_analysis_csv_plot_and_annotated_webm(recognizer, tmp_path):
+    video = face_video(tmp_path / "pan.mp4", frames=12)
+    seen = []
+    analysis = analyze_video(recognizer, video, every=2, annotated=tmp_path / "out.webm", progress=lambda f, d: seen.append(f))
+    assert analysis.analysed_frames == 6 and analysis.frame_count == 12
+    assert seen[-1] == pytest.approx(11 / 12, abs=0.01) and seen == sorted(seen)
+    assert len(analysis.rows) == 6 and {r["face_id"] for r in analysis.rows} == {1}  # one face, followed
+    assert [r["frame"] for r in analysis.rows] == [0, 2, 4, 6, 8, 10]
+    rows = list(csv.DictReader(open(analysis.write_csv(tmp_path / "out.csv"))))
+    assert list(rows[0])[:7] == ["frame", "time", "face_id", "x0", "y0", "x1", "y1"] and len(rows[0]) == 14
+    assert sum(float(rows[0][k]) for k in recognizer.labels) == pytest.approx(1, abs=1e-3)
+    assert (tmp_path / "out.webm").stat().st_size > 1000
+    import cv2
+
+    playback = cv2.VideoCapture(str(tmp_path / "out.webm"))
+    assert playback.isOpened() and playback.read()[0]
+    figure = analysis.plot()
+    assert len(figure.axes) == 1 and len(figure.axes[0].lines) == 7
+
+
+def test_bad_videos_are_refused_with_reasons(recognizer, tmp_path):
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"not a video")
+    with pytest.raises(VideoError, match="cannot read|no readable frames"):
+        analyze_video(recognizer, junk)
+    with pytest.raises(VideoError, match="no such file"):
+        analyze_video(recognizer, tmp_path / "missing.mp4")
+    long = face_video(tmp_path / "long.mp4", frames=30, fps=10)
+    with pytest.raises(VideoError, match="limit is 2 s"):
+        analyze_video(recognizer, long, max_seconds=2)
+
+
+def test_cli_video_with_csv(tmp_path, capsys):
+    video = face_video(tmp_path / "pan.mp4", frames=6)
+    assert main([str(video), "--every", "3", "--csv", str(tmp_path / "v.csv"), "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)[0]
+    assert record["error"] is None and record["video"]["analysed_frames"] == 2
+    assert list(record["video"]["tracks"]) == ["1"]
+    assert len(list(csv.DictReader(open(tmp_path / "v.csv")))) == 2

@@ -1,0 +1,23 @@
+"""Short test videos made from a redistributable face photo (the project's own examples)."""
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from conftest import EXAMPLES
+
+
+def face_video(path: Path, frames: int = 12, fps: float = 10.0, size: tuple[int, int] = (320, 240)) -> Path:
+    """The Grace Hopper portrait panning slowly across a grey frame (mp4v)."""
+    face = cv2.imread(str(EXAMPLES / "grace_hopper.jpg"))
+    w, h = size
+    face = cv2.resize(face, (int(face.shape[1] * h * 0.8 / face.shape[0]), int(h * 0.8)))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    for i in range(frames):
+        frame = np.full((h, w, 3), 128, np.uint8)
+        x = 10 + i * 3
+        frame[20 : 20 + face.shape[0], x : x + face.shape[1]] = face[:, : w - x]
+        writer.write(frame)
+    writer.release()
+    return path
