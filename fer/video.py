@@ -49,7 +49,7 @@ class VideoAnalysis:
         for track_id in self.track_ids():
             rows = [r for r in self.rows if r["face_id"] == track_id]
             mean = {k: round(float(np.mean([r[k] for r in rows])), 4) for k in self.labels}
-            tracks[track_id] = {"frames": len(rows), "label": max(mean, key=mean.get), "mean_scores": mean}
+            tracks[str(track_id)] = {"frames": len(rows), "label": max(mean, key=mean.get), "mean_scores": mean}
         return {"fps": round(self.fps, 3), "frames": self.frame_count, "duration": round(self.duration, 3),
                 "every": self.every, "analysed_frames": self.analysed_frames, "tracks": tracks}
 

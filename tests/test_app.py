@@ -73,12 +73,12 @@ def server():
     port = _free_port()
     env = dict(os.environ, GRADIO_SERVER_NAME="127.0.0.1", GRADIO_SERVER_PORT=str(port), FER_MODEL="bundled",
                GRADIO_ANALYTICS_ENABLED="False")
-    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.time() + 120
     while time.time() < deadline:
         if proc.poll() is not None:
-            pytest.fail(f"app.py exited early:\n{proc.stdout.read()}")
+            pytest.fail(f"app.py exited early with code {proc.returncode}; run `python app.py` to see why")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1):
                 break
