@@ -110,10 +110,10 @@ def analyze_video_file(path: str | None, every: int, progress=gr.Progress()):
     return str(analysis.annotated_path), analysis.plot(), str(analysis.write_csv(out / "emotions.csv")), analysis.summary()
 
 
-def result_panel():
-    label = gr.Label(num_top_classes=7, label="Main face")
-    faces = gr.Dataframe(headers=FACE_TABLE_HEADERS, label="All faces", interactive=False)
-    status = gr.Markdown()
+def result_panel(name: str):
+    label = gr.Label(num_top_classes=7, label="Main face", elem_id=f"{name}-label")
+    faces = gr.Dataframe(headers=FACE_TABLE_HEADERS, label="All faces", interactive=False, elem_id=f"{name}-faces")
+    status = gr.Markdown(elem_id=f"{name}-status")
     return label, faces, status
 
 
@@ -127,23 +127,23 @@ with gr.Blocks(title="Facial emotion recognition") as demo:
     with gr.Tab("Upload"):
         with gr.Row():
             with gr.Column():
-                upload = gr.Image(type="numpy", image_mode="RGB", sources=["upload", "clipboard"], label="Photo")
+                upload = gr.Image(type="numpy", image_mode="RGB", sources=["upload", "clipboard"], label="Photo", elem_id="upload-input")
                 heat_map = gr.Checkbox(False, label="Why this label? (Grad-CAM heat map)")
                 run = gr.Button("Analyze", variant="primary")
             with gr.Column():
-                upload_out = gr.Image(type="numpy", label="Result", interactive=False)
-                upload_label, upload_faces, upload_status = result_panel()
+                upload_out = gr.Image(type="numpy", label="Result", interactive=False, elem_id="upload-output")
+                upload_label, upload_faces, upload_status = result_panel("upload")
         outputs = [upload_out, upload_label, upload_faces, upload_status]
         run.click(show, [upload, heat_map], outputs, api_visibility="private")
         upload.upload(show, [upload, heat_map], outputs, api_visibility="private")
     with gr.Tab("Webcam"):
         with gr.Row():
             with gr.Column():
-                webcam = gr.Image(type="numpy", sources=["webcam"], streaming=True, label="Webcam")
+                webcam = gr.Image(type="numpy", sources=["webcam"], streaming=True, label="Webcam", elem_id="webcam-input")
                 window = gr.Slider(1, 15, value=5, step=1, label="Smoothing (frames averaged per face)")
             with gr.Column():
-                webcam_out = gr.Image(type="numpy", label="Live result", interactive=False)
-                webcam_label = gr.Label(num_top_classes=7, label="Main face")
+                webcam_out = gr.Image(type="numpy", label="Live result", interactive=False, elem_id="webcam-output")
+                webcam_label = gr.Label(num_top_classes=7, label="Main face", elem_id="webcam-label")
         tracker_state = gr.State(None)
         # a frame every 0.1 s; a stream ends after 2 minutes and at most 2 run at once (2 CPU cores),
         # so one visitor cannot hold the Space
@@ -154,22 +154,22 @@ with gr.Blocks(title="Facial emotion recognition") as demo:
     with gr.Tab("Video"):
         with gr.Row():
             with gr.Column():
-                video_in = gr.Video(sources=["upload"], label=f"Video (up to {MAX_VIDEO_SECONDS:.0f} s)")
+                video_in = gr.Video(sources=["upload"], label=f"Video (up to {MAX_VIDEO_SECONDS:.0f} s)", elem_id="video-input")
                 every = gr.Slider(1, 30, value=5, step=1, label="Analyse every Nth frame")
-                video_run = gr.Button("Analyze video", variant="primary")
+                video_run = gr.Button("Analyze video", variant="primary", elem_id="video-run")
             with gr.Column():
-                video_out = gr.Video(label="Annotated video", interactive=False)
-                video_plot = gr.Plot(label="Emotions over time")
-                video_csv = gr.File(label="CSV: frame, time, face id, box, probabilities")
+                video_out = gr.Video(label="Annotated video", interactive=False, elem_id="video-output")
+                video_plot = gr.Plot(label="Emotions over time", elem_id="video-plot")
+                video_csv = gr.File(label="CSV: frame, time, face id, box, probabilities", elem_id="video-csv")
                 video_summary = gr.JSON(label="Per face")
         video_run.click(analyze_video_file, [video_in, every], [video_out, video_plot, video_csv, video_summary],
                         api_name="analyze_video", concurrency_limit=1)
     with gr.Tab("Examples"):
         with gr.Row():
-            gallery = gr.Gallery(value=[str(p) for p in EXAMPLES], label="Click an example", columns=3, allow_preview=False)
+            gallery = gr.Gallery(value=[str(p) for p in EXAMPLES], label="Click an example", columns=3, allow_preview=False, elem_id="examples-gallery")
             with gr.Column():
-                example_out = gr.Image(type="numpy", label="Result", interactive=False)
-                example_label, example_faces, example_status = result_panel()
+                example_out = gr.Image(type="numpy", label="Result", interactive=False, elem_id="example-output")
+                example_label, example_faces, example_status = result_panel("example")
         gallery.select(show_example, None, [example_out, example_label, example_faces, example_status], api_visibility="private")
 
     # API-only endpoints, invisible in the UI

@@ -78,10 +78,11 @@ class VideoAnalysis:
             times = [r["time"] for r in rows]
             for label in self.labels:
                 ax.plot(times, [r[label] for r in rows], label=label, color=np.array(COLORS[label]) / 255, lw=1.5)
-            ax.set(ylim=(0, 1), ylabel="probability", title=f"face {track_id}" if track_id else "no face found")
+            ax.set(ylim=(0, 1), ylabel="probability")
+            ax.set_title(f"face {track_id}" if track_id else "no face found", loc="left")
             ax.grid(alpha=0.3)
         axes[-1, 0].set_xlabel("time (s)")
-        axes[0, 0].legend(ncol=7, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, 1.45))
+        axes[0, 0].legend(ncol=7, fontsize=8, loc="lower right", bbox_to_anchor=(1.0, 1.0), frameon=False)
         fig.tight_layout()
         return fig
 

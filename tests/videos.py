@@ -9,11 +9,13 @@ from conftest import EXAMPLES
 
 
 def face_video(path: Path, frames: int = 12, fps: float = 10.0, size: tuple[int, int] = (320, 240)) -> Path:
-    """The Grace Hopper portrait panning slowly across a grey frame (mp4v)."""
+    """The Grace Hopper portrait panning slowly across a grey frame: VP8 for ``.webm`` (plays in
+    browsers), mp4v otherwise."""
     face = cv2.imread(str(EXAMPLES / "grace_hopper.jpg"))
     w, h = size
     face = cv2.resize(face, (int(face.shape[1] * h * 0.8 / face.shape[0]), int(h * 0.8)))
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    fourcc = "VP80" if path.suffix == ".webm" else "mp4v"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, size)
     for i in range(frames):
         frame = np.full((h, w, 3), 128, np.uint8)
         x = 10 + i * 3
