@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import warnings
 from pathlib import Path
 
 import keras
@@ -21,10 +22,47 @@ def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
-class EmotionClassifier:
-    """Face crops in, class probabilities out; all crops of an image go through in one batch."""
+TFLITE_NAME = "model.tflite"
 
-    def __init__(self, folder: str | Path, verify: bool = True):
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+class LiteRTRunner:
+    """The model folder's LiteRT copy: ~10x faster than a Keras call for the few faces of one image.
+
+    Not thread-safe (neither is the interpreter); :class:`fer.EmotionRecognizer` serialises calls.
+    """
+
+    def __init__(self, path: Path, threads: int | None = None):
+        import tensorflow as tf
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # tf.lite.Interpreter's notice about the ai_edge_litert package
+            self.interpreter = tf.lite.Interpreter(model_path=str(path), num_threads=threads)
+        self._in = self.interpreter.get_input_details()[0]["index"]
+        self._out = self.interpreter.get_output_details()[0]["index"]
+        self._batch = None
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        if self._batch != len(x):  # re-plan only when the number of faces changes
+            self.interpreter.resize_tensor_input(self._in, list(x.shape))
+            self.interpreter.allocate_tensors()
+            self._batch = len(x)
+        self.interpreter.set_tensor(self._in, np.ascontiguousarray(x, dtype=np.float32))
+        self.interpreter.invoke()
+        return self.interpreter.get_tensor(self._out).copy()
+
+
+class EmotionClassifier:
+    """Face crops in, class probabilities out; all crops of an image go through in one batch.
+
+    Runs the folder's LiteRT copy (``model.tflite``) when it is there and its sha256 matches the one
+    export recorded; otherwise, or with ``fast=False``, the Keras model.
+    """
+
+    def __init__(self, folder: str | Path, verify: bool = True, fast: bool = True):
         folder = Path(folder)
         self.folder = folder
         self.config = ModelConfig.load(folder)
@@ -32,7 +70,7 @@ class EmotionClassifier:
         if not weights.is_file():
             raise FileNotFoundError(f"no {WEIGHTS_NAME} in model folder {folder}")
         if verify and self.config.weights_sha256:
-            actual = hashlib.sha256(weights.read_bytes()).hexdigest()
+            actual = _sha256(weights)
             if actual != self.config.weights_sha256:
                 raise ValueError(
                     f"{weights} does not match the sha256 in its config.json "
@@ -42,6 +80,17 @@ class EmotionClassifier:
         n_out = self.model.output_shape[-1]
         if n_out != len(self.config.labels):
             raise ValueError(f"model has {n_out} outputs but config.json names {len(self.config.labels)} labels")
+        self.runner = self._load_litert(folder) if fast else None
+
+    def _load_litert(self, folder: Path) -> LiteRTRunner | None:
+        path = folder / TFLITE_NAME
+        recorded = self.config.metrics.get("tflite", {}).get("sha256")
+        if not path.is_file() or not recorded:
+            return None
+        if _sha256(path) != recorded:
+            log.warning("%s does not match the sha256 in config.json; using the Keras model", path)
+            return None
+        return LiteRTRunner(path)
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -53,6 +102,8 @@ class EmotionClassifier:
         x = faces.astype("float32") * pre.scale
         if x.ndim == 3:
             x = x[..., None]
+        if self.runner is not None:
+            return self.runner(x)
         # a direct call, not model.predict(): predict() builds a data pipeline per call, which costs
         # tens of milliseconds for the handful of faces in one image
         return np.asarray(keras.ops.convert_to_numpy(self.model(x, training=False)))

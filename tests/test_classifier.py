@@ -34,6 +34,23 @@ def test_batched_and_single_predictions_agree(classifier):
     assert np.allclose(batched, single, atol=1e-5)
 
 
+def test_litert_fast_path_agrees_with_keras(classifier):
+    assert classifier.runner is not None, "the bundled model ships a verified model.tflite"
+    keras_only = EmotionClassifier(BUNDLED_MODEL, fast=False)
+    assert keras_only.runner is None
+    faces = np.random.default_rng(2).integers(0, 256, (6, 48, 48), dtype=np.uint8)
+    assert np.allclose(classifier.logits(faces), keras_only.logits(faces), atol=1e-4)
+    assert np.allclose(classifier.logits(faces[:1]), keras_only.logits(faces[:1]), atol=1e-4)  # batch size changes
+
+
+def test_tampered_litert_copy_falls_back_to_keras(tmp_path, caplog):
+    folder = tmp_path / "model"
+    shutil.copytree(BUNDLED_MODEL, folder)
+    (folder / "model.tflite").write_bytes(b"tampered")
+    assert EmotionClassifier(folder).runner is None
+    assert "does not match" in caplog.text
+
+
 def test_temperature_softens_without_changing_the_ranking():
     logits = np.array([[2.0, 0.5, -1.0]])
     sharp, soft = softmax(logits, 1.0), softmax(logits, 3.0)

@@ -40,6 +40,7 @@ def test_push_download_load_gives_the_same_predictions(hub, capsys):
     assert location.origin == f"hf-hub:me/emotions@{commit}"
     faces = np.random.default_rng(0).integers(0, 256, (8, 48, 48), dtype=np.uint8)
     pushed, original = EmotionClassifier(location.folder), EmotionClassifier(BUNDLED_MODEL)
+    assert pushed.runner is not None  # the LiteRT copy came along
     assert np.array_equal(pushed.predict_proba(faces), original.predict_proba(faces))
     # a second push to a branch: the repo exists already, the branch is created
     assert push_main(["--model", str(BUNDLED_MODEL), "--repo-id", "me/emotions", "--revision", "candidate"]) == 0

@@ -1,0 +1,156 @@
+"""Speed of the inference paths, on this machine, in one run: ``python benchmarks/latency.py [--model DIR]``.
+
+1. Classifier latency for one face on one CPU core: our direct Keras call and the LiteRT copy,
+   against ``model.predict()`` per face (the pattern of peers such as the ``fer`` package).
+2. Webcam frames: a 640x480 frame with one face through the whole pipeline the webcam tab runs
+   (detection without tiling, crop, classify, smoothing, drawing), in frames per second, against
+   the photo path (with the tiled detection pass).
+3. The HTTP round trip through ``python app.py`` and gradio_client (``/predict``), frames per second.
+
+Timings are medians over repeated runs after a warm-up; nothing here is asserted in tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def median_ms(fn, repeat: int, warmup: int = 5) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def webcam_frame():
+    import cv2
+    import numpy as np
+
+    face = cv2.cvtColor(cv2.imread(str(ROOT / "examples" / "grace_hopper.jpg")), cv2.COLOR_BGR2RGB)
+    face = cv2.resize(face, (int(face.shape[1] * 400 / face.shape[0]), 400))
+    frame = np.full((480, 640, 3), 90, np.uint8)
+    frame[40:440, 150 : 150 + face.shape[1]] = face
+    return frame
+
+
+def classifier_latency(model: str | None, repeat: int) -> list[tuple[str, float]]:
+    import numpy as np
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    from fer.classifier import EmotionClassifier
+    from fer.source import resolve_model
+
+    classifier = EmotionClassifier(resolve_model(model).folder)
+    face = np.random.default_rng(0).integers(0, 256, (1, 48, 48), dtype=np.uint8)
+    x = face[..., None].astype("float32") / 255
+    rows = [
+        ("EmotionClassifier.predict_proba (direct Keras call)", median_ms(lambda: classifier.predict_proba(face), repeat)),
+        ("peer pattern: keras model.predict() per face", median_ms(lambda: classifier.model.predict(x, verbose=0), repeat // 4)),
+    ]
+    tflite = classifier.folder / "model.tflite"
+    if tflite.exists():
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            interpreter = tf.lite.Interpreter(model_path=str(tflite), num_threads=1)
+        interpreter.allocate_tensors()
+        index_in = interpreter.get_input_details()[0]["index"]
+        index_out = interpreter.get_output_details()[0]["index"]
+
+        def run_tflite():
+            interpreter.set_tensor(index_in, x)
+            interpreter.invoke()
+            return interpreter.get_tensor(index_out)
+
+        rows.append(("LiteRT copy (model.tflite, 1 thread)", median_ms(run_tflite, repeat)))
+    return rows
+
+
+def pipeline_fps(model: str | None, repeat: int) -> list[tuple[str, float]]:
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("FER_MODEL", model or "bundled")
+    import app
+
+    frame = webcam_frame()
+    state = {"tracker": None}
+
+    def webcam_step():
+        _, _, state["tracker"] = app.show_webcam(frame, state["tracker"], 5)
+
+    webcam_ms = median_ms(webcam_step, repeat)
+    photo_ms = median_ms(lambda: app.show(frame), repeat)
+    return [("webcam frame 640x480, 1 face (no tiling, smoothing, drawing)", webcam_ms),
+            ("photo path on the same frame (tiled detection)", photo_ms)]
+
+
+def http_round_trip(model: str | None, repeat: int) -> float:
+    import cv2
+    from gradio_client import Client, handle_file
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, GRADIO_SERVER_PORT=str(port), FER_MODEL=model or "bundled", GRADIO_ANALYTICS_ENABLED="False")
+    server = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 180
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.5)
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        path = Path(tempfile.mkdtemp()) / "frame.jpg"
+        cv2.imwrite(str(path), cv2.cvtColor(webcam_frame(), cv2.COLOR_RGB2BGR))
+        return median_ms(lambda: client.predict(handle_file(str(path)), api_name="/predict"), repeat, warmup=3)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", help="model folder or Hub repo (default: bundled)")
+    parser.add_argument("--repeat", type=int, default=200)
+    parser.add_argument("--skip-http", action="store_true")
+    args = parser.parse_args()
+    print(f"machine: {os.cpu_count()} CPU threads; classifier pinned to 1 core")
+    print("\n1. classifier, one 48x48 face, one core (median ms)")
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+    rows = classifier_latency(args.model, args.repeat)
+    for name, ms in rows:
+        print(f"   {name:<60} {ms:7.2f} ms")
+    print(f"   speed-up of our path over the peer pattern: {rows[1][1] / rows[0][1]:.1f}x")
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, set(range(os.cpu_count())))
+    print("\n2. whole pipeline, in process, all cores (median ms, frames per second)")
+    for name, ms in pipeline_fps(args.model, max(20, args.repeat // 4)):
+        print(f"   {name:<60} {ms:7.1f} ms  {1000 / ms:6.1f} fps")
+    if not args.skip_http:
+        ms = http_round_trip(args.model, max(10, args.repeat // 10))
+        print("\n3. HTTP round trip, gradio_client -> python app.py /predict, 640x480 JPEG (median)")
+        print(f"   {'/predict (tiled detection, annotated image back)':<60} {ms:7.1f} ms  {1000 / ms:6.1f} fps")
+
+
+if __name__ == "__main__":
+    main()
