@@ -57,30 +57,17 @@ def classifier_latency(model: str | None, repeat: int) -> list[tuple[str, float]
     from fer.classifier import EmotionClassifier
     from fer.source import resolve_model
 
-    classifier = EmotionClassifier(resolve_model(model).folder)
+    folder = resolve_model(model).folder
+    classifier = EmotionClassifier(folder)
+    keras_only = EmotionClassifier(folder, fast=False)
     face = np.random.default_rng(0).integers(0, 256, (1, 48, 48), dtype=np.uint8)
     x = face[..., None].astype("float32") / 255
+    path = "LiteRT" if classifier.runner is not None else "Keras, no model.tflite"
     rows = [
-        ("EmotionClassifier.predict_proba (direct Keras call)", median_ms(lambda: classifier.predict_proba(face), repeat)),
+        (f"EmotionClassifier.predict_proba (fast path: {path})", median_ms(lambda: classifier.predict_proba(face), repeat)),
         ("peer pattern: keras model.predict() per face", median_ms(lambda: classifier.model.predict(x, verbose=0), repeat // 4)),
+        ("EmotionClassifier(fast=False): direct Keras call", median_ms(lambda: keras_only.predict_proba(face), repeat)),
     ]
-    tflite = classifier.folder / "model.tflite"
-    if tflite.exists():
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            interpreter = tf.lite.Interpreter(model_path=str(tflite), num_threads=1)
-        interpreter.allocate_tensors()
-        index_in = interpreter.get_input_details()[0]["index"]
-        index_out = interpreter.get_output_details()[0]["index"]
-
-        def run_tflite():
-            interpreter.set_tensor(index_in, x)
-            interpreter.invoke()
-            return interpreter.get_tensor(index_out)
-
-        rows.append(("LiteRT copy (model.tflite, 1 thread)", median_ms(run_tflite, repeat)))
     return rows
 
 

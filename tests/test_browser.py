@@ -29,16 +29,17 @@ if not os.path.exists(CHROMIUM):
 
 
 def fake_camera_video(path: Path, frames: int = 30) -> Path:
-    """A 640x480 Y4M clip of the Grace Hopper portrait, for --use-file-for-fake-video-capture."""
+    """A 640x480 Y4M clip of the Grace Hopper portrait swaying sideways, for
+    --use-file-for-fake-video-capture (it moves so that every frame, and its result, differs)."""
     face = cv2.imread(str(EXAMPLES / "grace_hopper.jpg"))
     face = cv2.resize(face, (int(face.shape[1] * 400 / face.shape[0]), 400))
-    frame = np.full((480, 640, 3), 90, np.uint8)
-    frame[40:440, 150 : 150 + face.shape[1]] = face
-    yuv = cv2.cvtColor(frame, cv2.COLOR_BGR2YUV_I420).tobytes()
     with open(path, "wb") as f:
         f.write(b"YUV4MPEG2 W640 H480 F10:1 Ip A1:1 C420jpeg\n")
-        for _ in range(frames):
-            f.write(b"FRAME\n" + yuv)
+        for i in range(frames):
+            frame = np.full((480, 640, 3), 90, np.uint8)
+            x = 150 + int(40 * np.sin(2 * np.pi * i / frames))
+            frame[40:440, x : x + face.shape[1]] = face
+            f.write(b"FRAME\n" + cv2.cvtColor(frame, cv2.COLOR_BGR2YUV_I420).tobytes())
     return path
 
 
