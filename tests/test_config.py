@@ -33,3 +33,13 @@ def test_train_config_yaml_and_overrides(tmp_path):
 def test_train_config_rejects_bad_arguments(arg):
     with pytest.raises(SystemExit):
         parse_args([arg])
+
+
+def test_every_shipped_config_parses():
+    from conftest import ROOT
+
+    configs = sorted((ROOT / "train" / "configs").glob("*.yaml"))
+    assert len(configs) >= 4
+    for path in configs:
+        config = TrainConfig.load(path)
+        assert config.out == f"runs/{path.stem}", f"{path.name}: out should be runs/{path.stem}"
