@@ -6,6 +6,7 @@
    (detection without tiling, crop, classify, smoothing, drawing), in frames per second, against
    the photo path (with the tiled detection pass).
 3. The HTTP round trip through ``python app.py`` and gradio_client (``/predict``), frames per second.
+Also prints the process's peak memory once the model, detector and app are loaded.
 
 Timings are medians over repeated runs after a warm-up; nothing here is asserted in tests.
 """
@@ -133,6 +134,9 @@ def main() -> None:
     print("\n2. whole pipeline, in process, all cores (median ms, frames per second)")
     for name, ms in pipeline_fps(args.model, max(20, args.repeat // 4)):
         print(f"   {name:<60} {ms:7.1f} ms  {1000 / ms:6.1f} fps")
+    import resource
+
+    print(f"\n   peak memory of this process (model, detector, app loaded): {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
     if not args.skip_http:
         ms = http_round_trip(args.model, max(10, args.repeat // 10))
         print("\n3. HTTP round trip, gradio_client -> python app.py /predict, 640x480 JPEG (median)")
