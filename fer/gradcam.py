@@ -19,8 +19,9 @@ from fer.results import ImageResult
 
 
 def _feature_model(model: keras.Model) -> keras.Model:
-    """input -> (last 4-D feature map before global pooling, logits)."""
-    last = [layer for layer in model.layers if len(layer.output.shape) == 4][-1]
+    """input -> (last convolutional activation, logits). The activation before the last pooling:
+    after pooling the map is 3x3 and its class evidence often sums negative everywhere."""
+    last = [layer for layer in model.layers if isinstance(layer, keras.layers.Activation) and len(layer.output.shape) == 4][-1]
     return keras.Model(model.inputs, [last.output, model.output])
 
 
