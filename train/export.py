@@ -243,7 +243,8 @@ def main(argv: list[str] | None = None) -> Path:
     from fer.classifier import EmotionClassifier
 
     val = load_split(run_config["data"], run_config["val_split"])
-    logits = EmotionClassifier(folder).logits(val.images)
+    classifier_runtime = EmotionClassifier(folder)
+    logits = classifier_runtime.logits(val.images)
     temperature = fit_temperature(logits, val.labels)
     calibration = {
         "temperature": temperature,
@@ -259,9 +260,8 @@ def main(argv: list[str] | None = None) -> Path:
     plots = folder / "plots"
     metrics = {"validation": _summary(evaluate(run_config["data"], run_config["val_split"], str(folder), plots=plots))}
     metrics["calibration"] = calibration
-    loaded = EmotionClassifier(folder)
-    metrics["validation_tta"] = {
-        mode: round(float((classify_crops(loaded, val.images, mode).argmax(axis=1) == val.labels).mean()), 4)
+    metrics["validation_tta"] = {  # accuracy only: the temperature does not change the arg max
+        mode: round(float((classify_crops(classifier_runtime, val.images, mode).argmax(axis=1) == val.labels).mean()), 4)
         for mode in ("flip", "tencrop")
     }
     if (args.run / "log.csv").exists():
