@@ -10,7 +10,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from fer.config import WEIGHTS_NAME, ModelConfig
+from fer.config import TFLITE_NAME, WEIGHTS_NAME, ModelConfig
 
 log = logging.getLogger(__name__)
 
@@ -22,11 +22,13 @@ def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
-TFLITE_NAME = "model.tflite"
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def sha256_of(path: str | Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 class LiteRTRunner:
@@ -70,7 +72,7 @@ class EmotionClassifier:
         if not weights.is_file():
             raise FileNotFoundError(f"no {WEIGHTS_NAME} in model folder {folder}")
         if verify and self.config.weights_sha256:
-            actual = _sha256(weights)
+            actual = sha256_of(weights)
             if actual != self.config.weights_sha256:
                 raise ValueError(
                     f"{weights} does not match the sha256 in its config.json "
@@ -87,7 +89,7 @@ class EmotionClassifier:
         recorded = self.config.metrics.get("tflite", {}).get("sha256")
         if not path.is_file() or not recorded:
             return None
-        if _sha256(path) != recorded:
+        if sha256_of(path) != recorded:
             log.warning("%s does not match the sha256 in config.json; using the Keras model", path)
             return None
         return LiteRTRunner(path)

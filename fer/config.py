@@ -14,6 +14,7 @@ from typing import Any
 EMOTIONS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.keras"
+TFLITE_NAME = "model.tflite"  # LiteRT copy of the weights, written by train.export
 
 
 @dataclass

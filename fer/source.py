@@ -16,7 +16,7 @@ from pathlib import Path
 from huggingface_hub import snapshot_download
 from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
-from fer.config import CONFIG_NAME, WEIGHTS_NAME
+from fer.config import CONFIG_NAME, TFLITE_NAME, WEIGHTS_NAME
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ def resolve_model(source: str | Path | None = None, revision: str | None = None)
     repo_id = source.removeprefix(HUB_PREFIX)
     revision = revision or (DEFAULT_REVISION if repo_id == DEFAULT_REPO_ID else None)
     try:
-        folder = snapshot_download(repo_id, revision=revision, allow_patterns=[WEIGHTS_NAME, CONFIG_NAME, "*.tflite", "*.md"])
+        folder = snapshot_download(repo_id, revision=revision, allow_patterns=[WEIGHTS_NAME, TFLITE_NAME, CONFIG_NAME, "*.md"])
         return ModelLocation(Path(folder), f"{HUB_PREFIX}{repo_id}@{revision or 'main'}")
     except LocalEntryNotFoundError as err:
         # no connection and nothing cached: the one case where quietly using the bundled copy is right

@@ -1,15 +1,11 @@
 """The Gradio app: its handlers directly, then the real server on 127.0.0.1 through gradio_client."""
 
 import os
-import socket
-import subprocess
-import sys
-import time
 
 import numpy as np
 import pytest
 
-from conftest import EXAMPLES, ROOT
+from conftest import EXAMPLES
 from fer import load_image
 
 
@@ -60,36 +56,6 @@ def test_examples_are_ours_to_ship(app):
     assert {"grace_hopper.jpg", "two_faces.jpg", "no_face_coffee.jpg"} <= names
     credits = (EXAMPLES / "CREDITS.md").read_text()
     assert all(name in credits for name in names)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def server():
-    port = _free_port()
-    env = dict(os.environ, GRADIO_SERVER_NAME="127.0.0.1", GRADIO_SERVER_PORT=str(port), FER_MODEL="bundled",
-               GRADIO_ANALYTICS_ENABLED="False")
-    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"app.py exited early with code {proc.returncode}; run `python app.py` to see why")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail("app.py did not start listening within 120 s")
-    yield url
-    proc.terminate()
-    proc.wait(timeout=30)
 
 
 def test_api_endpoints_through_gradio_client(server):

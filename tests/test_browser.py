@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 
 from conftest import EXAMPLES, ROOT
-from test_app import server  # noqa: F401  (the app on a free loopback port)
 from videos import face_video
 
 CHROMIUM = os.environ.get("FER_CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
@@ -44,7 +43,7 @@ def fake_camera_video(path: Path, frames: int = 30) -> Path:
 
 
 @pytest.fixture(scope="module")
-def page(server, tmp_path_factory):  # noqa: F811
+def page(server, tmp_path_factory):  # server: the app on a loopback port (conftest.py)
     camera = fake_camera_video(tmp_path_factory.mktemp("camera") / "face.y4m")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     with sync_api.sync_playwright() as playwright:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -19,20 +18,11 @@ import keras
 import numpy as np
 import yaml
 
-from fer.classifier import softmax
-from fer.config import WEIGHTS_NAME, ModelConfig, Preprocessing
+from fer.classifier import sha256_of, softmax
+from fer.config import TFLITE_NAME, WEIGHTS_NAME, ModelConfig, Preprocessing
 from train.calibration import fit_temperature, negative_log_likelihood
 
 WILD_FACES = Path("../shared/data/faces-in-the-wild")
-TFLITE_NAME = "model.tflite"
-
-
-def sha256_of(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def export_model_folder(
