@@ -7,6 +7,7 @@
 >>> annotated = result.plot(image)              # RGB array with boxes and labels
 """
 
+import importlib
 import os
 
 # TensorFlow, MediaPipe and LiteRT log start-up chatter from C++ (GPU probing, delegates) on stderr,
@@ -14,21 +15,30 @@ import os
 for _var in ("TF_CPP_MIN_LOG_LEVEL", "GLOG_minloglevel"):
     os.environ.setdefault(_var, "2")
 
-from fer.config import EMOTIONS, ModelConfig, Preprocessing  # noqa: E402
-from fer.draw import draw_results  # noqa: E402
-from fer.image import ImageError, load_image  # noqa: E402
-from fer.predictor import EmotionRecognizer  # noqa: E402
-from fer.results import FaceResult, ImageResult  # noqa: E402
-
-__all__ = [
-    "EMOTIONS",
-    "EmotionRecognizer",
-    "FaceResult",
-    "ImageError",
-    "ImageResult",
-    "ModelConfig",
-    "Preprocessing",
-    "draw_results",
-    "load_image",
-]
+# Public names are imported on first use (PEP 562), so `from fer.config import EMOTIONS` (training,
+# on machines without MediaPipe) does not load the detector and its native libraries.
+_EXPORTS = {
+    "EMOTIONS": "fer.config",
+    "ModelConfig": "fer.config",
+    "Preprocessing": "fer.config",
+    "draw_results": "fer.draw",
+    "ImageError": "fer.image",
+    "load_image": "fer.image",
+    "EmotionRecognizer": "fer.predictor",
+    "FaceResult": "fer.results",
+    "ImageResult": "fer.results",
+}
+__all__ = sorted(_EXPORTS)
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'fer' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value  # cache: later lookups skip __getattr__
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -42,6 +42,10 @@ class TrainConfig:
     label_smoothing: float = 0.1
     class_weight: bool = False  # balance classes in the loss (helps disgust recall, costs accuracy)
     patience: int = 15  # early stopping on val accuracy; 0 disables
+    # > 0: train for this many minutes of wall clock (epochs is then a cap), the cosine learning-rate
+    # decay following the elapsed fraction of the budget; for accelerator sessions of fixed length,
+    # where the speed is unknown in advance. The epochs actually run are in state.json and log.csv.
+    time_budget_min: float = 0.0
     # augmentation
     translate: float = 0.1
     rotate_degrees: float = 10.0
@@ -53,6 +57,14 @@ class TrainConfig:
     mix_alpha: float = 0.2
     mix_prob: float = 0.5
     seed: int = 0
+    # numerics: mixed_bfloat16 computes in bfloat16 on accelerators (weights stay float32 and the
+    # saved classifier is always float32, so export and CPU inference never see bfloat16)
+    precision: str = "float32"  # float32 | mixed_bfloat16
+    # knowledge distillation: the student also matches the averaged logits of these trained
+    # classifiers (best.keras files), softened by distill_temperature; 0 weight trains on labels only
+    teachers: list[str] = field(default_factory=list)
+    distill_weight: float = 0.0
+    distill_temperature: float = 4.0
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(yaml.safe_dump(dataclasses.asdict(self), sort_keys=False))
@@ -83,7 +95,8 @@ def _coerce(value: Any, default: Any, key: str) -> Any:
                 raise TypeError
             return value
         if isinstance(default, list):
-            return [type(default[0])(v) for v in value]
+            item = type(default[0]) if default else str  # an empty default list holds paths
+            return [item(v) for v in value]
         return type(default)(value)
     except (TypeError, ValueError):
         raise SystemExit(f"config key {key!r}: cannot use {value!r} as {type(default).__name__}") from None

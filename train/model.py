@@ -40,7 +40,7 @@ def build_classifier(
     x = layers.BatchNormalization(name="head_bn")(x)
     x = layers.Activation("relu", name="head_relu")(x)
     x = layers.Dropout(head_dropout, name="head_drop")(x)
-    logits = layers.Dense(num_classes, name="logits")(x)
+    logits = layers.Dense(num_classes, name="logits", dtype="float32")(x)  # float32 even under mixed precision
     return keras.Model(inputs, logits, name="fer_cnn")
 
 

@@ -8,6 +8,7 @@ Reads top to bottom: config, data, model, optimiser, callbacks, fit, export. Eve
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import platform
@@ -23,6 +24,7 @@ from fer.config import EMOTIONS
 from train.config import TrainConfig, parse_args
 from train.batches import Batches
 from train.data import ferplus_targets, load_split, read_ferplus_votes
+from train.distill import DistillationLoss, StudentAccuracy, load_teachers, with_teachers
 from train.model import build_augmenter, build_classifier
 
 CHECKPOINT = "checkpoint.keras"
@@ -59,34 +61,62 @@ def balanced_class_weights(labels: np.ndarray) -> dict[int, float]:
     return {i: float(w) for i, w in enumerate(weights)}
 
 
+def architecture(cfg: TrainConfig) -> dict:
+    return dict(widths=tuple(cfg.widths), convs_per_block=cfg.convs_per_block, block_dropout=cfg.block_dropout,
+                head_units=cfg.head_units, head_dropout=cfg.head_dropout)
+
+
 def build_training_model(cfg: TrainConfig, steps_per_epoch: int) -> keras.Model:
-    """uint8 images -> [0, 1] floats -> augmentation -> classifier, compiled with AdamW and cosine LR."""
-    classifier = build_classifier(
-        widths=tuple(cfg.widths),
-        convs_per_block=cfg.convs_per_block,
-        block_dropout=cfg.block_dropout,
-        head_units=cfg.head_units,
-        head_dropout=cfg.head_dropout,
-    )
+    """uint8 images -> [0, 1] floats -> augmentation -> classifier, compiled with AdamW and cosine LR.
+
+    With teachers and a distillation weight, the frozen teachers see the same augmented batch and
+    the model outputs ``[student logits, teacher logits]`` for :class:`train.distill.DistillationLoss`.
+    """
+    classifier = build_classifier(**architecture(cfg))
     augmenter = build_augmenter(
         cfg.translate, cfg.rotate_degrees, cfg.zoom, cfg.contrast, cfg.brightness, cfg.erase, seed=cfg.seed
     )
     images = keras.Input((48, 48, 1), name="image")
-    x = keras.layers.Rescaling(1.0 / 255.0, name="to_unit_range")(images)
-    logits = classifier(augmenter(x))
-    model = keras.Model(images, logits, name="trainer")
-    schedule = keras.optimizers.schedules.CosineDecay(
-        initial_learning_rate=cfg.lr / 100,
-        warmup_target=cfg.lr,
-        warmup_steps=cfg.warmup_epochs * steps_per_epoch,
-        decay_steps=max(1, (cfg.epochs - cfg.warmup_epochs) * steps_per_epoch),
-    )
+    augmented = augmenter(keras.layers.Rescaling(1.0 / 255.0, name="to_unit_range")(images))
+    outputs = classifier(augmented)
+    loss = keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=cfg.label_smoothing)
+    metric = keras.metrics.CategoricalAccuracy(name="accuracy")
+    if cfg.teachers and cfg.distill_weight > 0:
+        outputs = with_teachers(outputs, augmented, load_teachers(cfg.teachers))
+        loss = DistillationLoss(cfg.distill_weight, cfg.distill_temperature, cfg.label_smoothing)
+        metric = StudentAccuracy(name="accuracy")
+    model = keras.Model(images, outputs, name="trainer")
+    if cfg.time_budget_min > 0:
+        schedule = cfg.lr  # a variable that TimeBudget sets at every epoch
+    else:
+        schedule = keras.optimizers.schedules.CosineDecay(
+            initial_learning_rate=cfg.lr / 100,
+            warmup_target=cfg.lr,
+            warmup_steps=cfg.warmup_epochs * steps_per_epoch,
+            decay_steps=max(1, (cfg.epochs - cfg.warmup_epochs) * steps_per_epoch),
+        )
     model.compile(
         optimizer=keras.optimizers.AdamW(learning_rate=schedule, weight_decay=cfg.weight_decay),
-        loss=keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=cfg.label_smoothing),
-        metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
+        loss=loss,
+        metrics=[metric],
     )
     return model
+
+
+def save_float32(classifier: keras.Model, path: Path, cfg: TrainConfig) -> None:
+    """Save the classifier with float32 layers whatever the training precision, so that export and
+    CPU inference never compute in bfloat16 (mixed-precision weights are float32 already)."""
+    if classifier.dtype_policy.name == "float32":
+        classifier.save(path)
+        return
+    policy = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("float32")
+    try:
+        copy = build_classifier(**architecture(cfg))
+    finally:
+        keras.config.set_dtype_policy(policy)
+    copy.set_weights(classifier.get_weights())
+    copy.save(path)
 
 
 class Checkpointer(keras.callbacks.Callback):
@@ -96,16 +126,16 @@ class Checkpointer(keras.callbacks.Callback):
     saved in ``state.json`` and survives ``--resume``.
     """
 
-    def __init__(self, out: Path, patience: int, state: dict):
+    def __init__(self, out: Path, patience: int, state: dict, cfg: TrainConfig):
         super().__init__()
-        self.out, self.patience, self.state = out, patience, state
+        self.out, self.patience, self.state, self.cfg = out, patience, state, cfg
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
         val_accuracy = float(logs.get("val_accuracy", float("nan")))
         if val_accuracy > self.state["best_val_accuracy"]:
             self.state.update(best_val_accuracy=val_accuracy, best_epoch=epoch + 1, wait=0)
-            self.model.get_layer("fer_cnn").save(self.out / BEST)
+            save_float32(self.model.get_layer("fer_cnn"), self.out / BEST, self.cfg)
         else:
             self.state["wait"] += 1
         self.state["epoch"] = epoch + 1
@@ -115,6 +145,31 @@ class Checkpointer(keras.callbacks.Callback):
         (self.out / STATE).write_text(json.dumps(self.state, indent=2))
         if self.patience and self.state["wait"] >= self.patience:
             print(f"early stopping: no val_accuracy gain for {self.patience} epochs")
+            self.model.stop_training = True
+
+
+class TimeBudget(keras.callbacks.Callback):
+    """Cosine learning-rate decay over a wall-clock budget instead of a number of epochs.
+
+    At each epoch start the rate is ``lr * warm-up * 0.5 * (1 + cos(pi * spent / budget))``; training
+    stops once the next epoch would overrun the budget. ``spent`` is the run's saved training time,
+    so a resumed run continues the same curve.
+    """
+
+    def __init__(self, cfg: TrainConfig, state: dict):
+        super().__init__()
+        self.cfg, self.state, self.budget = cfg, state, cfg.time_budget_min * 60.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        fraction = min(1.0, self.state.get("seconds", 0.0) / self.budget)
+        warmup = min(1.0, (epoch + 1) / self.cfg.warmup_epochs) if self.cfg.warmup_epochs else 1.0
+        self.model.optimizer.learning_rate = self.cfg.lr * warmup * 0.5 * (1.0 + np.cos(np.pi * fraction))
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        spent = self.state.get("seconds", 0.0) + logs["epoch_seconds"]  # Checkpointer adds it to state later
+        if spent + logs["epoch_seconds"] > self.budget:
+            print(f"time budget of {self.cfg.time_budget_min:g} min spent after epoch {epoch + 1}", flush=True)
             self.model.stop_training = True
 
 
@@ -149,7 +204,13 @@ class EpochTimer(keras.callbacks.Callback):
 
 
 def hardware() -> str:
-    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU threads, keras {keras.__version__} ({keras.backend.backend()})"
+    accelerator = ""
+    if keras.backend.backend() == "jax":
+        import jax
+
+        device = jax.devices()[0]
+        accelerator = f", {device.device_kind}" if device.platform != "cpu" else ""
+    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU threads{accelerator}, keras {keras.__version__} ({keras.backend.backend()})"
 
 
 def main(argv: list[str] | None = None) -> Path:
@@ -164,6 +225,7 @@ def main(argv: list[str] | None = None) -> Path:
         cfg = TrainConfig.load(out / CONFIG_FILE)  # the run's own config wins over the command line
     cfg.save(out / CONFIG_FILE)
     keras.utils.set_random_seed(cfg.seed)
+    keras.config.set_dtype_policy(cfg.precision)
 
     print(f"loading {cfg.data}", flush=True)
     x_train, y_train, train_labels = training_targets(cfg)
@@ -189,10 +251,13 @@ def main(argv: list[str] | None = None) -> Path:
         x_train, y_train, cfg.batch_size, cfg.seed, epoch=state["epoch"],
         mix=cfg.mix, mix_alpha=cfg.mix_alpha, mix_prob=cfg.mix_prob, sample_weights=weights,
     )
-    callbacks = [ReseedEachEpoch(cfg.seed), EpochTimer(), keras.callbacks.CSVLogger(str(out / "log.csv"), append=resume)]
+    callbacks = [ReseedEachEpoch(cfg.seed), EpochTimer()]
+    if cfg.time_budget_min > 0:
+        callbacks.append(TimeBudget(cfg, state))
+    callbacks.append(keras.callbacks.CSVLogger(str(out / "log.csv"), append=resume))
     if keras.backend.backend() == "tensorflow":  # Keras' TensorBoard writer needs tf.summary
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(out / "tensorboard"), write_graph=False))
-    callbacks.append(Checkpointer(out, cfg.patience, state))
+    callbacks.append(Checkpointer(out, cfg.patience, state, cfg))
     model.fit(
         batches,
         epochs=cfg.epochs,
@@ -201,6 +266,15 @@ def main(argv: list[str] | None = None) -> Path:
         callbacks=callbacks,
         verbose=1 if sys.stdout.isatty() else 2,
     )
+
+    from train.experiments import run_results
+
+    results = run_results(out)
+    print(f"best {cfg.val_split} accuracy {results['accuracy']:.4f} (macro F1 {results['macro_f1']:.4f}) at epoch {state['best_epoch']}")
+    if importlib.util.find_spec("tensorflow") is None:
+        # accelerator machines may have no TensorFlow: the LiteRT export then runs back on a CPU machine
+        print(f"no TensorFlow here, so no model folder: run python -m train.export --run {out} where it is installed")
+        return out
 
     from train.export import export_model_folder  # here, not at the top: only needed at the end
 
@@ -214,12 +288,8 @@ def main(argv: list[str] | None = None) -> Path:
             "epochs_run": state["epoch"],
             "best_epoch": state["best_epoch"],
             "train_seconds": round(state["seconds"], 1),
-            "hardware": hardware(),
+            "hardware": state["hardware"],
         },
     )
-    from train.experiments import run_results
-
-    results = run_results(out)
-    print(f"best {cfg.val_split} accuracy {results['accuracy']:.4f} (macro F1 {results['macro_f1']:.4f}) at epoch {state['best_epoch']}")
     print(f"model folder: {folder}")
     return folder
