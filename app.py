@@ -185,4 +185,5 @@ if __name__ == "__main__":
     for i in range(len(EXAMPLES)):  # warm the example cache before the first visitor
         _example_cache[i] = show(load_image(EXAMPLES[i]))
     # honours GRADIO_SERVER_NAME / GRADIO_SERVER_PORT
-    demo.queue(default_concurrency_limit=2).launch(max_file_size="100mb", show_error=True)
+    # one request per worker at once (fer.predictor: one per CPU core by default)
+    demo.queue(default_concurrency_limit=recognizer.max_workers).launch(max_file_size="100mb", show_error=True)

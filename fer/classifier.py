@@ -1,18 +1,13 @@
-"""The emotion classifier: a ``.keras`` model plus its ``config.json``, loaded from a model folder."""
+"""The emotion classifier: a model folder's LiteRT copy and its ``config.json``, on LiteRT alone."""
 
 from __future__ import annotations
 
 import hashlib
-import logging
-import warnings
 from pathlib import Path
 
-import keras
 import numpy as np
 
-from fer.config import TFLITE_NAME, WEIGHTS_NAME, ModelConfig
-
-log = logging.getLogger(__name__)
+from fer.config import TFLITE_NAME, ModelConfig
 
 
 def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
@@ -32,83 +27,83 @@ def sha256_of(path: str | Path) -> str:
 
 
 class LiteRTRunner:
-    """The model folder's LiteRT copy: ~10x faster than a Keras call for the few faces of one image.
+    """The model folder's ``model.tflite`` on the standalone LiteRT runtime (no TensorFlow).
 
-    Not thread-safe (neither is the interpreter); :class:`fer.EmotionRecognizer` serialises calls.
+    Its outputs are told apart by rank: logits ``(N, classes)``, and, in models exported with
+    explanations (:func:`train.export.explainable`), ``features`` ``(N, h, w, c)`` and
+    ``head_gradients`` ``(N, c, classes)``. Not thread-safe (neither is the interpreter): each
+    worker of :class:`fer.EmotionRecognizer` owns one.
     """
 
-    def __init__(self, path: Path, threads: int | None = None):
-        import tensorflow as tf
+    RANKS = {2: "logits", 4: "features", 3: "head_gradients"}
 
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # tf.lite.Interpreter's notice about the ai_edge_litert package
-            self.interpreter = tf.lite.Interpreter(model_path=str(path), num_threads=threads)
+    def __init__(self, path: Path, threads: int = 1):
+        from ai_edge_litert.interpreter import Interpreter
+
+        # num_threads explicitly: one thread a worker, the workers run in parallel
+        self.interpreter = Interpreter(model_path=str(path), num_threads=threads)
         self._in = self.interpreter.get_input_details()[0]["index"]
-        self._out = self.interpreter.get_output_details()[0]["index"]
+        self._outputs = {self.RANKS[len(d["shape"])]: d["index"] for d in self.interpreter.get_output_details()}
         self._batch = None
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
+    @property
+    def explains(self) -> bool:
+        return {"features", "head_gradients"} <= set(self._outputs)
+
+    def __call__(self, x: np.ndarray, outputs: tuple[str, ...] = ("logits",)) -> dict[str, np.ndarray]:
         if self._batch != len(x):  # re-plan only when the number of faces changes
             self.interpreter.resize_tensor_input(self._in, list(x.shape))
             self.interpreter.allocate_tensors()
             self._batch = len(x)
         self.interpreter.set_tensor(self._in, np.ascontiguousarray(x, dtype=np.float32))
         self.interpreter.invoke()
-        return self.interpreter.get_tensor(self._out).copy()
+        return {name: self.interpreter.get_tensor(self._outputs[name]).copy() for name in outputs}
 
 
 class EmotionClassifier:
     """Face crops in, class probabilities out; all crops of an image go through in one batch.
 
-    Runs the folder's LiteRT copy (``model.tflite``) when it is there and its sha256 matches the one
-    export recorded; otherwise, or with ``fast=False``, the Keras model.
+    Runs the folder's LiteRT copy (``model.tflite``) after checking its sha256 against the one export
+    recorded in ``config.json``. The ``.keras`` weights beside it are for training and evaluation
+    tools, never loaded here: the runtime needs neither TensorFlow nor Keras.
     """
 
-    def __init__(self, folder: str | Path, verify: bool = True, fast: bool = True):
+    def __init__(self, folder: str | Path, verify: bool = True, threads: int = 1):
         folder = Path(folder)
         self.folder = folder
         self.config = ModelConfig.load(folder)
-        weights = folder / WEIGHTS_NAME
-        if not weights.is_file():
-            raise FileNotFoundError(f"no {WEIGHTS_NAME} in model folder {folder}")
-        if verify and self.config.weights_sha256:
-            actual = sha256_of(weights)
-            if actual != self.config.weights_sha256:
+        path = folder / TFLITE_NAME
+        if not path.is_file():
+            raise FileNotFoundError(f"no {TFLITE_NAME} in model folder {folder}: export it with python -m train.export")
+        recorded = self.config.metrics.get("tflite", {}).get("sha256")
+        if verify and recorded:
+            actual = sha256_of(path)
+            if actual != recorded:
                 raise ValueError(
-                    f"{weights} does not match the sha256 in its config.json "
-                    f"({actual[:12]} != {self.config.weights_sha256[:12]}): corrupted or replaced weights"
+                    f"{path} does not match the sha256 in its config.json "
+                    f"({actual[:12]} != {recorded[:12]}): corrupted or replaced weights"
                 )
-        self.model = keras.models.load_model(weights, compile=False)
-        n_out = self.model.output_shape[-1]
+        self.runner = LiteRTRunner(path, threads)
+        n_out = self.runner(np.zeros((1, self.input_size, self.input_size, 1), np.float32))["logits"].shape[-1]
         if n_out != len(self.config.labels):
             raise ValueError(f"model has {n_out} outputs but config.json names {len(self.config.labels)} labels")
-        self.runner = self._load_litert(folder) if fast else None
-
-    def _load_litert(self, folder: Path) -> LiteRTRunner | None:
-        path = folder / TFLITE_NAME
-        recorded = self.config.metrics.get("tflite", {}).get("sha256")
-        if not path.is_file() or not recorded:
-            return None
-        if sha256_of(path) != recorded:
-            log.warning("%s does not match the sha256 in config.json; using the Keras model", path)
-            return None
-        return LiteRTRunner(path)
 
     @property
     def labels(self) -> tuple[str, ...]:
         return self.config.labels
 
+    @property
+    def input_size(self) -> int:
+        return self.config.preprocessing.input_size
+
+    def inputs(self, faces: np.ndarray) -> np.ndarray:
+        """``(N, S, S)`` uint8 crops -> the network's ``(N, S, S, 1)`` float input."""
+        x = faces.astype("float32") * self.config.preprocessing.scale
+        return x[..., None] if x.ndim == 3 else x
+
     def logits(self, faces: np.ndarray) -> np.ndarray:
         """``(N, S, S)`` uint8 crops -> ``(N, classes)`` logits."""
-        pre = self.config.preprocessing
-        x = faces.astype("float32") * pre.scale
-        if x.ndim == 3:
-            x = x[..., None]
-        if self.runner is not None:
-            return self.runner(x)
-        # a direct call, not model.predict(): predict() builds a data pipeline per call, which costs
-        # tens of milliseconds for the handful of faces in one image
-        return np.asarray(keras.ops.convert_to_numpy(self.model(x, training=False)))
+        return self.runner(self.inputs(faces))["logits"]
 
     def predict_proba(self, faces: np.ndarray) -> np.ndarray:
         """Calibrated probabilities (softmax of logits / temperature), rows summing to 1."""

@@ -9,19 +9,41 @@ project's test scenes (dogs, coffee, a rocket) give no face; see tests/test_dete
 
 from __future__ import annotations
 
+import sys
 import threading
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
-import mediapipe as mp
 import numpy as np
-from mediapipe.tasks.python import BaseOptions, vision
+
+
+def _import_mediapipe_without_tensorflow():
+    """``mediapipe.tasks.python`` imports its audio tasks, whose ``optional_dependencies`` tries
+    ``tensorflow.tools.docs`` (for API docs) and falls back on ModuleNotFoundError. Where TensorFlow
+    is installed that import succeeds and costs ~600 MiB and ~4 s; a ``None`` in ``sys.modules``
+    makes it fail as if absent, and is removed straight after, so training can still import TensorFlow."""
+    blocked = "tensorflow" not in sys.modules
+    if blocked:
+        sys.modules["tensorflow"] = None
+    try:
+        import mediapipe
+        from mediapipe.tasks.python import BaseOptions, vision
+    finally:
+        if blocked:
+            del sys.modules["tensorflow"]
+    return mediapipe, BaseOptions, vision
+
+
+mp, BaseOptions, vision = _import_mediapipe_without_tensorflow()
 
 MODEL_DIR = Path(__file__).parent / "assets" / "face_detection"
 SHORT_RANGE = MODEL_DIR / "face_detection_short_range.tflite"
 FULL_RANGE = MODEL_DIR / "face_detection_full_range_sparse.tflite"
 SMALL_FACE_FRACTION = 0.3  # a tile's detection counts only if no larger than this share of the tile
+# the tiled pass is skipped once the whole image holds a face at least this share of its shorter side:
+# a portrait, selfie or webcam frame, where faces small enough to need tiles are not expected
+LARGE_FACE_FRACTION = 0.25
 KEYPOINT_NAMES = ("right_eye", "left_eye", "nose_tip", "mouth", "right_ear", "left_ear")
 
 
@@ -81,7 +103,9 @@ class FaceDetector:
 
     ``full_range_score`` and ``short_range_score`` are the per-model thresholds; set one to ``None``
     to skip that model. ``tiles`` > 1 also runs the full-range model on a ``tiles`` x ``tiles`` grid of
-    overlapping tiles, which finds faces too small for the whole image (``tiles=1`` is faster, for video). Not thread-safe: MediaPipe task objects must not be shared across threads.
+    overlapping tiles, which finds faces too small for the whole image, unless the whole image already
+    holds a large face (``tiles=1`` never tiles, for video). Not thread-safe: MediaPipe task objects
+    must not be shared across threads (:class:`fer.EmotionRecognizer` keeps one detector per worker).
     """
 
     def __init__(
@@ -119,7 +143,8 @@ class FaceDetector:
         for model in self._models:
             for det in model.detect(mp_image).detections:
                 found.append(_to_detection(det, width, height))
-        if tiles > 1 and self.full_range:  # the full-range model again on overlapping tiles, for faces too small whole
+        if tiles > 1 and self.full_range and not _has_large_face(found, width, height):
+            # the full-range model again on overlapping tiles, for faces too small for the whole image
             for x0, y0, x1, y1 in tile_boxes(width, height, tiles):
                 tile = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(image[y0:y1, x0:x1]))
                 small = SMALL_FACE_FRACTION * min(x1 - x0, y1 - y0)
@@ -139,6 +164,10 @@ class FaceDetector:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _has_large_face(detections: list[Detection], width: int, height: int) -> bool:
+    return any(max(d.width, d.height) >= LARGE_FACE_FRACTION * min(width, height) for d in detections)
 
 
 def _load(path: Path, min_score: float | None) -> vision.FaceDetector | None:

@@ -1,15 +1,17 @@
-"""Why this label: Grad-CAM heat maps (Selvaraju et al., 2017) of the classifier, drawn on the photo.
+"""Why this label: Grad-CAM++ heat maps (Chattopadhay et al., 2018) of the classifier, drawn on the photo.
 
-The gradient of the chosen class's logit with respect to the last convolutional feature map weights
-that map's channels; their positive sum shows which parts of the face crop drove the decision. Each
-crop's map is warped back into the photo with the inverse of the crop's alignment transform.
-Needs gradients, so it runs on the TensorFlow backend (the runtime's); training stays backend-agnostic.
+Grad-CAM weighs each channel of the last convolutional activation by its mean gradient and keeps the
+positive part of the sum; for this network (global average pooling, then a small dense head) that sum
+is often negative at every position for a confident label, and the map comes out blank. Grad-CAM++
+weighs channels by their *positive* gradients only, so every face whose label has any positive
+evidence gets a map. No TensorFlow at run time: the LiteRT model outputs the activation and the
+head's gradient (see ``train.export.explainable``); the rest, back through the last max pooling and
+the average, is NumPy here. tests/test_gradcam.py checks it against Keras gradients.
 """
 
 from __future__ import annotations
 
 import cv2
-import keras
 import numpy as np
 
 from fer.classifier import EmotionClassifier
@@ -17,35 +19,51 @@ from fer.detect import Detection
 from fer.preprocess import alignment_matrix, crop_face
 from fer.results import ImageResult
 
+POOL = 2  # the max pooling between the last activation and the global average (train.model.conv_block)
 
-def _feature_model(model: keras.Model) -> keras.Model:
-    """input -> (last convolutional activation, logits). The activation before the last pooling:
-    after pooling the map is 3x3 and its class evidence often sums negative everywhere."""
-    last = [layer for layer in model.layers if isinstance(layer, keras.layers.Activation) and len(layer.output.shape) == 4][-1]
-    return keras.Model(model.inputs, [last.output, model.output])
+
+def activation_gradients(features: np.ndarray, head_gradients: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """d logit / d features for each crop's class: ``(N, h, w, c)``.
+
+    The gradient of the pooled average reaches each pooled cell as ``g / cells``; max pooling passes
+    it to the position that held the maximum of its window (the first one on ties, as TensorFlow does).
+    """
+    n, h, w, c = features.shape
+    g = head_gradients[np.arange(n), :, classes]  # (N, c)
+    ph, pw = h // POOL, w // POOL
+    windows = features[:, : ph * POOL, : pw * POOL].reshape(n, ph, POOL, pw, POOL, c).transpose(0, 1, 3, 5, 2, 4).reshape(n, ph, pw, c, POOL * POOL)
+    winner = np.eye(POOL * POOL, dtype=features.dtype)[windows.argmax(axis=-1)]  # one-hot (N, ph, pw, c, 4)
+    routed = winner * (g[:, None, None, :, None] / (ph * pw))
+    grads = np.zeros_like(features)
+    grads[:, : ph * POOL, : pw * POOL] = routed.reshape(n, ph, pw, c, POOL, POOL).transpose(0, 1, 4, 2, 5, 3).reshape(n, ph * POOL, pw * POOL, c)
+    return grads
+
+
+def gradcam_plus_plus(features: np.ndarray, grads: np.ndarray) -> np.ndarray:
+    """Grad-CAM++ maps ``(N, h, w)`` (not normalised) from activations and their gradients."""
+    grads2 = grads**2
+    denominator = 2 * grads2 + features.sum(axis=(1, 2), keepdims=True) * grads2 * grads
+    alpha = np.where(grads != 0, grads2 / np.where(denominator != 0, denominator, 1), 0)
+    weights = (alpha * np.maximum(grads, 0)).sum(axis=(1, 2), keepdims=True)  # (N, 1, 1, c)
+    return np.maximum((weights * features).sum(axis=-1), 0)
+
+
+def normalise(maps: np.ndarray, size: int) -> np.ndarray:
+    """Resize ``(N, h, w)`` maps to ``size`` x ``size`` and scale each to peak at 1."""
+    maps = np.stack([cv2.resize(m.astype(np.float32), (size, size), interpolation=cv2.INTER_CUBIC) for m in maps])
+    maps = np.clip(maps, 0, None)
+    peak = maps.reshape(len(maps), -1).max(axis=1).reshape(-1, 1, 1)
+    return maps / np.where(peak > 0, peak, 1)
 
 
 def gradcam(classifier: EmotionClassifier, crops: np.ndarray, classes: np.ndarray) -> np.ndarray:
     """``(N, S, S)`` heat maps in [0, 1] for ``crops`` (uint8) and the class index of each."""
-    if keras.backend.backend() != "tensorflow":
-        raise RuntimeError("Grad-CAM needs the TensorFlow backend (KERAS_BACKEND=tensorflow)")
-    import tensorflow as tf
-
-    if not hasattr(classifier, "_feature_model"):
-        classifier._feature_model = _feature_model(classifier.model)
-    pre = classifier.config.preprocessing
-    x = tf.convert_to_tensor(crops[..., None].astype("float32") * pre.scale)
-    with tf.GradientTape() as tape:
-        features, logits = classifier._feature_model(x, training=False)
-        chosen = tf.gather(logits, classes, axis=1, batch_dims=1)
-    grads = tape.gradient(chosen, features)
-    weights = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)
-    cams = tf.nn.relu(tf.reduce_sum(weights * features, axis=-1)).numpy()
-    size = pre.input_size
-    maps = np.stack([cv2.resize(cam, (size, size), interpolation=cv2.INTER_CUBIC) for cam in cams])
-    maps = np.clip(maps, 0, None)
-    peak = maps.reshape(len(maps), -1).max(axis=1).reshape(-1, 1, 1)
-    return maps / np.where(peak > 0, peak, 1)
+    if not classifier.runner.explains:
+        raise RuntimeError(f"{classifier.folder}: its model.tflite has no explanation outputs; re-export it "
+                           "with python -m train.export --refresh-tflite")
+    out = classifier.runner(classifier.inputs(crops), outputs=("features", "head_gradients"))
+    grads = activation_gradients(out["features"], out["head_gradients"], np.asarray(classes))
+    return normalise(gradcam_plus_plus(out["features"], grads), classifier.input_size)
 
 
 def overlay_gradcam(image: np.ndarray, result: ImageResult, classifier: EmotionClassifier, alpha: float = 0.45) -> np.ndarray:

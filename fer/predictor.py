@@ -1,11 +1,16 @@
 """One predictor, loaded once: image in, :class:`fer.results.ImageResult` out.
 
 The UI, the API endpoints, the CLI and the tests all call :meth:`EmotionRecognizer.predict`.
+Requests run in parallel, one worker (a face detector and a LiteRT classifier, neither thread-safe)
+per request in flight, up to one per CPU core by default.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import queue
 import threading
 from pathlib import Path
 
@@ -21,23 +26,60 @@ from fer.source import resolve_model
 log = logging.getLogger(__name__)
 
 
+def default_workers() -> int:
+    """``FER_WORKERS``, or one worker per CPU core this process may use."""
+    if os.environ.get("FER_WORKERS"):
+        return max(1, int(os.environ["FER_WORKERS"]))
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+class _Worker:
+    """What one request needs to itself: MediaPipe tasks and LiteRT interpreters are not thread-safe."""
+
+    def __init__(self, folder: Path, tiles: int):
+        self.classifier = EmotionClassifier(folder)
+        self.detector = FaceDetector(tiles=tiles)
+
+
 class EmotionRecognizer:
-    """Detects every face in an image and classifies its emotion.
+    """Detects every face in an image and classifies its emotion; safe to share between threads.
 
     ``model`` is a folder, ``owner/name`` / ``hf-hub:owner/name`` on the Hub, or None for
     ``FER_MODEL`` or the default (see :func:`fer.source.resolve_model`). ``tiles=1`` skips the tiled
-    detection pass: faster, for video, but misses faces under ~30 px in large images.
+    detection pass: faster, for video, but misses faces under ~30 px in large images. ``workers``
+    bounds the requests analysed at once (default :func:`default_workers`); workers are created
+    when first needed, so a single-threaded user pays for one.
     """
 
-    def __init__(self, model: str | Path | None = None, revision: str | None = None, tiles: int = 2):
+    def __init__(self, model: str | Path | None = None, revision: str | None = None, tiles: int = 2,
+                 workers: int | None = None):
         location = resolve_model(model, revision)
         log.info("emotion model: %s", location.origin)
         self.model_origin = location.origin
-        self.classifier = EmotionClassifier(location.folder)
-        self.detector = FaceDetector(tiles=tiles)
-        # MediaPipe tasks and the Keras model are not safe to call from several threads at once,
-        # and Gradio serves requests from a thread pool
-        self._lock = threading.Lock()
+        self._folder, self._tiles = location.folder, tiles
+        self.max_workers = workers or default_workers()
+        first = _Worker(self._folder, tiles)
+        # the first worker's parts, for callers that read the config or run one thread (tests, tools)
+        self.classifier, self.detector = first.classifier, first.detector
+        self._idle: queue.LifoQueue[_Worker] = queue.LifoQueue()
+        self._idle.put(first)
+        self._created = 1
+        self._create_lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def _worker(self):
+        """Borrow an idle worker, creating one while fewer than ``max_workers`` exist, else wait."""
+        try:
+            worker = self._idle.get_nowait()
+        except queue.Empty:
+            with self._create_lock:
+                create = self._created < self.max_workers
+                self._created += create
+            worker = _Worker(self._folder, self._tiles) if create else self._idle.get()
+        try:
+            yield worker
+        finally:
+            self._idle.put(worker)
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -49,11 +91,11 @@ class EmotionRecognizer:
         ``tiles`` overrides the detector's tiling for this call (``1`` for live video).
         """
         rgb = load_image(image)
-        with self._lock:
-            detections = self.detector.detect(rgb, tiles)
-            pre = self.classifier.config.preprocessing
+        with self._worker() as worker:
+            detections = worker.detector.detect(rgb, tiles)
+            pre = worker.classifier.config.preprocessing
             crops = np.stack([crop_face(rgb, d, pre) for d in detections]) if detections else np.zeros((0,))
-            probabilities = self.classifier.predict_proba(crops)
+            probabilities = worker.classifier.predict_proba(crops)
         faces = [
             FaceResult(
                 box=tuple(int(round(v)) for v in det.box),
@@ -72,5 +114,5 @@ class EmotionRecognizer:
         from fer.gradcam import overlay_gradcam
 
         rgb = load_image(image)
-        with self._lock:
-            return overlay_gradcam(rgb, result, self.classifier)
+        with self._worker() as worker:
+            return overlay_gradcam(rgb, result, worker.classifier)

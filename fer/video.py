@@ -5,7 +5,7 @@ and a plot of each emotion's probability over time per tracked face."""
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -123,30 +123,20 @@ def analyze_video(
     tracker = FaceTracker(window=window)
     writer = None
     try:
-        index = 0
-        while True:
-            ok = capture.grab()
-            if not ok:
-                break
-            if index % every == 0:
-                ok, bgr = capture.retrieve()
-                if not ok:
-                    break
-                rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-                result = recognizer.predict(rgb, tiles=1)
-                tracked = tracker.update(result)
-                for item, raw in zip(tracked, result.faces):  # update() keeps the order of the faces
-                    analysis.rows.append({"frame": index, "time": index / fps, "face_id": item.id,
-                                          **dict(zip(["x0", "y0", "x1", "y1"], raw.box)), **raw.scores})
-                analysis.analysed_frames += 1
-                if annotated is not None:
-                    if writer is None:
-                        writer = _webm_writer(annotated, fps / every, rgb.shape[1], rgb.shape[0])
-                    smoothed = ImageResult([t.face for t in tracked], result.size)
-                    writer.write(cv2.cvtColor(smoothed.plot(rgb), cv2.COLOR_RGB2BGR))
-                if progress is not None:
-                    progress(min(1.0, (index + 1) / frame_count), f"frame {index + 1} of {frame_count}")
-            index += 1
+        for index, rgb in iter_frames(capture, every):
+            result = recognizer.predict(rgb, tiles=1)
+            tracked = tracker.update(result)
+            for item, raw in zip(tracked, result.faces):  # update() keeps the order of the faces
+                analysis.rows.append({"frame": index, "time": index / fps, "face_id": item.id,
+                                      **dict(zip(["x0", "y0", "x1", "y1"], raw.box)), **raw.scores})
+            analysis.analysed_frames += 1
+            if annotated is not None:
+                if writer is None:
+                    writer = _webm_writer(annotated, fps / every, rgb.shape[1], rgb.shape[0])
+                smoothed = ImageResult([t.face for t in tracked], result.size)
+                writer.write(cv2.cvtColor(smoothed.plot(rgb), cv2.COLOR_RGB2BGR))
+            if progress is not None:
+                progress(min(1.0, (index + 1) / frame_count), f"frame {index + 1} of {frame_count}")
     finally:
         capture.release()
         if writer is not None:
@@ -155,6 +145,26 @@ def analyze_video(
         raise VideoError(f"no frame of {Path(path).name} could be decoded")
     analysis.annotated_path = Path(annotated) if annotated is not None else None
     return analysis
+
+
+def iter_frames(capture: cv2.VideoCapture, every: int = 1, start: int = 0,
+                stop: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+    """``(index, RGB frame)`` for every frame in ``[start, stop)`` whose index is a multiple of
+    ``every``, until the stream ends. Skipped frames are only grabbed, not decoded into images,
+    which is most of the cost of reading them. ``start`` seeks, so a long video can be read in
+    frame ranges by several workers (:mod:`fer.batch`)."""
+    if start:
+        capture.set(cv2.CAP_PROP_POS_FRAMES, start)
+    index = start
+    while stop is None or index < stop:
+        if not capture.grab():
+            return
+        if index % every == 0:
+            ok, bgr = capture.retrieve()
+            if not ok:
+                return
+            yield index, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        index += 1
 
 
 def _webm_writer(path: str | Path, fps: float, width: int, height: int) -> cv2.VideoWriter:

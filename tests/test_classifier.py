@@ -16,7 +16,7 @@ def classifier():
 def test_bundled_model_matches_its_config(classifier):
     assert classifier.labels == EMOTIONS
     size = classifier.config.preprocessing.input_size
-    assert classifier.model.input_shape[1:3] == (size, size)
+    assert tuple(classifier.runner.interpreter.get_input_details()[0]["shape"][1:3]) == (size, size)
 
 
 def test_probabilities_are_a_distribution_per_face(classifier):
@@ -34,21 +34,29 @@ def test_batched_and_single_predictions_agree(classifier):
     assert np.allclose(batched, single, atol=1e-5)
 
 
-def test_litert_fast_path_agrees_with_keras(classifier):
-    assert classifier.runner is not None, "the bundled model ships a verified model.tflite"
-    keras_only = EmotionClassifier(BUNDLED_MODEL, fast=False)
-    assert keras_only.runner is None
+def test_litert_copy_agrees_with_the_keras_weights(classifier):
+    keras = pytest.importorskip("keras", reason="training's Keras is not installed")
+    model = keras.models.load_model(BUNDLED_MODEL / "model.keras", compile=False)
     faces = np.random.default_rng(2).integers(0, 256, (6, 48, 48), dtype=np.uint8)
-    assert np.allclose(classifier.logits(faces), keras_only.logits(faces), atol=1e-4)
-    assert np.allclose(classifier.logits(faces[:1]), keras_only.logits(faces[:1]), atol=1e-4)  # batch size changes
+    expected = np.asarray(model(classifier.inputs(faces), training=False))
+    assert np.allclose(classifier.logits(faces), expected, atol=1e-4)
+    assert np.allclose(classifier.logits(faces[:1]), expected[:1], atol=1e-4)  # batch size changes
 
 
-def test_tampered_litert_copy_falls_back_to_keras(tmp_path, caplog):
+def test_tampered_litert_copy_is_refused(tmp_path):
     folder = tmp_path / "model"
     shutil.copytree(BUNDLED_MODEL, folder)
     (folder / "model.tflite").write_bytes(b"tampered")
-    assert EmotionClassifier(folder).runner is None
-    assert "does not match" in caplog.text
+    with pytest.raises(ValueError, match="sha256"):
+        EmotionClassifier(folder)
+
+
+def test_missing_litert_copy_is_a_clear_error(tmp_path):
+    folder = tmp_path / "model"
+    shutil.copytree(BUNDLED_MODEL, folder)
+    (folder / "model.tflite").unlink()
+    with pytest.raises(FileNotFoundError, match="model.tflite"):
+        EmotionClassifier(folder)
 
 
 def test_temperature_softens_without_changing_the_ranking():
@@ -61,7 +69,7 @@ def test_corrupted_weights_are_refused(tmp_path):
     folder = tmp_path / "model"
     shutil.copytree(BUNDLED_MODEL, folder)
     config = ModelConfig.load(folder)
-    config.weights_sha256 = "0" * 64
+    config.metrics["tflite"]["sha256"] = "0" * 64
     config.save(folder)
     with pytest.raises(ValueError, match="sha256"):
         EmotionClassifier(folder)

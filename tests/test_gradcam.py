@@ -1,14 +1,63 @@
 import numpy as np
+import pytest
 
 from conftest import EXAMPLES
 from fer import load_image
-from fer.gradcam import gradcam, overlay_gradcam
+from fer.gradcam import activation_gradients, gradcam, gradcam_plus_plus, overlay_gradcam
+from fer.preprocess import crop_face
+from fer.detect import Detection
+from fer.source import BUNDLED_MODEL
 
 
 def test_heat_maps_are_normalised_per_face(recognizer):
     crops = np.random.default_rng(0).integers(0, 256, (3, 48, 48), dtype=np.uint8)
     maps = gradcam(recognizer.classifier, crops, np.array([0, 3, 6]))
     assert maps.shape == (3, 48, 48) and maps.min() >= 0 and maps.max() <= 1
+
+
+def example_crops(recognizer):
+    crops, classes = [], []
+    for name in ("grace_hopper.jpg", "two_faces.jpg", "astronaut.jpg", "tilted_portrait.jpg"):
+        image = load_image(EXAMPLES / name)
+        for face in recognizer.predict(image).faces:
+            det = Detection(tuple(map(float, face.box)), face.score, face.keypoints)
+            crops.append(crop_face(image, det, recognizer.classifier.config.preprocessing))
+            classes.append(recognizer.labels.index(face.label))
+    return np.stack(crops), np.array(classes)
+
+
+def test_every_face_of_the_examples_gets_a_map(recognizer):
+    crops, classes = example_crops(recognizer)
+    assert len(crops) >= 5
+    maps = gradcam(recognizer.classifier, crops, classes)
+    # a non-empty map: it peaks at 1 and a real share of the face is warm
+    assert np.allclose(maps.reshape(len(maps), -1).max(axis=1), 1.0)
+    assert ((maps > 0.2).mean(axis=(1, 2)) > 0.02).all()
+
+
+def test_gradients_and_maps_match_keras_autodiff(recognizer):
+    """The LiteRT outputs plus NumPy back-propagation equal Keras gradients of the same weights."""
+    tf = pytest.importorskip("tensorflow", reason="training's TensorFlow is not installed")
+    keras = pytest.importorskip("keras")
+    crops, classes = example_crops(recognizer)
+    classifier = recognizer.classifier
+    model = keras.models.load_model(BUNDLED_MODEL / "model.keras", compile=False)
+    last = [l for l in model.layers if isinstance(l, keras.layers.Activation) and len(l.output.shape) == 4][-1]
+    features_model = keras.Model(model.inputs, [last.output, model.output])
+    x = tf.convert_to_tensor(classifier.inputs(crops))
+    with tf.GradientTape() as tape:
+        features, logits = features_model(x, training=False)
+        chosen = tf.gather(logits, classes, axis=1, batch_dims=1)
+    expected_grads = tape.gradient(chosen, features).numpy()
+
+    out = classifier.runner(classifier.inputs(crops), outputs=("features", "head_gradients"))
+    grads = activation_gradients(out["features"], out["head_gradients"], classes)
+    assert np.allclose(out["features"], features.numpy(), atol=1e-4)
+    scale = np.abs(expected_grads).max()
+    assert np.abs(grads - expected_grads).max() <= 1e-3 * scale
+    expected_maps = gradcam_plus_plus(features.numpy(), expected_grads)
+    maps = gradcam_plus_plus(out["features"], grads)
+    assert np.allclose(maps, expected_maps, atol=1e-3 * expected_maps.max())
 
 
 def test_overlay_touches_the_faces_only(recognizer):

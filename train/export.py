@@ -174,28 +174,61 @@ def write_model_card(folder: Path, config: ModelConfig) -> Path:
     return path
 
 
-def export_tflite(classifier: keras.Model, folder: Path, faces: np.ndarray, scale: float) -> dict:
-    """Write ``model.tflite`` (LiteRT) and check that its top-1 agrees with Keras on every face."""
-    import warnings
+def explainable(classifier: keras.Model) -> keras.Model:
+    """The classifier with two more outputs, so the runtime can explain a label without gradients:
 
-    import tensorflow as tf
+    - ``features``: the last convolutional activation (before the last pooling), ``(N, h, w, c)``;
+    - ``head_gradients``: d logit_k / d (global-average-pooled features), ``(N, c', classes)``.
+
+    The head after the pooled features is dense -> batch norm -> ReLU -> dense, so its gradient is
+    ``W1 @ diag(bn_scale * relu_mask) @ W2``: forward operations only, which LiteRT runs as it is.
+    :mod:`fer.gradcam` routes it back through the max pooling and the average in NumPy.
+    """
+    from keras import ops
+
+    features = [layer for layer in classifier.layers if isinstance(layer, keras.layers.Activation) and len(layer.output.shape) == 4][-1]
+    dense, norm, logits_layer = (classifier.get_layer(n) for n in ("head_dense", "head_bn", "logits"))
+    bn_scale = norm.gamma / ops.sqrt(norm.moving_variance + norm.epsilon)
+    mask = ops.cast(norm.output > 0, "float32")  # the ReLU after batch norm passes these units
+    gradients = ops.einsum("ij,nj,jk->nik", dense.kernel, mask * bn_scale, logits_layer.kernel)
+    return keras.Model(classifier.inputs, {"logits": classifier.output, "features": features.output, "head_gradients": gradients})
+
+
+def export_tflite(classifier: keras.Model, folder: Path, faces: np.ndarray, scale: float) -> dict:
+    """Write ``model.tflite`` (LiteRT, with the explanation outputs) and check that its top-1 agrees
+    with Keras on every face."""
+    from ai_edge_litert.interpreter import Interpreter
 
     path = folder / TFLITE_NAME
-    classifier.export(str(path), format="litert", verbose=False)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # tf.lite.Interpreter's deprecation notice
-        interpreter = tf.lite.Interpreter(model_path=str(path))
+    explainable(classifier).export(str(path), format="litert", verbose=False)
+    interpreter = Interpreter(model_path=str(path))
     x = faces[..., None].astype("float32") * scale
     index_in = interpreter.get_input_details()[0]["index"]
-    index_out = interpreter.get_output_details()[0]["index"]
     interpreter.resize_tensor_input(index_in, list(x.shape))
     interpreter.allocate_tensors()
     interpreter.set_tensor(index_in, x)
     interpreter.invoke()
-    tflite_top1 = interpreter.get_tensor(index_out).argmax(axis=1)
+    logits = [d for d in interpreter.get_output_details() if len(d["shape"]) == 2]
+    tflite_top1 = interpreter.get_tensor(logits[0]["index"]).argmax(axis=1)
     keras_top1 = np.concatenate([np.asarray(classifier(x[i : i + 512], training=False)).argmax(axis=1) for i in range(0, len(x), 512)])
     agreement = float((tflite_top1 == keras_top1).mean())
-    return {"file": TFLITE_NAME, "sha256": sha256_of(path), "top1_agreement": agreement, "n": int(len(x))}
+    return {"file": TFLITE_NAME, "sha256": sha256_of(path), "top1_agreement": agreement, "n": int(len(x)),
+            "outputs": ["logits", "features", "head_gradients"]}
+
+
+def refresh_tflite(folder: Path, data: str | None) -> dict:
+    """Rewrite a model folder's ``model.tflite`` from its ``model.keras`` (after a change to the
+    LiteRT export) and record it in ``config.json``; other figures are left as they are."""
+    from train.data import load_split
+
+    config = ModelConfig.load(folder)
+    classifier = keras.models.load_model(folder / WEIGHTS_NAME, compile=False)
+    split = config.training.get("config", {}).get("val_split", "PublicTest")
+    faces = load_split(data, split).images if data else np.random.default_rng(0).integers(0, 256, (64, 48, 48), dtype=np.uint8)
+    tflite = export_tflite(classifier, folder, faces, config.preprocessing.scale)
+    config = dataclasses.replace(config, metrics={**config.metrics, "tflite": tflite})
+    config.save(folder)
+    return tflite
 
 
 def main(argv: list[str] | None = None) -> Path:
@@ -206,14 +239,21 @@ def main(argv: list[str] | None = None) -> Path:
     from train.train import BEST, CONFIG_FILE, STATE, hardware
 
     parser = argparse.ArgumentParser(prog="python -m train.export", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--run", required=True, type=Path, help="a training run folder (runs/NAME)")
+    parser.add_argument("--run", type=Path, help="a training run folder (runs/NAME)")
     parser.add_argument("--out", required=True, type=Path, help="the model folder to write")
     parser.add_argument("--crop-scale", type=float, default=Preprocessing.crop_scale)
     parser.add_argument("--center-shift", type=float, default=Preprocessing.center_shift)
     parser.add_argument("--no-align", action="store_true", help="do not rotate faces to level the eyes")
-    parser.add_argument("--no-tflite", action="store_true", help="skip the LiteRT copy")
+    parser.add_argument("--refresh-tflite", action="store_true",
+                        help="only rewrite --out's model.tflite from its model.keras, checked on --data")
+    parser.add_argument("--data", help="with --refresh-tflite: the FER2013 CSV whose validation faces check it")
     args = parser.parse_args(argv)
+    if args.refresh_tflite:
+        print(json.dumps(refresh_tflite(args.out, args.data), indent=2))
+        return args.out
 
+    if args.run is None:
+        parser.error("--run is required")
     run_config = yaml.safe_load((args.run / CONFIG_FILE).read_text())
     state = json.loads((args.run / STATE).read_text())
     training = {
@@ -227,12 +267,16 @@ def main(argv: list[str] | None = None) -> Path:
     preprocessing = Preprocessing(crop_scale=args.crop_scale, center_shift=args.center_shift, align=not args.no_align)
     classifier = keras.models.load_model(args.run / BEST, compile=False)
     folder = export_model_folder(classifier, args.out, training, preprocessing)
+    val = load_split(run_config["data"], run_config["val_split"])
+    # the LiteRT copy first: every figure below is measured through it, as the runtime runs
+    tflite = export_tflite(classifier, folder, val.images, preprocessing.scale)
     config = ModelConfig.load(folder)
+    config = dataclasses.replace(config, metrics={"tflite": tflite})
+    config.save(folder)
 
     # calibration: fit the temperature on the validation split's logits (the split used for selection)
     from fer.classifier import EmotionClassifier
 
-    val = load_split(run_config["data"], run_config["val_split"])
     classifier_runtime = EmotionClassifier(folder)
     logits = classifier_runtime.logits(val.images)
     temperature = fit_temperature(logits, val.labels)
@@ -248,7 +292,7 @@ def main(argv: list[str] | None = None) -> Path:
     config.save(folder)
 
     plots = folder / "plots"
-    metrics = {"validation": _summary(evaluate(run_config["data"], run_config["val_split"], str(folder), plots=plots))}
+    metrics = {"tflite": tflite, "validation": _summary(evaluate(run_config["data"], run_config["val_split"], str(folder), plots=plots))}
     metrics["calibration"] = calibration
     metrics["validation_tta"] = {  # accuracy only: the temperature does not change the arg max
         mode: round(float((classify_crops(classifier_runtime, val.images, mode).argmax(axis=1) == val.labels).mean()), 4)
@@ -258,8 +302,6 @@ def main(argv: list[str] | None = None) -> Path:
         training_curves_plot(args.run / "log.csv", plots / "training_curves.png")
     if WILD_FACES.is_dir():
         metrics["faces_in_the_wild"] = _summary(evaluate(WILD_FACES, None, str(folder), detect=True))
-    if not args.no_tflite:
-        metrics["tflite"] = export_tflite(classifier, folder, val.images, preprocessing.scale)
     config = dataclasses.replace(config, metrics=metrics)
     config.save(folder)
     write_model_card(folder, config)

@@ -1,0 +1,218 @@
+"""Deploy the app as a Hugging Face Space in one command.
+
+``python -m train.deploy --space OWNER/NAME [--model-repo OWNER/NAME --revision COMMIT] [--dry-run]``
+
+Uploads exactly what the Space runs (``app.py``, the ``fer`` library with its assets, ``examples/``,
+``requirements.txt``, ``README.md``, ``.gitattributes``) in one commit through ``huggingface_hub``,
+which stores binary files through Xet/LFS by itself; files the Space holds that are no longer part of
+the app are deleted in the same commit, unchanged ones are not sent again. The Space is created
+(Gradio SDK) if needed. The README uploaded carries front matter naming the model repo and revision
+in ``models`` and ``preload_from_hub``, so the Space downloads the weights when it is built, not when
+it starts; the Space variables ``FER_MODEL`` / ``FER_MODEL_REVISION`` are set to the same model.
+Without ``--model-repo`` / ``--revision`` that model is ``fer.source.DEFAULT_REPO_ID`` at
+``DEFAULT_REVISION``, which ``--write-readme`` also writes into this repository's README.md.
+
+The token comes from ``HF_TOKEN`` or ``hf auth login``. Needs no TensorFlow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import re
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from fer.config import CONFIG_NAME, TFLITE_NAME, WEIGHTS_NAME
+from fer.source import DEFAULT_REPO_ID, DEFAULT_REVISION
+
+ROOT = Path(__file__).resolve().parent.parent
+# What the Space needs, relative to the repository root: files, or folders taken whole
+SPACE_FILES = ["app.py", "requirements.txt", "README.md", ".gitattributes", "fer", "examples"]
+IGNORE = ["__pycache__", "*.pyc", ".DS_Store", ".ipynb_checkpoints", "examples/*.py"]
+# The model files the app loads (fer.source.resolve_model downloads the same ones)
+MODEL_FILES = [CONFIG_NAME, WEIGHTS_NAME, TFLITE_NAME, "README.md"]
+# Front matter keys this command owns; the others (title, emoji, ...) are kept as written
+MANAGED_KEYS = ("sdk_version", "models", "preload_from_hub")
+HUB = "https://huggingface.co"
+
+
+@dataclass(frozen=True)
+class Model:
+    repo_id: str
+    revision: str
+
+
+def space_files(root: Path = ROOT) -> list[Path]:
+    """The files to upload, relative to ``root``, sorted."""
+    found = []
+    for entry in SPACE_FILES:
+        path = root / entry
+        if path.is_file():
+            found.append(Path(entry))
+        elif path.is_dir():
+            found += [p.relative_to(root) for p in path.rglob("*") if p.is_file()]
+        elif entry != ".gitattributes":
+            raise SystemExit(f"{path} is missing: run from a full checkout of the repository")
+    return sorted(p for p in found if not _ignored(p))
+
+
+def _ignored(rel: Path) -> bool:
+    text = rel.as_posix()
+    return any(fnmatch.fnmatch(part, pattern) for part in rel.parts for pattern in IGNORE if "/" not in pattern) or any(
+        fnmatch.fnmatch(text, pattern) for pattern in IGNORE if "/" in pattern
+    )
+
+
+def gradio_version(requirements: Path = ROOT / "requirements.txt") -> str:
+    """The gradio pin of the runtime requirements: the Space's ``sdk_version`` must be the same."""
+    for line in requirements.read_text().splitlines():
+        if m := re.fullmatch(r"\s*gradio\s*==\s*([^\s;#]+).*", line):
+            return m[1]
+    raise SystemExit(f"{requirements} pins no gradio version (gradio==X.Y.Z)")
+
+
+def managed_front_matter(model: Model, sdk_version: str) -> dict[str, str]:
+    """The YAML lines of each key this command owns."""
+    return {
+        "sdk_version": f"sdk_version: {sdk_version}",
+        "models": f"models:\n  - {model.repo_id}",
+        # "REPO FILE,FILE REVISION": fetched into the Space's Hub cache at build time
+        "preload_from_hub": f"preload_from_hub:\n  - {model.repo_id} {','.join(MODEL_FILES)} {model.revision}",
+    }
+
+
+def with_front_matter(readme: str, model: Model, sdk_version: str) -> str:
+    """``readme`` with the managed keys of its YAML front matter set for ``model``; the rest unchanged."""
+    match = re.match(r"---\n(.*?\n)---\n", readme, flags=re.S)
+    if not match:
+        raise SystemExit("README.md has no YAML front matter (--- ... ---); the Space needs one")
+    blocks: list[tuple[str | None, str]] = []  # (top-level key or None, its text with continuation lines)
+    for line in match[1].splitlines(keepends=True):
+        key = re.match(r"([A-Za-z_][\w-]*):", line)
+        if key or not blocks:
+            blocks.append((key[1] if key else None, line))
+        else:
+            blocks[-1] = (blocks[-1][0], blocks[-1][1] + line)
+    wanted = managed_front_matter(model, sdk_version)
+    out = [wanted.pop(key) + "\n" if key in wanted else text for key, text in blocks]
+    out += [text + "\n" for text in wanted.values()]  # managed keys not there yet
+    return "---\n" + "".join(out) + "---\n" + readme[match.end():]
+
+
+def write_readme(model: Model | None = None, readme: Path = ROOT / "README.md") -> bool:
+    """Write the front matter for ``model`` (default: fer.source's) into ``readme``; True if it changed."""
+    model = model or Model(DEFAULT_REPO_ID, DEFAULT_REVISION)
+    old = readme.read_text()
+    new = with_front_matter(old, model, gradio_version(readme.parent / "requirements.txt"))
+    if new != old:
+        readme.write_text(new)
+    return new != old
+
+
+def space_urls(space: str, endpoint: str) -> tuple[str, str]:
+    """The Space's page and, on huggingface.co, the address the app itself answers at."""
+    page = f"{endpoint.rstrip('/')}/spaces/{space}"
+    app = "https://" + re.sub(r"[^a-z0-9-]", "-", space.lower().replace("/", "-")) + ".hf.space"
+    return page, app
+
+
+def stage(files: list[Path], model: Model, into: Path, root: Path = ROOT) -> None:
+    """Copy ``files`` into ``into``, the README with front matter for ``model``."""
+    for rel in files:
+        (into / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(root / rel, into / rel)
+    readme = into / "README.md"
+    readme.write_text(with_front_matter(readme.read_text(), model, gradio_version(root / "requirements.txt")))
+
+
+def deploy(space: str, model: Model, root: Path = ROOT, private: bool = False, hardware: str | None = None,
+           message: str | None = None) -> str:
+    """Create the Space if needed, upload the app in one commit, point it at ``model``; return the commit."""
+    from huggingface_hub import HfApi, get_token
+    from huggingface_hub.errors import HfHubHTTPError
+
+    token = get_token()
+    if token is None:
+        raise SystemExit("no Hugging Face token: set HF_TOKEN or run `hf auth login`")
+    api = HfApi(token=token)
+    try:  # the Space build would fail on a preload_from_hub naming nothing: check first
+        api.model_info(model.repo_id, revision=model.revision)
+    except HfHubHTTPError as err:
+        raise SystemExit(f"model {model.repo_id}@{model.revision} not found on the Hub ({_first_line(err)}): "
+                         "push it first with `python -m train.push`") from None
+    api.create_repo(space, repo_type="space", space_sdk="gradio", private=private, space_hardware=hardware,
+                    exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="fer-space-") as tmp:
+        stage(space_files(root), model, Path(tmp), root)
+        info = api.upload_folder(
+            repo_id=space,
+            repo_type="space",
+            folder_path=tmp,
+            delete_patterns="*",  # the Space holds the app and nothing else (.gitattributes is always kept)
+            commit_message=message or f"Deploy the app with {model.repo_id}@{model.revision}",
+        )
+    # what the app loads at run time (fer.source reads these); the same model as the front matter
+    api.add_space_variable(space, "FER_MODEL", model.repo_id, description="emotion model repo (train.deploy)")
+    api.add_space_variable(space, "FER_MODEL_REVISION", model.revision, description="its revision (train.deploy)")
+    return info.oid
+
+
+def _first_line(err: Exception) -> str:
+    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m train.deploy", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--space", help="OWNER/NAME of the Space (created if needed)")
+    parser.add_argument("--model-repo", default=DEFAULT_REPO_ID, help=f"model repo the Space loads (default {DEFAULT_REPO_ID})")
+    parser.add_argument("--revision", help=f"its revision, a commit to pin (default {DEFAULT_REVISION} for the default repo, else main)")
+    parser.add_argument("--private", action="store_true", help="create the Space as private")
+    parser.add_argument("--hardware", help="hardware when creating the Space, e.g. cpu-basic (the Hub's default), cpu-upgrade")
+    parser.add_argument("--message", help="commit message")
+    parser.add_argument("--dry-run", action="store_true", help="list the files and their sizes, upload nothing")
+    parser.add_argument("--write-readme", action="store_true",
+                        help="write the default model's front matter into this repository's README.md, upload nothing")
+    args = parser.parse_args(argv)
+    revision = args.revision or (DEFAULT_REVISION if args.model_repo == DEFAULT_REPO_ID else "main")
+    model = Model(args.model_repo, revision)
+
+    if args.write_readme:
+        changed = write_readme()
+        print(f"README.md front matter {'updated' if changed else 'already up to date'}: "
+              f"{DEFAULT_REPO_ID}@{DEFAULT_REVISION}")
+        return 0
+    if not args.space or not re.fullmatch(r"[\w.-]+/[\w.-]+", args.space):
+        parser.error("--space OWNER/NAME is required")
+
+    files = space_files()
+    total = sum((ROOT / p).stat().st_size for p in files)
+    print(f"{'would upload' if args.dry_run else 'uploading'} to Space {args.space} "
+          f"({len(files)} files, {total / 1e6:.2f} MB), model {model.repo_id}@{model.revision} preloaded at build:")
+    for path in files:
+        print(f"  {path.as_posix()}  ({(ROOT / path).stat().st_size / 1e6:.3f} MB)")
+    if not re.fullmatch(r"[0-9a-f]{40}", model.revision):
+        print(f"note: {model.revision!r} is a branch or tag, not a pinned commit; each Space build takes what it "
+              "holds then (pin with --revision COMMIT, or fer.source.DEFAULT_REVISION)")
+    if args.dry_run:
+        return 0
+    from huggingface_hub import constants
+    from huggingface_hub.errors import HfHubHTTPError
+
+    try:
+        commit = deploy(args.space, model, private=args.private, hardware=args.hardware, message=args.message)
+    except HfHubHTTPError as err:
+        print(f"deploy failed: {err}", file=sys.stderr)
+        return 1
+    page, app = space_urls(args.space, constants.ENDPOINT)
+    print(f"commit: {commit}")
+    print(f"Space: {page}")
+    print(f"app: {app}  (gradio_client: Client({args.space!r}))")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
