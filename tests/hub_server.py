@@ -4,7 +4,7 @@ It serves model and Space repos held in memory (``{key: {"refs": {name: commit},
 {path: bytes}}}}``, the key being ``owner/name`` for a model and ``spaces/owner/name`` for a Space, as in
 the Hub's URLs) with the same routes, headers and error codes as the Hub, so the real client code runs
 unchanged against it (``HF_ENDPOINT=http://127.0.0.1:PORT``): repo creation, preupload, commits,
-branches, repo info, file trees, downloads, Space variables, and, with ``FakeHub(lfs=True)``, the Git
+branches, repo info, file trees, downloads, Space variables (set, list, delete), and, with ``FakeHub(lfs=True)``, the Git
 LFS batch API with uploads, the Hub's choice of LFS for binary files and its refusal of binary files
 committed inline. (Xet storage needs a CAS server this does not emulate: tests that upload LFS files
 set ``HF_HUB_DISABLE_XET`` so the client takes its LFS path.)
@@ -114,6 +114,19 @@ class FakeHub:
                         return self.error(400, "BadRequest", "content does not match its oid")
                     hub.lfs_objects[m[1]] = body
                     return self.json({})
+                self.error(404, "EntryNotFound", "no such route")
+
+            def do_DELETE(self):  # Space variables: {"key": NAME}
+                path = unquote(urlparse(self.path).path)
+                hub.requests.append(f"DELETE {path}")
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if not self.authorized():
+                    return
+                m = API.fullmatch(path)
+                if m and m[1] == "spaces" and m[3] == "variables" and (key := repo_key(m[1], m[2])) in hub.repos:
+                    variables = hub.repos[key]["variables"]
+                    variables.pop(json.loads(body)["key"], None)
+                    return self.json(variables)
                 self.error(404, "EntryNotFound", "no such route")
 
             def do_POST(self):

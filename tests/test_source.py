@@ -6,7 +6,7 @@ import socket
 import pytest
 
 from fer.classifier import EmotionClassifier
-from fer.config import CONFIG_NAME, WEIGHTS_NAME
+from fer.config import CONFIG_NAME, TFLITE_NAME, WEIGHTS_NAME
 from fer.source import BUNDLED, BUNDLED_MODEL, DEFAULT_REPO_ID, resolve_model
 from hub_server import FakeHub
 
@@ -36,7 +36,7 @@ def _reload_hub_constants(monkeypatch, endpoint, cache):
 
 
 def model_files(**changes) -> dict[str, bytes]:
-    files = {name: (BUNDLED_MODEL / name).read_bytes() for name in (WEIGHTS_NAME, CONFIG_NAME)}
+    files = {name: (BUNDLED_MODEL / name).read_bytes() for name in (WEIGHTS_NAME, TFLITE_NAME, CONFIG_NAME)}
     files["README.md"] = b"# card\n"
     files.update(changes)
     return files

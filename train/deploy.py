@@ -8,9 +8,9 @@ which stores binary files through Xet/LFS by itself; files the Space holds that 
 the app are deleted in the same commit, unchanged ones are not sent again. The Space is created
 (Gradio SDK) if needed. The README uploaded carries front matter naming the model repo and revision
 in ``models`` and ``preload_from_hub``, so the Space downloads the weights when it is built, not when
-it starts; the Space variables ``FER_MODEL`` / ``FER_MODEL_REVISION`` are set to the same model.
-Without ``--model-repo`` / ``--revision`` that model is ``fer.source.DEFAULT_REPO_ID`` at
-``DEFAULT_REVISION``, which ``--write-readme`` also writes into this repository's README.md.
+it starts. Without ``--model-repo`` / ``--revision`` that model is ``fer.source.DEFAULT_REPO_ID`` at
+``DEFAULT_REVISION`` (which ``--write-readme`` also writes into this repository's README.md); another
+model is also set in the Space variables ``FER_MODEL`` / ``FER_MODEL_REVISION``, which the app reads.
 
 The token comes from ``HF_TOKEN`` or ``hf auth login``. Needs no TensorFlow.
 """
@@ -46,8 +46,9 @@ class Model:
     revision: str
 
 
-def space_files(root: Path = ROOT) -> list[Path]:
-    """The files to upload, relative to ``root``, sorted."""
+def space_files(root: Path | None = None) -> list[Path]:
+    """The files to upload, relative to ``root`` (the repository), sorted."""
+    root = root or ROOT
     found = []
     for entry in SPACE_FILES:
         path = root / entry
@@ -67,8 +68,9 @@ def _ignored(rel: Path) -> bool:
     )
 
 
-def gradio_version(requirements: Path = ROOT / "requirements.txt") -> str:
+def gradio_version(requirements: Path | None = None) -> str:
     """The gradio pin of the runtime requirements: the Space's ``sdk_version`` must be the same."""
+    requirements = requirements or ROOT / "requirements.txt"
     for line in requirements.read_text().splitlines():
         if m := re.fullmatch(r"\s*gradio\s*==\s*([^\s;#]+).*", line):
             return m[1]
@@ -103,8 +105,9 @@ def with_front_matter(readme: str, model: Model, sdk_version: str) -> str:
     return "---\n" + "".join(out) + "---\n" + readme[match.end():]
 
 
-def write_readme(model: Model | None = None, readme: Path = ROOT / "README.md") -> bool:
+def write_readme(model: Model | None = None, readme: Path | None = None) -> bool:
     """Write the front matter for ``model`` (default: fer.source's) into ``readme``; True if it changed."""
+    readme = readme or ROOT / "README.md"
     model = model or Model(DEFAULT_REPO_ID, DEFAULT_REVISION)
     old = readme.read_text()
     new = with_front_matter(old, model, gradio_version(readme.parent / "requirements.txt"))
@@ -120,8 +123,9 @@ def space_urls(space: str, endpoint: str) -> tuple[str, str]:
     return page, app
 
 
-def stage(files: list[Path], model: Model, into: Path, root: Path = ROOT) -> None:
+def stage(files: list[Path], model: Model, into: Path, root: Path | None = None) -> None:
     """Copy ``files`` into ``into``, the README with front matter for ``model``."""
+    root = root or ROOT
     for rel in files:
         (into / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(root / rel, into / rel)
@@ -129,12 +133,13 @@ def stage(files: list[Path], model: Model, into: Path, root: Path = ROOT) -> Non
     readme.write_text(with_front_matter(readme.read_text(), model, gradio_version(root / "requirements.txt")))
 
 
-def deploy(space: str, model: Model, root: Path = ROOT, private: bool = False, hardware: str | None = None,
+def deploy(space: str, model: Model, root: Path | None = None, private: bool = False, hardware: str | None = None,
            message: str | None = None) -> str:
     """Create the Space if needed, upload the app in one commit, point it at ``model``; return the commit."""
     from huggingface_hub import HfApi, get_token
     from huggingface_hub.errors import HfHubHTTPError
 
+    root = root or ROOT
     token = get_token()
     if token is None:
         raise SystemExit("no Hugging Face token: set HF_TOKEN or run `hf auth login`")
@@ -155,9 +160,15 @@ def deploy(space: str, model: Model, root: Path = ROOT, private: bool = False, h
             delete_patterns="*",  # the Space holds the app and nothing else (.gitattributes is always kept)
             commit_message=message or f"Deploy the app with {model.repo_id}@{model.revision}",
         )
-    # what the app loads at run time (fer.source reads these); the same model as the front matter
-    api.add_space_variable(space, "FER_MODEL", model.repo_id, description="emotion model repo (train.deploy)")
-    api.add_space_variable(space, "FER_MODEL_REVISION", model.revision, description="its revision (train.deploy)")
+    # What the app loads at run time: fer.source's default, or FER_MODEL / FER_MODEL_REVISION, set here to
+    # the model of the front matter. For the default they are removed: a model named in FER_MODEL that
+    # the Hub refuses stops the app, while the default one falls back to the bundled model.
+    if model == Model(DEFAULT_REPO_ID, DEFAULT_REVISION):
+        for key in set(api.get_space_variables(space)) & {"FER_MODEL", "FER_MODEL_REVISION"}:
+            api.delete_space_variable(space, key)
+    else:
+        api.add_space_variable(space, "FER_MODEL", model.repo_id, description="emotion model repo (train.deploy)")
+        api.add_space_variable(space, "FER_MODEL_REVISION", model.revision, description="its revision (train.deploy)")
     return info.oid
 
 
@@ -209,8 +220,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     page, app = space_urls(args.space, constants.ENDPOINT)
     print(f"commit: {commit}")
-    print(f"Space: {page}")
-    print(f"app: {app}  (gradio_client: Client({args.space!r}))")
+    print(f"Space: {page}  (it builds, then starts; its logs are on that page)")
+    if constants.ENDPOINT.rstrip("/") == HUB:
+        print(f"app: {app}")
+    print(f"API: gradio_client.Client({args.space!r})")
     return 0
 
 

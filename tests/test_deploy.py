@@ -1,0 +1,225 @@
+"""train.deploy: the files a Space gets, its README front matter, .gitattributes, and a deploy end to end
+against the loopback Hub (create, upload with binaries through LFS, read back, redeploy one change)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from huggingface_hub import HfApi, hf_hub_download
+
+from fer.config import CONFIG_NAME, TFLITE_NAME, WEIGHTS_NAME
+from fer.source import BUNDLED_MODEL, DEFAULT_REPO_ID, DEFAULT_REVISION
+from hub_server import FakeHub, is_binary
+from test_source import _reload_hub_constants
+from train import deploy
+from train.deploy import MODEL_FILES, Model, main as deploy_main, space_files, with_front_matter
+
+ROOT = Path(__file__).resolve().parent.parent
+TOKEN = "hf_test_token"
+SPACE = "test/space"
+# huggingface_hub's LFS upload hands httpx a file object as data=; harmless
+pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")
+
+
+def front_matter(readme: str) -> dict:
+    assert readme.startswith("---\n")
+    return yaml.safe_load(readme.split("---\n")[1])
+
+
+@pytest.fixture
+def hub(monkeypatch, tmp_path):
+    """A loopback Hub that, like the real one, takes binary files only through LFS."""
+    fake = FakeHub(token=TOKEN, lfs=True)
+    server, url = fake.start()
+    monkeypatch.setenv("HF_ENDPOINT", url)
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    _reload_hub_constants(monkeypatch, url, tmp_path / "hub-cache")
+    import huggingface_hub.constants as c
+
+    monkeypatch.setattr(c, "HF_HUB_DISABLE_XET", True)  # Xet needs a CAS server: the client's LFS path instead
+    yield fake
+    server.shutdown()
+
+
+def model_files() -> dict[str, bytes]:
+    return {name: (BUNDLED_MODEL / name).read_bytes() for name in MODEL_FILES}
+
+
+# --- what is uploaded -------------------------------------------------------------------------------
+
+def test_space_gets_the_app_library_assets_examples_and_nothing_else():
+    files = {p.as_posix() for p in space_files()}
+    for needed in ("app.py", "requirements.txt", "README.md", ".gitattributes", "fer/__init__.py",
+                   "fer/source.py", "fer/assets/model/model.tflite", "fer/assets/model/config.json",
+                   "fer/assets/face_detection/face_detection_short_range.tflite", "examples/two_faces.jpg"):
+        assert needed in files
+    assert not any(f.split("/")[0] in ("tests", "train", "benchmarks", ".ci", ".venv", "runs") for f in files)
+    assert not any("__pycache__" in f or f.endswith(".pyc") for f in files)
+    assert not any(f.startswith("requirements-") for f in files)  # training / dev packages stay out
+
+
+def test_dry_run_lists_files_and_sizes_and_touches_no_network(capsys, monkeypatch):
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens there
+    assert deploy_main(["--space", SPACE, "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert f"would upload to Space {SPACE}" in out and f"{DEFAULT_REPO_ID}@{DEFAULT_REVISION}" in out
+    assert "  app.py  (" in out and "  fer/assets/model/model.tflite  (5.2" in out and " MB)" in out
+    assert "tests/" not in out and "train/" not in out
+
+
+def test_dry_run_command_needs_no_tensorflow():
+    """`python -m train.deploy --space test/space --dry-run`, with TensorFlow and Keras made unimportable."""
+    code = ("import runpy, sys; sys.modules.update(tensorflow=None, keras=None); "
+            "sys.argv = ['train.deploy', '--space', 'test/space', '--dry-run']; "
+            "runpy.run_module('train.deploy', run_name='__main__')")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "fer/assets/model/model.tflite" in result.stdout and "examples/two_faces.jpg" in result.stdout
+
+
+def test_space_is_required():
+    with pytest.raises(SystemExit):
+        deploy_main(["--dry-run"])
+
+
+# --- README front matter ----------------------------------------------------------------------------
+
+def test_repository_readme_names_the_default_model_for_build_time_download():
+    """README.md is what the Space reads: it must preload fer.source's model (`--write-readme` fixes this)."""
+    meta = front_matter((ROOT / "README.md").read_text())
+    assert meta["models"] == [DEFAULT_REPO_ID]
+    repo, files, revision = meta["preload_from_hub"][0].split(" ")
+    assert (repo, revision) == (DEFAULT_REPO_ID, DEFAULT_REVISION)
+    assert set(files.split(",")) >= {WEIGHTS_NAME, TFLITE_NAME, CONFIG_NAME}
+    assert meta["sdk"] == "gradio" and meta["app_file"] == "app.py"
+    assert str(meta["sdk_version"]) == deploy.gradio_version()  # what the Space installs = requirements.txt
+    assert with_front_matter((ROOT / "README.md").read_text(), Model(DEFAULT_REPO_ID, DEFAULT_REVISION),
+                             deploy.gradio_version()) == (ROOT / "README.md").read_text()
+
+
+def test_front_matter_writer_replaces_only_its_keys():
+    readme = "---\ntitle: X\nmodels:\n  - old/model\nemoji: 🙂\n---\n\n# body\n---\n"
+    new = with_front_matter(readme, Model("me/emotions", "a" * 40), "6.0.0")
+    meta = front_matter(new)
+    assert meta["title"] == "X" and meta["emoji"] == "🙂" and meta["models"] == ["me/emotions"]
+    assert meta["preload_from_hub"] == [f"me/emotions {','.join(MODEL_FILES)} {'a' * 40}"]
+    assert str(meta["sdk_version"]) == "6.0.0"
+    assert new.endswith("---\n\n# body\n---\n")
+    assert with_front_matter(new, Model("me/emotions", "a" * 40), "6.0.0") == new  # idempotent
+    with pytest.raises(SystemExit, match="front matter"):
+        with_front_matter("# no front matter\n", Model("a/b", "main"), "6.0.0")
+
+
+def test_write_readme(tmp_path):
+    (tmp_path / "requirements.txt").write_text("numpy==2.0\ngradio==6.1.2\n")
+    readme = tmp_path / "README.md"
+    readme.write_text("---\ntitle: X\nsdk: gradio\n---\n# hi\n")
+    assert deploy.write_readme(Model("me/emotions", "main"), readme) is True
+    assert front_matter(readme.read_text())["models"] == ["me/emotions"]
+    assert str(front_matter(readme.read_text())["sdk_version"]) == "6.1.2"
+    assert deploy.write_readme(Model("me/emotions", "main"), readme) is False
+
+
+# --- .gitattributes ---------------------------------------------------------------------------------
+
+def test_every_tracked_binary_file_is_marked_for_lfs():
+    try:
+        tracked = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("not a git checkout")
+    paths = [p for p in tracked.decode().split("\0") if p and (ROOT / p).is_file()]
+    binaries = [p for p in paths if is_binary((ROOT / p).read_bytes()[:8000])]
+    assert binaries, "expected the models and images to be tracked"
+    # ask git itself how it reads .gitattributes for each path
+    attrs = subprocess.run(["git", "check-attr", "filter", "--stdin", "-z"], cwd=ROOT, input="\0".join(binaries).encode(),
+                           capture_output=True, check=True).stdout.decode().split("\0")
+    filters = dict(zip(attrs[0::3], attrs[2::3]))
+    unmarked = [p for p in binaries if filters.get(p) != "lfs"]
+    assert not unmarked, f"binary files not matched by .gitattributes (add their patterns): {unmarked}"
+    # and the model folder's types, tracked or not (a new export, a pushed model)
+    folder = [p.relative_to(ROOT).as_posix() for p in (ROOT / "fer/assets").rglob("*")
+              if p.is_file() and is_binary(p.read_bytes()[:8000])]
+    attrs = subprocess.run(["git", "check-attr", "filter", "--stdin", "-z"], cwd=ROOT, input="\0".join(folder).encode(),
+                           capture_output=True, check=True).stdout.decode().split("\0")
+    assert all(v == "lfs" for v in attrs[2::3])
+
+
+# --- deploy end to end ------------------------------------------------------------------------------
+
+def test_deploy_creates_the_space_uploads_and_reads_back(hub, capsys, tmp_path):
+    model_commit = hub.add_commit("me/emotions", model_files())
+    assert deploy_main(["--space", SPACE, "--model-repo", "me/emotions", "--revision", model_commit]) == 0
+    out = capsys.readouterr().out
+    assert f"Space: {HfApi().endpoint}/spaces/{SPACE}" in out
+    commit = out.split("commit: ")[1].split()[0]
+
+    key = f"spaces/{SPACE}"
+    assert hub.repos[key]["sdk"] == "gradio"
+    api = HfApi()
+    remote = set(api.list_repo_files(SPACE, repo_type="space"))
+    assert remote == {p.as_posix() for p in space_files()}  # exactly the app's files (the Hub's README replaced)
+    # binaries went through LFS (the server refuses them inline), text files inline
+    assert all(op["key"] == "lfsFile" for op in hub.commit_operations[-1] if op.get("path", "").endswith((".tflite", ".jpg", ".keras")))
+    assert any(op["key"] == "file" and op["path"] == "app.py" for op in hub.commit_operations[-1])
+    # read back: every file as in the repository, the README with the model it was deployed with
+    for rel in space_files():
+        path = hf_hub_download(SPACE, rel.as_posix(), repo_type="space", revision=commit, cache_dir=tmp_path / "dl")
+        if rel.as_posix() != "README.md":
+            assert Path(path).read_bytes() == (ROOT / rel).read_bytes(), rel
+    readme = Path(hf_hub_download(SPACE, "README.md", repo_type="space", cache_dir=tmp_path / "dl")).read_text()
+    meta = front_matter(readme)
+    assert meta["models"] == ["me/emotions"]
+    assert meta["preload_from_hub"] == [f"me/emotions {','.join(MODEL_FILES)} {model_commit}"]
+    assert readme.split("---\n", 2)[2] == (ROOT / "README.md").read_text().split("---\n", 2)[2]
+    variables = api.get_space_variables(SPACE)
+    assert (variables["FER_MODEL"].value, variables["FER_MODEL_REVISION"].value) == ("me/emotions", model_commit)
+
+
+def test_second_deploy_sends_only_what_changed_and_deletes_what_went(hub, capsys, tmp_path, monkeypatch):
+    hub.add_commit(DEFAULT_REPO_ID, model_files(), branch=DEFAULT_REVISION)
+    # a copy of the repository's Space files, to change one of them
+    root = tmp_path / "repo"
+    for rel in space_files():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes((ROOT / rel).read_bytes())
+    monkeypatch.setattr(deploy, "ROOT", root)
+    assert deploy_main(["--space", SPACE]) == 0
+    first = capsys.readouterr().out.split("commit: ")[1].split()[0]
+    hub.add_commit(f"spaces/{SPACE}", {**hub.files(f"spaces/{SPACE}"), "stale.txt": b"from an old deploy\n"})
+
+    (root / "app.py").write_text((root / "app.py").read_text() + "\n# changed\n")
+    assert deploy_main(["--space", SPACE]) == 0
+    second = capsys.readouterr().out.split("commit: ")[1].split()[0]
+    assert second != first
+    sent = hub.commit_operations[-1]
+    assert [(op["key"], op["path"]) for op in sent if op["key"] != "header"] == [("deletedFile", "stale.txt"), ("file", "app.py")]
+    files = hub.files(f"spaces/{SPACE}")
+    assert files["app.py"].endswith(b"# changed\n") and "stale.txt" not in files
+    assert front_matter(files["README.md"].decode())["models"] == [DEFAULT_REPO_ID]
+
+
+def test_deploying_the_default_model_again_removes_the_variables_of_another(hub, capsys):
+    hub.add_commit(DEFAULT_REPO_ID, model_files(), branch=DEFAULT_REVISION)
+    other = hub.add_commit("me/emotions", model_files())
+    assert deploy_main(["--space", SPACE, "--model-repo", "me/emotions", "--revision", other]) == 0
+    assert set(HfApi().get_space_variables(SPACE)) == {"FER_MODEL", "FER_MODEL_REVISION"}
+    assert deploy_main(["--space", SPACE]) == 0
+    assert HfApi().get_space_variables(SPACE) == {}
+    readme = hub.files(f"spaces/{SPACE}")["README.md"].decode()
+    assert front_matter(readme)["preload_from_hub"][0].startswith(f"{DEFAULT_REPO_ID} ")
+
+
+def test_refuses_a_model_the_hub_does_not_have(hub):
+    with pytest.raises(SystemExit, match="push it first"):
+        deploy_main(["--space", SPACE, "--model-repo", "me/missing", "--revision", "main"])
+    assert f"spaces/{SPACE}" not in hub.repos
+
+
+def test_wrong_token_is_refused(hub, monkeypatch, capsys):
+    hub.add_commit("me/emotions", model_files())
+    monkeypatch.setenv("HF_TOKEN", "hf_wrong")
+    assert deploy_main(["--space", SPACE, "--model-repo", "me/emotions"]) == 1
+    assert "deploy failed" in capsys.readouterr().err
