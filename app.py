@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+import threading
 from pathlib import Path
 
 import gradio as gr
@@ -181,9 +182,15 @@ with gr.Blocks(title="Facial emotion recognition") as demo:
     api_button.click(analyze, api_in, api_json, api_name="analyze")
 
 
+def warm_example_cache() -> None:
+    for i in range(len(EXAMPLES)):
+        if i not in _example_cache:
+            _example_cache[i] = show(load_image(EXAMPLES[i]))
+
+
 if __name__ == "__main__":
-    for i in range(len(EXAMPLES)):  # warm the example cache before the first visitor
-        _example_cache[i] = show(load_image(EXAMPLES[i]))
+    # warm the example cache beside the server's start, not before it: the app answers sooner
+    threading.Thread(target=warm_example_cache, daemon=True).start()
     # honours GRADIO_SERVER_NAME / GRADIO_SERVER_PORT
     # one request per worker at once (fer.predictor: one per CPU core by default)
     demo.queue(default_concurrency_limit=recognizer.max_workers).launch(max_file_size="100mb", show_error=True)

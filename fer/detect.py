@@ -104,7 +104,8 @@ class FaceDetector:
     ``full_range_score`` and ``short_range_score`` are the per-model thresholds; set one to ``None``
     to skip that model. ``tiles`` > 1 also runs the full-range model on a ``tiles`` x ``tiles`` grid of
     overlapping tiles, which finds faces too small for the whole image, unless the whole image already
-    holds a large face (``tiles=1`` never tiles, for video). Not thread-safe: MediaPipe task objects
+    holds a large face (``tiles=1`` never tiles and skips the full-range model when the short-range one
+    found a large face: live video). Not thread-safe: MediaPipe task objects
     must not be shared across threads (:class:`fer.EmotionRecognizer` keeps one detector per worker).
     """
 
@@ -140,7 +141,11 @@ class FaceDetector:
         height, width = image.shape[:2]
         mp_image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(image))
         found = []
-        for model in self._models:
+        # short range first: in live video (tiles=1) a large face there is the usual case, and the
+        # full-range pass (more than twice the cost) is then skipped; photos always get both
+        for model in sorted(self._models, key=lambda m: m is not self.short_range):
+            if model is self.full_range and tiles == 1 and found and _has_large_face(found, width, height):
+                break
             for det in model.detect(mp_image).detections:
                 found.append(_to_detection(det, width, height))
         if tiles > 1 and self.full_range and not _has_large_face(found, width, height):

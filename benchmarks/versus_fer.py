@@ -1,0 +1,214 @@
+"""This project against the `fer` package (25.10.3), side by side in one run: ``python benchmarks/versus_fer.py``.
+
+1. End to end, one thread each, in separate processes pinned to one core: a 640x480 photo with one
+   face, a 3-face group photo and a webcam frame (our webcam path: no tiling), medians over repeats;
+   plus each process's time from start to its first answer and its peak RSS.
+2. ``python app.py``: seconds from launch to the first HTTP answer; ``/analyze`` requests per second
+   under 8 concurrent gradio_client clients; the server's peak RSS after them. ``--before DIR`` runs
+   the same against another checkout (e.g. ``git worktree add /tmp/before <commit>``) for a ratio.
+
+The peer runs in its own virtual environment (``--peer-python``, default ``.peer-venv/bin/python``):
+    python3 -m venv .peer-venv && .peer-venv/bin/pip install --no-deps fer==25.10.3 \\
+      && .peer-venv/bin/pip install tensorflow-cpu==2.21.0 opencv-python-headless pandas pillow requests tqdm
+and is skipped, with a message, where it is missing. Nothing here is asserted in tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+SHARED = Path(os.environ.get("FER_SHARED_DATA", ROOT.parent / "shared" / "data"))
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1",
+              "FER_WORKERS": "1", "TF_CPP_MIN_LOG_LEVEL": "3", "GLOG_minloglevel": "3", "CUDA_VISIBLE_DEVICES": ""}
+
+# Each side's worker runs in a fresh process: time to first answer counts the imports and model loading.
+WORKER = r'''
+import json, os, resource, statistics, sys, time
+start = float(os.environ["BENCH_START"])
+os.sched_setaffinity(0, {int(os.environ["BENCH_CORE"])})
+import cv2
+images = json.loads(os.environ["BENCH_IMAGES"])
+repeat = int(os.environ["BENCH_REPEAT"])
+arrays = {name: cv2.imread(path) for name, path in images.items()}  # BGR, decoded once
+if os.environ["BENCH_SIDE"] == "ours":
+    from fer import EmotionRecognizer
+    recognizer = EmotionRecognizer()
+    rgb = {name: cv2.cvtColor(a, cv2.COLOR_BGR2RGB) for name, a in arrays.items()}
+    calls = {name: (lambda im=im, webcam=name.startswith("webcam"): recognizer.predict(im, tiles=1 if webcam else None))
+             for name, im in rgb.items()}
+    faces = lambda name: len(calls[name]().faces)
+else:
+    from fer.fer import FER
+    detector = FER()
+    calls = {name: (lambda im=im: detector.detect_emotions(im)) for name, im in arrays.items()}
+    faces = lambda name: len(calls[name]())
+first_name = next(iter(calls))
+faces(first_name)
+first_answer = time.time() - start
+out = {"first_answer_s": first_answer, "ms": {}, "faces": {}}
+for name, call in calls.items():
+    out["faces"][name] = faces(name)
+    for _ in range(3):
+        call()
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter(); call(); times.append((time.perf_counter() - t) * 1000)
+    out["ms"][name] = statistics.median(times)
+out["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+out["tensorflow_imported"] = "tensorflow" in sys.modules
+print("BENCH" + json.dumps(out))
+'''
+
+
+def test_images(folder: Path) -> dict[str, str]:
+    """The one-face photo and webcam frame (640x480, the same picture) and a 3-face group photo."""
+    import cv2
+
+    from benchmarks.latency import webcam_frame
+
+    frame = cv2.cvtColor(webcam_frame(), cv2.COLOR_RGB2BGR)
+    images = {"one-face photo 640x480": folder / "one_face.png"}
+    cv2.imwrite(str(images["one-face photo 640x480"]), frame)
+    group = SHARED / "scenes" / "dlib" / "2008_001322.jpg"
+    images["group photo, 3 faces"] = group if group.is_file() else ROOT / "examples" / "two_faces.jpg"
+    images["webcam frame 640x480"] = images["one-face photo 640x480"]
+    return {name: str(path) for name, path in images.items()}
+
+
+def run_side(side: str, python: str, images: dict[str, str], repeat: int, core: int) -> dict | None:
+    script = Path(tempfile.mkdtemp()) / "worker.py"  # outside the repository: the peer imports its own `fer`
+    script.write_text(WORKER)
+    env = {**os.environ, **ONE_THREAD, "BENCH_SIDE": side, "BENCH_IMAGES": json.dumps(images),
+           "BENCH_REPEAT": str(repeat), "BENCH_CORE": str(core), "BENCH_START": repr(time.time())}
+    if side == "ours":
+        env["PYTHONPATH"] = str(ROOT)
+    else:
+        env.pop("PYTHONPATH", None)
+    done = subprocess.run([python, str(script)], cwd=script.parent if side != "ours" else ROOT, env=env,
+                          capture_output=True, text=True)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("BENCH")]
+    if done.returncode != 0 or not lines:
+        print(f"   {side}: failed ({done.returncode}): {done.stderr.strip().splitlines()[-1:] or ''}")
+        return None
+    return json.loads(lines[-1][5:])
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def app_figures(root: Path, image: str, clients: int, requests_each: int) -> dict:
+    """Launch ``python app.py`` in ``root``; time to first HTTP answer, /analyze throughput, peak RSS."""
+    from gradio_client import Client, handle_file
+
+    port = free_port()
+    env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False", "FER_MODEL": "bundled"}
+    start = time.time()
+    server = subprocess.Popen([sys.executable, "app.py"], cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1).read(1)
+                break
+            except OSError:
+                if server.poll() is not None or time.time() - start > 180:
+                    raise RuntimeError(f"{root}/app.py did not answer")
+                time.sleep(0.05)
+        first_http = time.time() - start
+        url = f"http://127.0.0.1:{port}/"
+        pool = [Client(url, verbose=False) for _ in range(clients)]
+        pool[0].predict(handle_file(image), api_name="/analyze")  # warm-up
+        errors, latencies = [], []
+
+        def client_loop(client):
+            for _ in range(requests_each):
+                t = time.perf_counter()
+                try:
+                    client.predict(handle_file(image), api_name="/analyze")
+                    latencies.append(time.perf_counter() - t)
+                except Exception as err:  # counted, not raised: the figure is the error count
+                    errors.append(repr(err))
+
+        threads = [threading.Thread(target=client_loop, args=(c,)) for c in pool]
+        t0 = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        elapsed = time.perf_counter() - t0
+        return {"first_http_s": first_http, "analyze_per_s": len(latencies) / elapsed, "errors": len(errors),
+                "p50_ms": 1000 * statistics.median(latencies), "server_peak_rss_mib": peak_rss_mib(server.pid)}
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--peer-python", default=str(ROOT / ".peer-venv" / "bin" / "python"))
+    parser.add_argument("--repeat", type=int, default=50)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--requests", type=int, default=25, help="per client")
+    parser.add_argument("--before", type=Path, help="another checkout whose app.py to measure too")
+    parser.add_argument("--skip-app", action="store_true")
+    args = parser.parse_args()
+
+    images = test_images(Path(tempfile.mkdtemp()))
+    print(f"machine: {os.cpu_count()} CPU threads; each side one thread, pinned to core 0, in its own process")
+    sides = {"this project": run_side("ours", sys.executable, images, args.repeat, 0)}
+    if Path(args.peer_python).exists():
+        sides["fer 25.10.3"] = run_side("peer", args.peer_python, images, max(5, args.repeat // 5), 0)
+    else:
+        print(f"   peer skipped: no {args.peer_python} (see this script's docstring to install it)")
+    ours, peer = sides["this project"], sides.get("fer 25.10.3")
+    print("\n1. end to end, one thread (median ms; faces found)")
+    for name in images:
+        line = f"   {name:<28} ours {ours['ms'][name]:7.1f} ms ({ours['faces'][name]} faces)"
+        if peer:
+            line += f"   fer {peer['ms'][name]:7.1f} ms ({peer['faces'][name]} faces)   {peer['ms'][name] / ours['ms'][name]:5.1f}x faster"
+        print(line)
+    for key, label in (("first_answer_s", "first answer after process start (s)"), ("peak_rss_mib", "peak RSS (MiB)")):
+        line = f"   {label:<40} ours {ours[key]:7.2f}"
+        if peer:
+            line += f"   fer {peer[key]:7.2f}"
+        print(line)
+    print(f"   TensorFlow imported by our process: {ours['tensorflow_imported']}")
+    if args.skip_app:
+        return
+    print(f"\n2. python app.py: launch to first HTTP answer; /analyze under {args.clients} clients x {args.requests} requests")
+    now = app_figures(ROOT, images["one-face photo 640x480"], args.clients, args.requests)
+    rows = {"this checkout": now}
+    if args.before:
+        rows[f"before ({args.before})"] = app_figures(args.before, images["one-face photo 640x480"], args.clients, args.requests)
+    for name, r in rows.items():
+        print(f"   {name:<40} first HTTP {r['first_http_s']:5.1f} s   /analyze {r['analyze_per_s']:6.1f} req/s "
+              f"(p50 {r['p50_ms']:.0f} ms, {r['errors']} errors)   server peak RSS {r['server_peak_rss_mib']:.0f} MiB")
+    if args.before:
+        before = rows[f"before ({args.before})"]
+        print(f"   throughput ratio: {now['analyze_per_s'] / before['analyze_per_s']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,33 @@
+"""The runtime's promises: no TensorFlow or Keras at inference, and one recognizer shared by threads."""
+
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from conftest import EXAMPLES
+from fer import EmotionRecognizer, load_image
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_inference_imports_neither_tensorflow_nor_keras():
+    """Holds where TensorFlow is installed too (this environment has training's packages)."""
+    code = ("import sys, fer; fer.EmotionRecognizer().predict('examples/grace_hopper.jpg'); "
+            "import fer.gradcam, fer.video, fer.tracking, fer.__main__; "
+            "print('tensorflow' in sys.modules, 'keras' in sys.modules)")
+    env = {**os.environ, "FER_MODEL": "bundled", "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-2:] == ["False", "False"]
+
+
+def test_threads_share_one_recognizer_and_get_the_single_thread_answers():
+    recognizer = EmotionRecognizer(workers=2)
+    images = [load_image(EXAMPLES / n) for n in ("grace_hopper.jpg", "two_faces.jpg", "astronaut.jpg", "tilted_portrait.jpg")]
+    expected = [recognizer.predict(im).to_dict() for im in images]
+    with ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(recognizer.predict, images * 6))
+    assert [a.to_dict() for a in answers] == expected * 6
+    assert recognizer._created <= 2  # never more workers than asked for
