@@ -8,6 +8,8 @@ functions here adapt typed results to Gradio components. Named API endpoints (se
 
 from __future__ import annotations
 
+import errno
+import functools
 import logging
 import os
 import tempfile
@@ -29,12 +31,54 @@ NO_FACE = "No face found. Try a clearer, front-facing photo where the face is at
 FACE_TABLE_HEADERS = ["face", "emotion", "confidence", "box (x0, y0, x1, y1)", "detection score"]
 MAX_VIDEO_SECONDS = float(os.environ.get("FER_MAX_VIDEO_SECONDS", 120))
 
-recognizer = EmotionRecognizer()  # loaded once, shared by every request
+MAX_UPLOAD_MB = int(os.environ.get("FER_MAX_UPLOAD_MB", 50))
+log = logging.getLogger("app")
+
+recognizer = EmotionRecognizer()  # loaded once, shared by every request (one worker per core)
+
+
+class ImageFile(gr.Image):
+    """An image upload handed to the app as its file, unread: ``fer.load_image`` reads it, as it does
+    for the CLI and the library, so all of them accept and refuse exactly the same files with the
+    same messages (Gradio's own conversion would refuse some with its internals in the message)."""
+
+    def preprocess(self, payload):
+        return None if payload is None else payload.path
+
+
+def clear_errors(handler):
+    """Any failure reaches the visitor as a short message; the details go to the server log only."""
+
+    @functools.wraps(handler)
+    def wrapper(*args, **kwargs):
+        try:
+            return handler(*args, **kwargs)
+        except gr.Error:
+            raise
+        except ImageError as err:
+            raise gr.Error(f"Cannot read this image: {err}") from None
+        except VideoError as err:
+            raise gr.Error(str(err)) from None
+        except OSError as err:
+            log.exception("%s failed writing its results", handler.__name__)
+            reason = "the server's disk is full" if err.errno == errno.ENOSPC else "the server could not write them"
+            raise gr.Error(f"The analysis ran but its results could not be saved: {reason}. Please try again later.") from None
+        except Exception:
+            log.exception("%s failed", handler.__name__)
+            raise gr.Error("Something went wrong while analysing this input. It has been logged; please try another file.") from None
+
+    return wrapper
 
 
 def _confidences(result: ImageResult) -> dict[str, float] | str:
     face = result.main_face
     return dict(face.scores) if face else "no face found"
+
+
+def _main_face_label(result: ImageResult, scores) -> gr.Label:
+    """The label widget, titled with the face it shows: the largest, number 1 on the image and table."""
+    title = "Face 1 (the largest)" if len(result.faces) > 1 else "Face 1" if result.faces else "Main face"
+    return gr.Label(value=scores, label=title)
 
 
 def _face_rows(result: ImageResult) -> list[list]:
@@ -44,38 +88,48 @@ def _face_rows(result: ImageResult) -> list[list]:
     ]
 
 
-def _predict(image: np.ndarray, tiles: int | None = None) -> ImageResult:
-    try:
-        return recognizer.predict(image, tiles=tiles)
-    except ImageError as err:
-        raise gr.Error(f"Cannot read this image: {err}") from None
+def _analyse(source, tiles: int | None = None) -> tuple[np.ndarray, ImageResult]:
+    """Every image, whatever the interface, enters through ``fer.load_image``."""
+    if source is None:
+        raise gr.Error("Please provide an image.")
+    image = load_image(source)
+    return image, recognizer.predict(image, tiles=tiles)
 
 
-def predict(image: np.ndarray | None):
+@clear_errors
+def predict(path: str | None):
     """API ``/predict``: annotated image and the main (largest) face's confidences."""
-    if image is None:
-        raise gr.Error("Please provide an image.")
-    result = _predict(image)
-    return result.plot(image), _confidences(result)
+    image, result = _analyse(path)
+    return result.plot(image, numbered=True), _confidences(result)
 
 
-def analyze(image: np.ndarray | None) -> dict:
+@clear_errors
+def analyze(path: str | None) -> dict:
     """API ``/analyze``: every face with box, detection score, label and seven probabilities."""
-    if image is None:
-        raise gr.Error("Please provide an image.")
-    return _predict(image).to_dict()
+    return _analyse(path)[1].to_dict()
 
 
-def show(image: np.ndarray | None, heat_map: bool = False):
-    """UI handler: annotated image (optionally with Grad-CAM), main face's label, every face's row, status."""
-    if image is None:
-        return None, None, [], ""
-    result = _predict(image)
+def _panel(image: np.ndarray, result: ImageResult, heat_map: bool = False):
     base = recognizer.explain(image, result) if heat_map and result.faces else image
-    status = NO_FACE if not result.faces else f"{len(result.faces)} face(s) found; the label shows the largest."
-    return result.plot(base), _confidences(result), _face_rows(result), status
+    if not result.faces:
+        status = NO_FACE
+    else:
+        status = f"{len(result.faces)} face(s) found, numbered largest first on the image and in the table."
+        if heat_map:
+            status += " Heat map: Grad-CAM++ of each face's label."
+    return result.plot(base, numbered=True), _main_face_label(result, _confidences(result)), _face_rows(result), status
 
 
+@clear_errors
+def show(path: str | None, heat_map: bool = False):
+    """UI handler: annotated image (optionally with Grad-CAM++), main face's label, every face's row, status."""
+    if path is None:
+        return None, None, [], ""
+    image, result = _analyse(path)
+    return _panel(image, result, heat_map)
+
+
+@clear_errors
 def show_webcam(frame: np.ndarray | None, tracker: FaceTracker | None, window: int):
     """One live frame: no tiling (webcam faces are close-ups), labels smoothed per tracked face."""
     if frame is None:
@@ -83,7 +137,7 @@ def show_webcam(frame: np.ndarray | None, tracker: FaceTracker | None, window: i
     if tracker is None:
         tracker = FaceTracker(window=int(window))
     tracker.set_window(int(window))
-    result = _predict(frame, tiles=1)
+    frame, result = _analyse(frame, tiles=1)
     smoothed = ImageResult([t.face for t in tracker.update(result)], result.size)
     return smoothed.plot(frame), _confidences(smoothed), tracker
 
@@ -91,23 +145,22 @@ def show_webcam(frame: np.ndarray | None, tracker: FaceTracker | None, window: i
 _example_cache: dict[int, tuple] = {}
 
 
+@clear_errors
 def show_example(evt: gr.SelectData):
     """Examples are analysed once and then answered from memory, so a click is instant."""
     if evt.index not in _example_cache:
-        _example_cache[evt.index] = show(load_image(EXAMPLES[evt.index]))
+        _example_cache[evt.index] = show(str(EXAMPLES[evt.index]))
     return _example_cache[evt.index]
 
 
+@clear_errors
 def analyze_video_file(path: str | None, every: int, progress=gr.Progress()):
     """API ``/analyze_video``: annotated WebM, probability-over-time plot, CSV, per-face summary."""
     if not path:
         raise gr.Error("Please upload a video.")
     out = Path(tempfile.mkdtemp(prefix="fer-video-"))
-    try:
-        analysis = analyze_video(recognizer, path, every=int(every), annotated=out / "annotated.webm",
-                                 max_seconds=MAX_VIDEO_SECONDS, progress=lambda f, d: progress(f, desc=d))
-    except VideoError as err:
-        raise gr.Error(str(err)) from None
+    analysis = analyze_video(recognizer, path, every=int(every), annotated=out / "annotated.webm",
+                             max_seconds=MAX_VIDEO_SECONDS, progress=lambda f, d: progress(f, desc=d))
     return str(analysis.annotated_path), analysis.plot(), str(analysis.write_csv(out / "emotions.csv")), analysis.summary()
 
 
@@ -118,7 +171,8 @@ def result_panel(name: str):
     return label, faces, status
 
 
-with gr.Blocks(title="Facial emotion recognition") as demo:
+# uploads and results live in Gradio's cache; files older than a day are deleted every hour
+with gr.Blocks(title="Facial emotion recognition", delete_cache=(3600, 86400)) as demo:
     gr.Markdown(
         "# Facial emotion recognition\n"
         "Every face in the image is boxed and labelled with one of seven emotions "
@@ -128,7 +182,7 @@ with gr.Blocks(title="Facial emotion recognition") as demo:
     with gr.Tab("Upload"):
         with gr.Row():
             with gr.Column():
-                upload = gr.Image(type="numpy", image_mode="RGB", sources=["upload", "clipboard"], label="Photo", elem_id="upload-input")
+                upload = ImageFile(type="filepath", sources=["upload", "clipboard"], label="Photo", elem_id="upload-input")
                 heat_map = gr.Checkbox(False, label="Why this label? (Grad-CAM heat map)")
                 run = gr.Button("Analyze", variant="primary")
             with gr.Column():
@@ -175,7 +229,7 @@ with gr.Blocks(title="Facial emotion recognition") as demo:
 
     # API-only endpoints, invisible in the UI
     with gr.Row(visible=False):
-        api_in = gr.Image(type="numpy", image_mode="RGB")
+        api_in = ImageFile(type="filepath")
         api_image, api_label, api_json = gr.Image(type="numpy"), gr.Label(), gr.JSON()
     api_button = gr.Button(visible=False)
     api_button.click(predict, api_in, [api_image, api_label], api_name="predict")
@@ -185,7 +239,7 @@ with gr.Blocks(title="Facial emotion recognition") as demo:
 def warm_example_cache() -> None:
     for i in range(len(EXAMPLES)):
         if i not in _example_cache:
-            _example_cache[i] = show(load_image(EXAMPLES[i]))
+            _example_cache[i] = show(str(EXAMPLES[i]))
 
 
 if __name__ == "__main__":
@@ -193,4 +247,4 @@ if __name__ == "__main__":
     threading.Thread(target=warm_example_cache, daemon=True).start()
     # honours GRADIO_SERVER_NAME / GRADIO_SERVER_PORT
     # one request per worker at once (fer.predictor: one per CPU core by default)
-    demo.queue(default_concurrency_limit=recognizer.max_workers).launch(max_file_size="100mb", show_error=True)
+    demo.queue(default_concurrency_limit=recognizer.max_workers).launch(max_file_size=f"{MAX_UPLOAD_MB}mb", show_error=True)

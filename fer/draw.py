@@ -25,20 +25,24 @@ def _font(size: int) -> ImageFont.ImageFont:
     return ImageFont.load_default(size=size)  # Pillow's bundled scalable font: no system fonts needed
 
 
-def draw_results(image: np.ndarray, result: ImageResult) -> np.ndarray:
-    """Return an RGB uint8 copy of ``image`` with each face's box and top label with its confidence."""
+def draw_results(image: np.ndarray, result: ImageResult, numbered: bool = False) -> np.ndarray:
+    """Return an RGB uint8 copy of ``image`` with each face's box and top label with its confidence.
+
+    ``numbered`` prefixes each label with the face's number (1 = first in ``result.faces``), so a
+    table of faces beside the image can be read against it.
+    """
     canvas = Image.fromarray(np.asarray(image, dtype=np.uint8)).convert("RGB")
     draw = ImageDraw.Draw(canvas)
     width, height = canvas.size
     # line and text scale with the image, so labels are readable on a 4000 px photo and a 200 px crop
     line = max(2, round(min(width, height) / 250))
-    for face in result.faces:
+    for number, face in enumerate(result.faces, start=1):
         x0, y0, x1, y1 = face.box
         color = COLORS.get(face.label, (255, 255, 255))
         draw.rectangle((x0, y0, x1, y1), outline=color, width=line)
         font_size = max(12, round(max(min(width, height) / 30, (x1 - x0) / 5)))
         font = _font(font_size)
-        text = f"{face.label} {face.confidence:.0%}"
+        text = f"{number}: {face.label} {face.confidence:.0%}" if numbered else f"{face.label} {face.confidence:.0%}"
         left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
         text_w, text_h = right - left, bottom - top
         pad = max(2, font_size // 5)

@@ -14,16 +14,22 @@ import queue
 import threading
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from fer.classifier import EmotionClassifier
-from fer.detect import FaceDetector
+from fer.detect import Detection, FaceDetector
 from fer.image import ImageInput, load_image
 from fer.preprocess import crop_face
 from fer.results import FaceResult, ImageResult
 from fer.source import resolve_model
 
 log = logging.getLogger(__name__)
+
+
+# Large photos are analysed at this longest side and their boxes scaled back: the detector sees at most
+# 192 px per pass (or tile) anyway, and the classifier 48 px per face, so more pixels only cost time.
+MAX_ANALYSIS_SIDE = int(os.environ.get("FER_MAX_ANALYSIS_SIDE", 2048))
 
 
 def default_workers() -> int:
@@ -91,11 +97,13 @@ class EmotionRecognizer:
         ``tiles`` overrides the detector's tiling for this call (``1`` for live video).
         """
         rgb = load_image(image)
+        small, factor = _downscaled(rgb, MAX_ANALYSIS_SIDE)
         with self._worker() as worker:
-            detections = worker.detector.detect(rgb, tiles)
+            detections = worker.detector.detect(small, tiles)
             pre = worker.classifier.config.preprocessing
-            crops = np.stack([crop_face(rgb, d, pre) for d in detections]) if detections else np.zeros((0,))
+            crops = np.stack([crop_face(small, d, pre) for d in detections]) if detections else np.zeros((0,))
             probabilities = worker.classifier.predict_proba(crops)
+        detections = [_scaled(d, 1 / factor) for d in detections]  # boxes in the original's pixels
         faces = [
             FaceResult(
                 box=tuple(int(round(v)) for v in det.box),
@@ -116,3 +124,19 @@ class EmotionRecognizer:
         rgb = load_image(image)
         with self._worker() as worker:
             return overlay_gradcam(rgb, result, worker.classifier)
+
+
+def _downscaled(rgb: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
+    """``rgb`` shrunk so its longer side is at most ``max_side``, and the factor applied."""
+    height, width = rgb.shape[:2]
+    factor = min(1.0, max_side / max(height, width))
+    if factor == 1.0:
+        return rgb, 1.0
+    size = (max(1, round(width * factor)), max(1, round(height * factor)))
+    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA), factor
+
+
+def _scaled(det: Detection, factor: float) -> Detection:
+    if factor == 1.0:
+        return det
+    return Detection(tuple(v * factor for v in det.box), det.score, tuple((x * factor, y * factor) for x, y in det.keypoints))

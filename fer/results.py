@@ -54,8 +54,8 @@ class ImageResult:
     def to_dict(self) -> dict[str, Any]:
         return {"faces": [face.to_dict() for face in self.faces]}
 
-    def plot(self, image: np.ndarray) -> np.ndarray:
+    def plot(self, image: np.ndarray, numbered: bool = False) -> np.ndarray:
         """An annotated copy of ``image`` (see :func:`fer.draw.draw_results`)."""
         from fer.draw import draw_results
 
-        return draw_results(image, self)
+        return draw_results(image, self, numbered)

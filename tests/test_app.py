@@ -16,12 +16,14 @@ def app():
     return app_module
 
 
-def test_handlers(app):
-    annotated, label, rows, status = app.show(load_image(EXAMPLES / "two_faces.jpg"))
+def test_handlers_take_files_and_number_the_faces(app):
+    annotated, label, rows, status = app.show(str(EXAMPLES / "two_faces.jpg"))
     assert annotated.shape[2] == 3 and len(rows) == 2 and "2 face(s)" in status
-    assert set(label) == {"angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"}
-    annotated, label, rows, status = app.show(load_image(EXAMPLES / "no_face_coffee.jpg"))
-    assert rows == [] and status == app.NO_FACE and label == "no face found"
+    assert [row[0] for row in rows] == [1, 2]  # the numbers drawn on the image, largest first
+    assert label.label == "Face 1 (the largest)"
+    assert {c["label"] for c in label.value["confidences"]} == {"angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"}
+    annotated, label, rows, status = app.show(str(EXAMPLES / "no_face_coffee.jpg"))
+    assert rows == [] and status == app.NO_FACE and label.value["label"] == "no face found"
     assert app.show(None) == (None, None, [], "")
     frame, label, tracker = app.show_webcam(np.zeros((480, 640, 3), np.uint8), None, 5)
     assert frame.shape == (480, 640, 3) and label == "no face found" and tracker.window == 5
@@ -37,8 +39,7 @@ def test_webcam_follows_the_face_across_frames(app):
 
 
 def test_heat_map_changes_the_picture(app):
-    image = load_image(EXAMPLES / "grace_hopper.jpg")
-    plain, heat = app.show(image)[0], app.show(image, heat_map=True)[0]
+    plain, heat = app.show(str(EXAMPLES / "grace_hopper.jpg"))[0], app.show(str(EXAMPLES / "grace_hopper.jpg"), heat_map=True)[0]
     assert plain.shape == heat.shape and (plain != heat).any()
 
 
