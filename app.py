@@ -37,13 +37,14 @@ log = logging.getLogger("app")
 recognizer = EmotionRecognizer()  # loaded once, shared by every request (one worker per core)
 
 
-class ImageFile(gr.Image):
-    """An image upload handed to the app as its file, unread: ``fer.load_image`` reads it, as it does
-    for the CLI and the library, so all of them accept and refuse exactly the same files with the
-    same messages (Gradio's own conversion would refuse some with its internals in the message)."""
-
-    def preprocess(self, payload):
-        return None if payload is None else payload.path
+def image_file(**kwargs) -> gr.Image:
+    """An image input whose upload reaches the handler as its file, unread: ``fer.load_image`` reads
+    it, as it does for the CLI and the library, so all of them accept and refuse exactly the same
+    files with the same messages (Gradio's own conversion refuses some with its internals in the
+    message). Set on the instance: a gr.Image subclass would make Gradio write an app.pyi stub."""
+    image = gr.Image(type="filepath", **kwargs)
+    image.preprocess = lambda payload: None if payload is None else payload.path
+    return image
 
 
 def clear_errors(handler):
@@ -182,7 +183,7 @@ with gr.Blocks(title="Facial emotion recognition", delete_cache=(3600, 86400)) a
     with gr.Tab("Upload"):
         with gr.Row():
             with gr.Column():
-                upload = ImageFile(type="filepath", sources=["upload", "clipboard"], label="Photo", elem_id="upload-input")
+                upload = image_file(sources=["upload", "clipboard"], label="Photo", elem_id="upload-input")
                 heat_map = gr.Checkbox(False, label="Why this label? (Grad-CAM heat map)")
                 run = gr.Button("Analyze", variant="primary")
             with gr.Column():
@@ -229,7 +230,7 @@ with gr.Blocks(title="Facial emotion recognition", delete_cache=(3600, 86400)) a
 
     # API-only endpoints, invisible in the UI
     with gr.Row(visible=False):
-        api_in = ImageFile(type="filepath")
+        api_in = image_file()
         api_image, api_label, api_json = gr.Image(type="numpy"), gr.Label(), gr.JSON()
     api_button = gr.Button(visible=False)
     api_button.click(predict, api_in, [api_image, api_label], api_name="predict")

@@ -22,7 +22,7 @@ from fer.detect import Detection, FaceDetector
 from fer.image import ImageInput, load_image
 from fer.preprocess import crop_face
 from fer.results import FaceResult, ImageResult
-from fer.source import resolve_model
+from fer.source import BUNDLED, BUNDLED_MODEL, ModelLocation, resolve_model
 
 log = logging.getLogger(__name__)
 
@@ -60,11 +60,18 @@ class EmotionRecognizer:
     def __init__(self, model: str | Path | None = None, revision: str | None = None, tiles: int = 2,
                  workers: int | None = None):
         location = resolve_model(model, revision)
+        try:
+            first = _Worker(location.folder, tiles)
+        except (ValueError, FileNotFoundError) as err:  # a corrupt or incomplete download
+            if not location.default:
+                raise
+            log.error("the default model %s cannot be used (%s); using the bundled model", location.origin, err)
+            location = ModelLocation(BUNDLED_MODEL, BUNDLED)
+            first = _Worker(location.folder, tiles)
         log.info("emotion model: %s", location.origin)
         self.model_origin = location.origin
         self._folder, self._tiles = location.folder, tiles
         self.max_workers = workers or default_workers()
-        first = _Worker(self._folder, tiles)
         # the first worker's parts, for callers that read the config or run one thread (tests, tools)
         self.classifier, self.detector = first.classifier, first.detector
         self._idle: queue.LifoQueue[_Worker] = queue.LifoQueue()

@@ -32,6 +32,7 @@ BUNDLED = "bundled"  # FER_MODEL=bundled skips the Hub altogether
 class ModelLocation:
     folder: Path
     origin: str  # human-readable: "bundled", a folder path, or "hf-hub:owner/name@revision"
+    default: bool = False  # the Hub default nobody asked for by name: the bundled copy may replace it
 
 
 def resolve_model(source: str | Path | None = None, revision: str | None = None) -> ModelLocation:
@@ -50,7 +51,7 @@ def resolve_model(source: str | Path | None = None, revision: str | None = None)
     revision = revision or (DEFAULT_REVISION if repo_id == DEFAULT_REPO_ID else None)
     try:
         folder = snapshot_download(repo_id, revision=revision, allow_patterns=[WEIGHTS_NAME, TFLITE_NAME, CONFIG_NAME, "*.md"])
-        return ModelLocation(Path(folder), f"{HUB_PREFIX}{repo_id}@{revision or 'main'}")
+        return ModelLocation(Path(folder), f"{HUB_PREFIX}{repo_id}@{revision or 'main'}", default=not explicit)
     except LocalEntryNotFoundError as err:
         # no connection and nothing cached: the one case where quietly using the bundled copy is right
         log.warning("Hugging Face Hub unreachable for %s (%s); using the bundled model", repo_id, _first_line(err))
