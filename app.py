@@ -12,8 +12,10 @@ import errno
 import functools
 import logging
 import os
+import shutil
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 import gradio as gr
@@ -154,12 +156,26 @@ def show_example(evt: gr.SelectData):
     return _example_cache[evt.index]
 
 
+OUTPUT_ROOT = Path(tempfile.gettempdir()) / "fer-app-results"
+OUTPUT_MAX_AGE_S = 3600
+
+
+def fresh_output_dir() -> Path:
+    """A new folder for one video's results. Gradio serves copies from its own cache, so ours are
+    only needed until the response is sent: folders older than an hour are removed here."""
+    OUTPUT_ROOT.mkdir(exist_ok=True)
+    for old in OUTPUT_ROOT.iterdir():
+        if time.time() - old.stat().st_mtime > OUTPUT_MAX_AGE_S:
+            shutil.rmtree(old, ignore_errors=True)
+    return Path(tempfile.mkdtemp(dir=OUTPUT_ROOT))
+
+
 @clear_errors
 def analyze_video_file(path: str | None, every: int, progress=gr.Progress()):
     """API ``/analyze_video``: annotated WebM, probability-over-time plot, CSV, per-face summary."""
     if not path:
         raise gr.Error("Please upload a video.")
-    out = Path(tempfile.mkdtemp(prefix="fer-video-"))
+    out = fresh_output_dir()
     analysis = analyze_video(recognizer, path, every=int(every), annotated=out / "annotated.webm",
                              max_seconds=MAX_VIDEO_SECONDS, progress=lambda f, d: progress(f, desc=d))
     return str(analysis.annotated_path), analysis.plot(), str(analysis.write_csv(out / "emotions.csv")), analysis.summary()
@@ -184,7 +200,7 @@ with gr.Blocks(title="Facial emotion recognition", delete_cache=(3600, 86400)) a
         with gr.Row():
             with gr.Column():
                 upload = image_file(sources=["upload", "clipboard"], label="Photo", elem_id="upload-input")
-                heat_map = gr.Checkbox(False, label="Why this label? (Grad-CAM heat map)")
+                heat_map = gr.Checkbox(False, label="Why this label? (Grad-CAM++ heat map)")
                 run = gr.Button("Analyze", variant="primary")
             with gr.Column():
                 upload_out = gr.Image(type="numpy", label="Result", interactive=False, elem_id="upload-output")
