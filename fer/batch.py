@@ -267,12 +267,12 @@ def join_tracks(rows: list[dict], every: int = 1, min_iou: float = 0.3, max_gap:
                 used |= {ka, kb}
     ids: dict[tuple, int] = {}
     out = []
-    for row in sorted(good + errors, key=lambda r: (r.get("frame") or 0, r.get("face") or 0)):
+    for row in sorted(good + errors, key=lambda r: (r.get("frame") or 0, r.get("_chunk") or 0, r.get("face") or 0)):
         if row.get("face") is not None and chunks > 1:
             track = root((row["_chunk"], row["face"]))
             row = {**row, "face": ids.setdefault(track, len(ids) + 1)}
         out.append({k: v for k, v in row.items() if k not in INTERNAL})
-    return out
+    return sorted(out, key=lambda r: (r.get("frame") or 0, r.get("face") or 0))
 
 
 def _track_spans(rows: list[dict]) -> dict[tuple, dict]:
@@ -292,3 +292,279 @@ def _chunk_frames(rows: list[dict]) -> dict[int, tuple[int, int]]:
         first, last = frames.get(row["_chunk"], (row["frame"], row["frame"]))
         frames[row["_chunk"]] = (min(first, row["frame"]), max(last, row["frame"]))
     return frames
+
+
+def _join_group(table: pa.Table, every: int = 1) -> pa.Table:
+    """``map_groups`` adapter: one input's raw rows -> its final rows."""
+    return pa.Table.from_pylist(join_tracks(table.to_pylist(), every), schema=SCHEMA)
+
+
+# ---------------------------------------------------------------------------------------------
+# Ray
+
+
+def start_ray(address: str | None = None, num_cpus: int | None = None, quiet: bool = True) -> bool:
+    """Attach to ``address`` (or ``RAY_ADDRESS``) or start a local Ray; True when this call started
+    it (so the caller shuts it down), False when Ray was already running in this process."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    options = {"log_to_driver": not quiet, "logging_level": logging.WARNING}
+    if address or os.environ.get("RAY_ADDRESS"):
+        ray.init(address=address, **options)  # a cluster's size is the cluster's, not ours to set
+    else:
+        ray.init(num_cpus=num_cpus, include_dashboard=False, **options)
+    return True
+
+
+def _quiet_ray_data() -> None:
+    """Our own progress bar and summary replace Ray Data's per-operator bars and statistics."""
+    import ray.data
+
+    ctx = ray.data.DataContext.get_current()
+    ctx.enable_progress_bars = False
+    ctx.print_on_execution_start = False
+    ctx.enable_auto_log_stats = False
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
+    logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)  # "progress bars disabled"
+
+
+def raw_dataset(units: list[dict], workers: int, every: int = 1, model: str | None = None,
+                revision: str | None = None):
+    """Units -> a Ray Dataset of raw rows (chunk-local track ids, internal columns).
+
+    Work is dispatched to the actors block by block: each video chunk gets a block of its own (it
+    is seconds of work), images are grouped a few to a block so that a million photos do not make
+    a million blocks, yet there are several blocks per worker to balance the load.
+    """
+    import ray.data
+
+    videos = [u for u in units if u["kind"] == "video"]
+    others = [u for u in units if u["kind"] != "video"]
+    parts = []
+    if videos:
+        parts.append(ray.data.from_items(videos, override_num_blocks=len(videos)))
+    if others:
+        per_block = min(32, max(1, math.ceil(len(others) / (4 * workers))))
+        parts.append(ray.data.from_items(others, override_num_blocks=math.ceil(len(others) / per_block)))
+    units_ds = parts[0].union(*parts[1:]) if len(parts) > 1 else parts[0]
+    return units_ds.map_batches(
+        Analyzer,
+        fn_constructor_kwargs={"model": model, "revision": revision, "every": every},
+        batch_size=1,  # one unit a call: rows stream back as each file or chunk is done
+        batch_format="pyarrow",
+        compute=ray.data.ActorPoolStrategy(size=workers),
+        num_cpus=1,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing and resuming
+
+
+def done_inputs(out: Path) -> set[str]:
+    """Paths that already have rows in the Parquet dataset ``out`` (empty when it does not exist)."""
+    if not out.exists():
+        return set()
+    if not out.is_dir():
+        raise ValueError(f"{out} exists and is not a folder; --out names a Parquet dataset folder")
+    if not any(out.glob("*.parquet")):
+        return set()
+    return set(pq.read_table(out, columns=["path"]).column("path").to_pylist())
+
+
+class PartWriter:
+    """Buffers finished inputs and writes them as ``part-RUN-NNNNN.parquet`` files.
+
+    A part is written under a hidden name and renamed, so readers (which skip hidden files) never
+    see half a file, and a part holds only whole inputs, so resuming by path is exact.
+    """
+
+    def __init__(self, out: Path, max_inputs: int = 1000, max_seconds: float = 30.0):
+        out.mkdir(parents=True, exist_ok=True)
+        self.out, self.max_inputs, self.max_seconds = out, max_inputs, max_seconds
+        self.run = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
+        self.parts, self.rows, self.inputs, self.since = 0, [], 0, time.monotonic()
+
+    def add(self, rows: list[dict]) -> None:
+        self.rows += rows
+        self.inputs += 1
+        if self.inputs >= self.max_inputs or time.monotonic() - self.since >= self.max_seconds:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.rows:
+            name = f"part-{self.run}-{self.parts:05d}.parquet"
+            pq.write_table(pa.Table.from_pylist(self.rows, schema=SCHEMA), self.out / f".{name}.tmp")
+            os.replace(self.out / f".{name}.tmp", self.out / name)
+            self.parts += 1
+        self.rows, self.inputs, self.since = [], 0, time.monotonic()
+
+
+@dataclass
+class Summary:
+    inputs: int = 0  # found
+    skipped: int = 0  # already had results in out
+    processed: int = 0  # done by this run
+    readable: int = 0  # of those, gave at least one analysed frame
+    errors: int = 0  # of those, have an error row
+    faces: int = 0  # face rows written
+    frames: int = 0  # frames analysed (an image is one)
+    seconds: float = 0.0
+    out: str = ""
+    error_paths: list[str] = field(default_factory=list)
+
+    @property
+    def files_per_s(self) -> float:
+        return self.processed / self.seconds if self.seconds else 0.0
+
+    @property
+    def frames_per_s(self) -> float:
+        return self.frames / self.seconds if self.seconds else 0.0
+
+    def line(self) -> str:
+        return (f"{self.processed} files analysed ({self.skipped} already done, {self.errors} with errors), "
+                f"{self.frames} frames, {self.faces} faces in {self.seconds:.1f} s "
+                f"({self.files_per_s:.2f} files/s, {self.frames_per_s:.1f} frames/s) -> {self.out}")
+
+
+def _stream_to_parts(ds, writer: PartWriter, summary: Summary, every: int, bar) -> None:
+    """Rows come back in any order; an input is joined and handed to the writer once all its
+    chunks are in (each row says how many rows its chunk gave and how many chunks its input has)."""
+    pending: dict[str, list[dict]] = defaultdict(list)
+    counts: dict[tuple[str, int], int] = defaultdict(int)
+    chunks_done: dict[str, int] = defaultdict(int)
+    start = time.monotonic()
+    for batch in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
+        for row in batch.to_pylist():
+            path, chunk = row["path"], row["_chunk"]
+            pending[path].append(row)
+            counts[path, chunk] += 1
+            if counts[path, chunk] < row["_rows"]:
+                continue
+            del counts[path, chunk]
+            summary.frames += len({r["frame"] for r in pending[path] if r["_chunk"] == chunk and not r["error"]})
+            chunks_done[path] += 1
+            if chunks_done[path] == row["_chunks"]:
+                del chunks_done[path]
+                _finish_input(join_tracks(pending.pop(path), every), writer, summary)
+                bar.update(1)
+            bar.set_postfix_str(f"{summary.frames / max(time.monotonic() - start, 1e-9):.1f} frames/s", refresh=False)
+
+
+def _finish_input(rows: list[dict], writer: PartWriter, summary: Summary) -> None:
+    writer.add(rows)
+    summary.processed += 1
+    summary.faces += sum(r.get("face") is not None for r in rows)
+    if any(r.get("error") for r in rows):
+        summary.errors += 1
+        summary.error_paths.append(rows[0]["path"])
+    if any(not r.get("error") for r in rows):
+        summary.readable += 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Entry points
+
+
+def analyze_collection(
+    inputs: Iterable[str | Path],
+    out: str | Path | None = None,
+    *,
+    every: int = 1,
+    workers: int | None = None,
+    address: str | None = None,
+    model: str | None = None,
+    revision: str | None = None,
+    chunk_seconds: float = 30.0,
+    progress: bool = False,
+    quiet: bool = True,
+    flush_inputs: int = 1000,
+    flush_seconds: float = 30.0,
+):
+    """Analyse files, folders and globs with Ray Data.
+
+    With ``out``: write the Parquet dataset folder ``out`` (skipping inputs already in it) and
+    return a :class:`Summary`; a Ray started here is shut down at the end. Without ``out``: return
+    the lazy Ray Dataset of final rows (``SCHEMA``), whose last step groups rows by path to join
+    video tracks; Ray is left running for the caller's pipeline. ``workers`` defaults to one actor
+    per CPU of the cluster; ``model`` and ``revision`` are those of :class:`fer.EmotionRecognizer`.
+    """
+    if every < 1:
+        raise ValueError("every must be at least 1")
+    paths = list_inputs(inputs)
+    summary = Summary(inputs=len(paths), out=str(out) if out is not None else "")
+    done = done_inputs(Path(out)) if out is not None else set()
+    todo = [p for p in paths if p not in done]
+    summary.skipped = len(paths) - len(todo)
+    if out is not None and not todo:
+        return summary  # nothing to do: do not start Ray
+    units = plan_units(todo, every, chunk_seconds)
+    started = start_ray(address, workers, quiet)
+    try:
+        import ray
+
+        workers = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+        if out is None:
+            if not units:
+                return ray.data.from_arrow(SCHEMA.empty_table())
+            raw = raw_dataset(units, workers, every, model, revision)
+            return raw.groupby("path").map_groups(_join_group, fn_kwargs={"every": every}, batch_format="pyarrow")
+        _quiet_ray_data()
+        from tqdm import tqdm
+
+        writer = PartWriter(Path(out), flush_inputs, flush_seconds)
+        start = time.monotonic()
+        with tqdm(total=len(todo), unit="file", disable=not progress, dynamic_ncols=True) as bar:
+            try:
+                _stream_to_parts(raw_dataset(units, workers, every, model, revision), writer, summary, every, bar)
+            finally:
+                writer.flush()  # what finished before an interruption is kept for the next run
+        summary.seconds = time.monotonic() - start
+        return summary
+    finally:
+        if started and out is not None:
+            ray.shutdown()
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m fer.batch", description=__doc__.split("\n\n")[1],
+                                     epilog="Results: a folder of Parquet part files; pandas.read_parquet(OUT) reads it.")
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image or video files, folders (recursive), globs")
+    parser.add_argument("--out", required=True, type=Path, help="results folder, e.g. results.parquet; "
+                        "running again with the same --out does only the inputs it lacks")
+    parser.add_argument("--every", type=int, default=1, help="videos: analyse every Nth frame (default 1)")
+    parser.add_argument("--workers", type=int, help="actors, one CPU each (default: one per CPU of the cluster)")
+    parser.add_argument("--address", help="Ray cluster to attach to (default: RAY_ADDRESS, else a local Ray)")
+    parser.add_argument("--chunk-seconds", type=float, default=30.0, help="videos: length of the frame ranges "
+                        "analysed in parallel (default 30)")
+    parser.add_argument("--model", help="model folder or Hub repo id (default: FER_MODEL or the app's model)")
+    parser.add_argument("--revision", help="Hub revision (branch, tag or commit)")
+    parser.add_argument("--verbose", action="store_true", help="show the Ray workers' own logs")
+    args = parser.parse_args(argv)
+    if args.every < 1:
+        parser.error("--every must be at least 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    summary = analyze_collection(
+        args.inputs, args.out, every=args.every, workers=args.workers, address=args.address, model=args.model,
+        revision=args.revision, chunk_seconds=args.chunk_seconds, progress=True, quiet=not args.verbose,
+    )
+    if summary.inputs == 0:
+        print("no image or video found in the inputs", file=sys.stderr)
+    elif summary.processed == 0:
+        print(f"nothing to do: all {summary.inputs} inputs already have results in {summary.out}")
+    else:
+        print(summary.line())
+        for path in summary.error_paths[:10]:
+            print(f"  error: {path}", file=sys.stderr)
+    # non-zero only when nothing could be read; a collection with some broken files did its job
+    return 0 if summary.readable or summary.skipped else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
