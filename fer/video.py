@@ -5,6 +5,7 @@ and a plot of each emotion's probability over time per tracked face."""
 from __future__ import annotations
 
 import csv
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,9 @@ from fer.tracking import FaceTracker
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"}
 CSV_FIELDS = ["frame", "time", "face_id", "x0", "y0", "x1", "y1"]
+# limits on what one analysis reads, besides its duration (each can be raised by its variable)
+MAX_VIDEO_PIXELS = int(os.environ.get("FER_MAX_VIDEO_PIXELS", 3840 * 2160))  # per frame: 4K
+MAX_VIDEO_FRAMES = int(os.environ.get("FER_MAX_VIDEO_FRAMES", 108_000))  # an hour at 30 fps
 
 
 class VideoError(ValueError):
@@ -32,6 +36,7 @@ class VideoAnalysis:
     rows: list[dict] = field(default_factory=list)  # one per face per analysed frame, raw probabilities
     analysed_frames: int = 0
     annotated_path: Path | None = None
+    stopped_at: int | None = None  # the frame where decoding failed before the end, if it did
 
     @property
     def duration(self) -> float:
@@ -50,8 +55,12 @@ class VideoAnalysis:
             rows = [r for r in self.rows if r["face_id"] == track_id]
             mean = {k: round(float(np.mean([r[k] for r in rows])), 4) for k in self.labels}
             tracks[str(track_id)] = {"frames": len(rows), "label": max(mean, key=mean.get), "mean_scores": mean}
-        return {"fps": round(self.fps, 3), "frames": self.frame_count, "duration": round(self.duration, 3),
-                "every": self.every, "analysed_frames": self.analysed_frames, "tracks": tracks}
+        summary = {"fps": round(self.fps, 3), "frames": self.frame_count, "duration": round(self.duration, 3),
+                   "every": self.every, "analysed_frames": self.analysed_frames, "tracks": tracks}
+        if self.stopped_at is not None:
+            summary["warning"] = (f"decoding stopped at frame {self.stopped_at} of {self.frame_count} "
+                                  f"(the file may be truncated or damaged); results cover the frames before it")
+        return summary
 
     def write_csv(self, path: str | Path) -> Path:
         path = Path(path)
@@ -99,9 +108,17 @@ def open_video(path: str | Path, max_seconds: float) -> tuple[cv2.VideoCapture, 
     if fps <= 0 or frames <= 0:
         capture.release()
         raise VideoError(f"{path.name} has no readable frames")
+    width, height = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    problem = None
     if frames / fps > max_seconds:
+        problem = f"{path.name} lasts {frames / fps:.0f} s; the limit is {max_seconds:.0f} s"
+    elif frames > MAX_VIDEO_FRAMES:
+        problem = f"{path.name} has {frames} frames; the limit is {MAX_VIDEO_FRAMES}"
+    elif width * height > MAX_VIDEO_PIXELS:
+        problem = f"{path.name} is {width}x{height}; the limit is {MAX_VIDEO_PIXELS / 1e6:.1f} megapixels a frame (4K)"
+    if problem:
         capture.release()
-        raise VideoError(f"{path.name} lasts {frames / fps:.0f} s; the limit is {max_seconds:.0f} s")
+        raise VideoError(problem)
     return capture, fps, frames
 
 
@@ -137,6 +154,10 @@ def analyze_video(
                 writer.write(cv2.cvtColor(smoothed.plot(rgb), cv2.COLOR_RGB2BGR))
             if progress is not None:
                 progress(min(1.0, (index + 1) / frame_count), f"frame {index + 1} of {frame_count}")
+        read = index + 1 if analysis.analysed_frames else 0
+        # the stream ended well before the frames its header announced (counts are approximate)
+        if frame_count - read > max(2 * every, frame_count // 50):
+            analysis.stopped_at = read
     finally:
         capture.release()
         if writer is not None:

@@ -47,3 +47,31 @@ def test_cli_video_with_csv(tmp_path, capsys):
     assert record["error"] is None and record["video"]["analysed_frames"] == 2
     assert list(record["video"]["tracks"]) == ["1"]
     assert len(list(csv.DictReader(open(tmp_path / "v.csv")))) == 2
+
+
+def test_a_video_cut_short_returns_what_was_analysed_and_says_where_it_stopped(recognizer, tmp_path):
+    from fer.video import analyze_video
+    from videos import face_video
+
+    whole = face_video(tmp_path / "whole.avi", frames=40)
+    data = whole.read_bytes()
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(data[: len(data) // 2])  # the header still announces 40 frames
+    analysis = analyze_video(recognizer, cut, every=1)
+    assert 0 < analysis.analysed_frames < 40
+    assert analysis.stopped_at is not None and "stopped at frame" in analysis.summary()["warning"]
+
+
+def test_video_limits_name_the_limit(recognizer, tmp_path, monkeypatch):
+    import fer.video
+    from fer.video import VideoError, analyze_video
+    from videos import face_video
+
+    video = face_video(tmp_path / "v.mp4", frames=10)
+    monkeypatch.setattr(fer.video, "MAX_VIDEO_FRAMES", 5)
+    with pytest.raises(VideoError, match="the limit is 5"):
+        analyze_video(recognizer, video)
+    monkeypatch.setattr(fer.video, "MAX_VIDEO_FRAMES", 1000)
+    monkeypatch.setattr(fer.video, "MAX_VIDEO_PIXELS", 100)
+    with pytest.raises(VideoError, match="megapixels"):
+        analyze_video(recognizer, video)
