@@ -8,8 +8,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+import re
 import sys
+import warnings
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -18,7 +23,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--json", action="store_true", help="print a JSON array, one object per input")
     parser.add_argument("--model", help="model folder or Hub repo id (default: FER_MODEL or the app's model)")
     parser.add_argument("--revision", help="Hub revision (branch, tag or commit)")
-    parser.add_argument("--out", type=Path, help="also write annotated copies (images: PNG, videos: WebM) here")
+    parser.add_argument("--out", type=Path, help="also write annotated copies here, named by the input's position "
+                        "and its name: 1_photo_fer.png (images), 2_clip_fer.webm (videos)")
     parser.add_argument("--every", type=int, default=1, help="videos: analyse every Nth frame (default 1)")
     parser.add_argument("--csv", type=Path, help="videos: write frame, time, face id, box and probabilities here")
     args = parser.parse_args(argv)
@@ -34,55 +40,80 @@ def is_video(path: str) -> bool:
     return Path(path).suffix.lower() in VIDEO_SUFFIXES
 
 
-def analyse_video(recognizer, path: str, args: argparse.Namespace) -> dict:
-    from fer.video import VideoError, analyze_video
+def output_name(index: int, count: int, path: str, suffix: str) -> str:
+    """The annotated copy's file name in ``--out``: the input's position among the inputs (two
+    ``photo.jpg`` from different folders must not overwrite each other) and its name reduced to
+    letters, digits, ``-`` and ``_``, so nothing from a user's file name (``/``, ``..``, control
+    characters, a name too long for the file system) reaches the path."""
+    stem = re.sub(r"[^\w-]+", "_", Path(path).stem)[:40].strip("_") or "image"
+    return f"{index:0{len(str(count))}d}_{stem}_fer{suffix}"
 
-    annotated = None
-    if args.out is not None:
-        args.out.mkdir(parents=True, exist_ok=True)
-        annotated = args.out / (Path(path).stem + "_fer.webm")
+
+def describe_failure(err: BaseException) -> str:
+    """A message fit for the user: our own readers' messages as written, the OS's words for an I/O
+    failure, never an exception class name, a traceback or a path (the details go to the debug log)."""
+    from fer.image import ImageError
+    from fer.video import VideoError
+
+    log.debug("analysis failed", exc_info=err)
+    if isinstance(err, (ImageError, VideoError)):
+        return str(err)
+    if isinstance(err, MemoryError):
+        return "not enough memory to analyse this file"
+    if isinstance(err, OSError):
+        return f"the file could not be read or written ({(err.strerror or 'input/output failure').lower()})"
+    return "this file could not be analysed (an unexpected internal failure)"
+
+
+def analyse_video(recognizer, path: str, args: argparse.Namespace, annotated: Path | None = None) -> dict:
+    from fer.video import analyze_video
+
     try:
         analysis = analyze_video(recognizer, path, every=args.every, annotated=annotated)
-    except VideoError as err:
-        return {"path": path, "video": None, "error": str(err)}
-    if args.csv:
-        analysis.write_csv(args.csv)
+        if args.csv:
+            analysis.write_csv(args.csv)
+    except Exception as err:  # whatever it is, this file's record says so and the others go on
+        return {"path": path, "video": None, "error": describe_failure(err)}
     return {"path": path, "video": analysis.summary(), "error": None}
 
 
-def analyse(recognizer, path: str, out: Path | None) -> dict:
+def analyse(recognizer, path: str, annotated: Path | None = None) -> dict:
     """One input -> ``{"path", "faces", "error"}``; a bad input gives an error, never an exception."""
-    from fer.image import ImageError, load_image
+    from fer.image import load_image
 
     try:
         image = load_image(path)
         result = recognizer.predict(image)
-    except (ImageError, OSError) as err:
-        return {"path": path, "faces": [], "error": str(err)}
-    if out is not None:
+    except Exception as err:  # whatever it is, this file's record says so and the others go on
+        return {"path": path, "faces": [], "error": describe_failure(err)}
+    record = {"path": path, **result.to_dict(), "error": None}
+    if annotated is not None:
         from PIL import Image
 
-        out.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(result.plot(image)).save(out / (Path(path).stem + "_fer.png"))
-    return {"path": path, **result.to_dict(), "error": None}
+        try:
+            Image.fromarray(result.plot(image)).save(annotated)
+        except Exception as err:  # a full disk: the faces were found, the copy is what failed
+            record["error"] = "faces found, but the annotated copy could not be saved: " + describe_failure(err)
+    return record
 
 
 def format_table(records: list[dict]) -> str:
     lines = []
     for record in records:
+        path = "".join(c if c.isprintable() else "?" for c in record["path"])  # no terminal escapes
         if record["error"]:
-            lines.append(f"{record['path']}: ERROR {record['error']}")
+            lines.append(f"{path}: ERROR {record['error']}")
             continue
         if "video" in record:
             video = record["video"]
-            lines.append(f"{record['path']}: {video['duration']:.1f} s, {video['analysed_frames']} frames analysed, "
+            lines.append(f"{path}: {video['duration']:.1f} s, {video['analysed_frames']} frames analysed, "
                          f"{len(video['tracks'])} face(s) tracked")
             for track_id, track in video["tracks"].items():
                 top3 = sorted(track["mean_scores"].items(), key=lambda kv: -kv[1])[:3]
                 lines.append(f"  face {track_id}: {track['frames']} frames, mostly {track['label']} ("
                              + ", ".join(f"{k} {v:.0%}" for k, v in top3) + ")")
             continue
-        lines.append(f"{record['path']}: {len(record['faces'])} face(s)")
+        lines.append(f"{path}: {len(record['faces'])} face(s)")
         if record["faces"]:
             lines.append(f"  {'#':>2}  {'box (x0, y0, x1, y1)':<24} {'det':>5}  {'label':<9} {'conf':>5}  top-3")
         for i, face in enumerate(record["faces"], start=1):
@@ -97,13 +128,27 @@ def format_table(records: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    # Pillow warns on stderr about oddities it copes with (corrupt EXIF); each file's record already
+    # says what matters, and the CLI owns its process, so its warnings filter is ours to set
+    warnings.filterwarnings("ignore", module=r"PIL\.")
     from fer.predictor import EmotionRecognizer
 
+    if args.out is not None:
+        try:
+            args.out.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            print(f"python -m fer: cannot create the --out folder ({(err.strerror or 'failure').lower()})",
+                  file=sys.stderr)
+            return 2
     recognizer = EmotionRecognizer(args.model, args.revision)
-    records = [
-        analyse_video(recognizer, path, args) if is_video(path) else analyse(recognizer, path, args.out)
-        for path in args.images
-    ]
+    records = []
+    for index, path in enumerate(args.images, start=1):
+        video = is_video(path)
+        annotated = None
+        if args.out is not None:
+            annotated = args.out / output_name(index, len(args.images), path, ".webm" if video else ".png")
+        records.append(analyse_video(recognizer, path, args, annotated) if video
+                       else analyse(recognizer, path, annotated))
     print(json.dumps(records, indent=2) if args.json else format_table(records))
     # non-zero only when nothing could be read: a batch with one bad file still did its job
     return 1 if all(r["error"] for r in records) else 0

@@ -1,62 +1,194 @@
-"""Turn whatever a user hands us (path, bytes, PIL image of any mode, numpy array) into RGB uint8."""
+"""Turn whatever a user hands us (path, bytes, PIL image of any mode, numpy array) into RGB uint8.
+
+This is the one image reader of every interface (library, CLI, app), so they all accept and refuse the
+same files with the same message. Its messages go to end users: they say in plain words what is
+wrong and what is accepted, and never carry an exception class name, a traceback or a file path (a
+server's upload folder is nobody's business). Two limits are checked before any pixel is decoded:
+``MAX_FILE_BYTES`` (``FER_MAX_FILE_BYTES``) from the file's size and ``MAX_PIXELS``
+(``FER_MAX_PIXELS``) from the size the header declares, so a small file declaring a huge image (a
+decompression bomb) is refused before it can take the memory it asks for.
+"""
 
 from __future__ import annotations
 
 import io
+import os
+import struct
 from pathlib import Path
 from typing import Union
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
 
-ImageInput = Union[str, Path, bytes, Image.Image, np.ndarray]
+ImageInput = Union[str, Path, bytes, bytearray, memoryview, Image.Image, np.ndarray]
+
+MAX_PIXELS = int(float(os.environ.get("FER_MAX_PIXELS", 50_000_000)))  # float(): "60e6" reads too
+MAX_FILE_BYTES = int(float(os.environ.get("FER_MAX_FILE_BYTES", 100 * 1024 * 1024)))
+ACCEPTED = "send a photo in JPEG, PNG, WebP, GIF, BMP or TIFF format"
 
 
 class ImageError(ValueError):
-    """The input is not an image we can read; the message says why."""
+    """The input is not an image we can read; the message says why, in words fit for an end user."""
 
 
 def load_image(source: ImageInput) -> np.ndarray:
-    """Return an ``(H, W, 3)`` uint8 RGB array.
+    """Return an ``(H, W, 3)`` uint8 RGB array, or raise :class:`ImageError`.
 
     Files and PIL images are turned upright by their EXIF orientation; transparent pixels are
     composited onto white (a transparent background reads as black otherwise, which darkens crops).
+    Animations and multi-page files give their first frame.
     """
     if isinstance(source, np.ndarray):
+        check_pixels(source.shape[1] if source.ndim > 1 else 1, source.shape[0])
         return _array_to_rgb(source)
     if isinstance(source, (str, Path)):
-        path = Path(source)
-        if not path.is_file():
-            raise ImageError(f"no such file: {path}")
-        try:
-            with Image.open(path) as im:
-                return pil_to_rgb(im)
-        except (UnidentifiedImageError, OSError) as err:
-            raise ImageError(f"cannot read {path} as an image: {err}") from None
-    if isinstance(source, (bytes, bytearray)):
-        try:
-            with Image.open(io.BytesIO(source)) as im:
-                return pil_to_rgb(im)
-        except (UnidentifiedImageError, OSError) as err:
-            raise ImageError(f"cannot decode image bytes: {err}") from None
+        return _decode(_read_file(Path(source)))
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+        _check_file_bytes(len(data))
+        return _decode(data)
     if isinstance(source, Image.Image):
-        return pil_to_rgb(source)
-    raise ImageError(f"unsupported image input of type {type(source).__name__}")
+        check_pixels(*source.size)
+        return _to_rgb(source)
+    raise ImageError(f"unsupported input of type {type(source).__name__}; pass a file path, bytes, "
+                     "a PIL image or a numpy array")
+
+
+def check_pixels(width: int, height: int) -> None:
+    """Refuse an image larger than ``MAX_PIXELS``, saying what the limit is."""
+    if width * height > MAX_PIXELS:
+        raise ImageError(f"the image is {width} x {height} pixels ({width * height / 1e6:.0f} megapixels), over "
+                         f"the limit of {MAX_PIXELS / 1e6:g} megapixels; send a smaller image")
+
+
+def _check_file_bytes(size: int) -> None:
+    if size > MAX_FILE_BYTES:
+        raise ImageError(f"the file is {_bytes(size)}, over the limit of {_bytes(MAX_FILE_BYTES)}; send a smaller file")
+    if size == 0:
+        raise ImageError(f"the file is empty; {ACCEPTED}")
+
+
+def _bytes(n: int) -> str:
+    return next(f"{n / 1024**k:.3g} {unit}" for k, unit in ((3, "GB"), (2, "MB"), (1, "KB"), (0, "bytes"))
+                if n >= 1024**k or unit == "bytes")
+
+
+def _read_file(path: Path) -> bytes:
+    try:
+        if not path.exists():
+            raise ImageError("no such file")
+        if not path.is_file():  # a folder, or a device or pipe that could be read forever
+            raise ImageError("not a regular file")
+        _check_file_bytes(path.stat().st_size)
+        with open(path, "rb") as f:
+            data = f.read(MAX_FILE_BYTES + 1)  # bounded even if the file grows after the check
+    except OSError as err:  # permissions, a name too long, an I/O error: the OS's words, not its path
+        raise ImageError(f"the file cannot be read ({(err.strerror or 'read error').lower()})") from None
+    _check_file_bytes(len(data))
+    return data
+
+
+def _decode(data: bytes) -> np.ndarray:
+    im = _open(data)
+    if im is None:
+        raise ImageError(f"{_what_it_is(data)}; {ACCEPTED}")
+    with im:
+        check_pixels(*im.size)  # from the header: nothing decoded yet
+        return _to_rgb(im)
+
+
+def _open(data: bytes) -> Image.ImageFile.ImageFile | None:
+    """``Image.open`` minus Pillow's own decompression-bomb check, or None if no format recognises
+    ``data``.
+
+    Pillow checks in ``Image.open`` against a process-wide ``MAX_IMAGE_PIXELS``, warning or raising
+    with its own wording; :func:`check_pixels` replaces it with our limit and message, and probing the
+    formats here (as ``Image.open`` does: each registered format whose ``accept`` recognises the first
+    bytes tries to parse the header) avoids changing that global, which other threads share.
+    """
+    prefix, tried = data[:16], set()
+    for loader in (Image.preinit, Image.init):
+        loader()
+        for fmt in [f for f in Image.ID if f not in tried]:
+            tried.add(fmt)
+            factory, accept = Image.OPEN[fmt]
+            recognised = not accept or accept(prefix)
+            if not recognised or isinstance(recognised, str):  # a str is Pillow's "almost, but no"
+                continue
+            try:
+                return factory(io.BytesIO(data), "")
+            except (SyntaxError, IndexError, TypeError, struct.error):  # Pillow's "not this format"
+                continue
+            except Exception:  # recognised but its header is broken
+                raise ImageError(f"the image header is damaged or holds oversized metadata; {ACCEPTED}") from None
+    return None
+
+
+def _to_rgb(im: Image.Image) -> np.ndarray:
+    """Decode (if not yet) and convert, turning every decoder failure into a plain :class:`ImageError`."""
+    try:
+        im.load()
+    except MemoryError:
+        raise ImageError("not enough memory to decode this image; send a smaller one") from None
+    except Exception as err:
+        if "truncated" in str(err):
+            raise ImageError(f"the image data is incomplete (the file is cut short); {ACCEPTED}") from None
+        if isinstance(err, Image.DecompressionBombError):  # Pillow's limit on GIF frames or TIFF tiles
+            raise ImageError("the image holds a frame or tile too large to decode safely; "
+                             "send a smaller image") from None
+        raise ImageError(f"the image data is damaged and cannot be decoded; {ACCEPTED}") from None
+    try:
+        return pil_to_rgb(im)
+    except ImageError:
+        raise
+    except Exception:
+        raise ImageError(f"the image's colour format ({im.mode}) is not supported; {ACCEPTED}") from None
 
 
 def pil_to_rgb(im: Image.Image) -> np.ndarray:
-    im = ImageOps.exif_transpose(im)
-    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+    try:
+        im = ImageOps.exif_transpose(im)
+    except Exception:  # unreadable EXIF: the pixels are still good, only their orientation is unknown
+        pass
+    if im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (im.mode == "P" and "transparency" in im.info):
         rgba = im.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         im = Image.alpha_composite(background, rgba)
-    elif im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        # 16-bit and float greyscale: scale the actual range to 0-255 instead of clipping
+    elif im.mode.startswith("I") or im.mode == "F":
+        # 16-bit, 32-bit and float greyscale: scale the actual range to 0-255 instead of clipping;
+        # NaN and infinities (float TIFFs) count as the darkest value
         array = np.asarray(im, dtype=np.float64)
-        low, high = float(array.min()), float(array.max())
-        array = (array - low) / (high - low or 1.0) * 255.0
+        finite = np.isfinite(array)
+        low, high = (float(array[finite].min()), float(array[finite].max())) if finite.any() else (0.0, 0.0)
+        array = (np.where(finite, array, low) - low) / (high - low or 1.0) * 255.0
         return _array_to_rgb(array.round().astype(np.uint8))
     return np.array(im.convert("RGB"), dtype=np.uint8)
+
+
+def _what_it_is(data: bytes) -> str:
+    """What a file no image format recognises seems to be, for the message."""
+    head = data[:1024].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if data.startswith((b"\xff\xd8\xff", b"\x89PNG", b"GIF8", b"II*\x00", b"MM\x00*")) or data[8:12] == b"WEBP":
+        return "the image is damaged or cut short"  # starts like an image its format cannot read on
+    if data[4:8] == b"ftyp" and data[8:12] in (b"heic", b"heix", b"hevc", b"mif1", b"msf1", b"avif"):
+        return "this is a HEIC/AVIF photo, which is not supported (convert it to JPEG)"
+    kinds = [(data.startswith(b"PK\x03\x04") or data.startswith(b"PK\x05\x06"), "a ZIP archive"),
+             (data.startswith(b"\x1f\x8b") or data.startswith(b"7z\xbc\xaf") or data.startswith(b"Rar!"), "an archive"),
+             (data.startswith(b"%PDF"), "a PDF document"),
+             (b"<svg" in head, "an SVG drawing (vector drawings are not supported)"),
+             (b"<html" in head or head.startswith(b"<!doctype html"), "an HTML page"),
+             (data[4:8] == b"ftyp" or data.startswith(b"\x1a\x45\xdf\xa3") or data[8:12] == b"AVI ", "a video")]
+    for found, kind in kinds:
+        if found:
+            return f"this is {kind}, not a photo"
+    try:
+        if b"\x00" not in data[:4096]:
+            data[:4096].decode("utf-8")
+            return "this is a text file, not a photo"
+    except UnicodeDecodeError as err:
+        if err.start >= 4090:  # a multi-byte character cut at the end of the sample
+            return "this is a text file, not a photo"
+    return "this file is not an image in a format we can read"
 
 
 def _array_to_rgb(array: np.ndarray) -> np.ndarray:

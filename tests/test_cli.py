@@ -16,7 +16,7 @@ def test_json_one_object_per_input_and_errors_do_not_stop_the_batch(capsys, tmp_
     assert set(face) == {"box", "score", "label", "scores"} and len(face["box"]) == 4 and len(face["scores"]) == 7
     assert records[1]["error"] and records[1]["faces"] == []
     assert len(records[2]["faces"]) == 2
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["grace_hopper_fer.png", "two_faces_fer.png"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["1_grace_hopper_fer.png", "3_two_faces_fer.png"]
 
 
 def test_exit_code_is_non_zero_only_when_every_input_failed(capsys, tmp_path):
@@ -28,3 +28,51 @@ def test_table_output(capsys, grace_hopper):
     assert main([str(grace_hopper), str(EXAMPLES / "no_face_coffee.jpg")]) == 0
     out = capsys.readouterr().out
     assert "grace_hopper.jpg: 1 face(s)" in out and "no_face_coffee.jpg: 0 face(s)" in out
+
+
+def test_output_names_come_from_position_and_a_cleaned_name():
+    from fer.__main__ import output_name
+
+    assert output_name(3, 12, "a/b/photo.jpg", ".png") == "03_photo_fer.png"
+    assert output_name(1, 2, "x/photo.jpg", ".png") != output_name(2, 2, "y/photo.jpg", ".png")  # no overwriting
+    assert output_name(1, 1, "../../etc/passwd", ".png") == "1_passwd_fer.png"
+    assert output_name(1, 1, "..jpg", ".png") == "1_image_fer.png"
+    assert output_name(1, 1, "a\x1b[31m b;rm -rf.jpg", ".webm") == "1_a_31m_b_rm_-rf_fer.webm"
+    assert output_name(1, 1, "émotion 😀 照片.jpg", ".png") == "1_émotion_照片_fer.png"
+    assert len(output_name(1, 1, "x" * 500 + ".jpg", ".png").encode()) < 100
+
+
+def test_any_failure_gives_its_own_record_without_internals(capsys, monkeypatch, tmp_path, grace_hopper):
+    from fer.predictor import EmotionRecognizer
+
+    real = EmotionRecognizer.predict
+
+    def flaky(self, image, tiles=None):
+        if image.shape[1] == 641:  # two_faces.jpg
+            raise RuntimeError(f"boom in {tmp_path}/secret.py")
+        return real(self, image, tiles)
+
+    monkeypatch.setattr(EmotionRecognizer, "predict", flaky)
+    code = main([str(EXAMPLES / "two_faces.jpg"), str(grace_hopper), "--json"])
+    records = json.loads(capsys.readouterr().out)
+    assert code == 0 and records[1]["error"] is None and len(records[1]["faces"]) == 1
+    assert records[0]["error"] == "this file could not be analysed (an unexpected internal failure)"
+
+
+def test_a_failed_annotated_copy_keeps_the_faces(capsys, monkeypatch, tmp_path, grace_hopper):
+    from PIL import Image
+
+    def full_disk(self, fp, *args, **kwargs):
+        raise OSError(28, "No space left on device", str(fp))
+
+    monkeypatch.setattr(Image.Image, "save", full_disk)
+    assert main([str(grace_hopper), "--json", "--out", str(tmp_path / "out")]) == 1
+    record = json.loads(capsys.readouterr().out)[0]
+    assert len(record["faces"]) == 1 and str(tmp_path) not in record["error"]
+    assert record["error"].endswith("could not be read or written (no space left on device)")
+
+
+def test_out_folder_that_cannot_be_made(capsys, tmp_path, grace_hopper):
+    (tmp_path / "file").write_text("x")
+    assert main([str(grace_hopper), "--out", str(tmp_path / "file" / "sub")]) == 2
+    assert "cannot create the --out folder" in capsys.readouterr().err

@@ -1,4 +1,6 @@
 import io
+import re
+import warnings
 
 import numpy as np
 import pytest
@@ -58,5 +60,68 @@ def test_unreadable_files_raise_image_error(tmp_path):
         load_image(tmp_path / "missing.jpg")
     junk = tmp_path / "junk.jpg"
     junk.write_bytes(b"not an image")
-    with pytest.raises(ImageError, match="cannot read"):
+    with pytest.raises(ImageError, match="text file, not a photo"):
         load_image(junk)
+    with pytest.raises(ImageError, match="not a regular file"):
+        load_image(tmp_path)
+    with pytest.raises(ImageError, match="no such file"):
+        load_image("photo\x00.jpg")
+    with pytest.raises(ImageError, match="cannot be read .file name too long"):
+        load_image(tmp_path / ("x" * 300 + ".jpg"))
+
+
+def test_pixel_limit_is_checked_before_decoding_for_every_input(monkeypatch):
+    from bad_inputs import png_bomb
+
+    monkeypatch.setattr("fer.image.MAX_PIXELS", 1000)
+    data = png_bomb(50, 40)  # 2000 pixels
+    for source in [data, Image.open(io.BytesIO(data)), np.zeros((40, 50, 3), np.uint8)]:
+        with pytest.raises(ImageError, match=r"50 x 40 pixels .* over the limit of 0.001 megapixels"):
+            load_image(source)
+    assert load_image(png_bomb(40, 25)).shape == (25, 40, 3)  # at the limit: read
+
+
+def test_bombs_never_reach_pillows_check_or_its_warning():
+    from bad_inputs import png_bomb
+
+    before = Image.MAX_IMAGE_PIXELS
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a DecompressionBombWarning would raise here
+        for width, height in [(10_000, 10_000), (20_000, 20_000)]:  # Pillow: warning, then its error
+            with pytest.raises(ImageError, match=f"{width} x {height} pixels .* limit of 50 megapixels") as err:
+                load_image(png_bomb(width, height, bit_depth=1))
+            assert "Error" not in str(err.value) and "bomb" not in str(err.value)
+    assert Image.MAX_IMAGE_PIXELS == before
+
+
+def test_file_size_limit_is_checked_before_reading(monkeypatch, tmp_path):
+    monkeypatch.setattr("fer.image.MAX_FILE_BYTES", 1024)
+    big = tmp_path / "big.jpg"
+    big.write_bytes(b"\xff" * 2048)
+    with pytest.raises(ImageError, match=r"the file is 2 KB, over the limit of 1 KB"):
+        load_image(big)
+    with pytest.raises(ImageError, match="over the limit"):
+        load_image(b"\xff" * 2048)
+
+
+def test_messages_name_no_path_and_no_internals(tmp_path):
+    secret = tmp_path / "private_folder"
+    secret.mkdir()
+    cases = {"missing.jpg": None, "empty.png": b"", "cut.jpg": b"\xff\xd8\xff\xe0\x00\x10JFIF", "junk.gif": b"GIF89a"}
+    for name, data in cases.items():
+        if data is not None:
+            (secret / name).write_bytes(data)
+        with pytest.raises(ImageError) as err:
+            load_image(secret / name)
+        assert "private_folder" not in str(err.value) and name not in str(err.value)
+        assert not re.search(r"Error\b|Exception|Traceback|File \"", str(err.value)), str(err.value)
+        assert err.value.__context__ is None or err.value.__suppress_context__  # no chained traceback
+
+
+def test_float_images_with_nan_and_constant_16_bit():
+    floats = np.full((4, 4), 0.5, np.float32)
+    floats[0, 0] = np.nan
+    floats[1, 1] = 2.0
+    out = load_image(Image.fromarray(floats))
+    assert out[0, 0, 0] == 0 and out[1, 1, 0] == 255
+    assert load_image(Image.new("I;16", (3, 3), 700)).max() == 0  # flat: no division by zero
