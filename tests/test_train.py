@@ -91,3 +91,41 @@ def test_metrics_on_known_values():
     perfect = np.eye(3)[[0, 1, 2]]
     assert expected_calibration_error(np.array([0, 1, 2]), perfect) == 0.0
     assert expected_calibration_error(np.array([1, 2, 0]), perfect) == 1.0
+
+
+def test_distilled_student_learns_from_frozen_teachers(tmp_path, tiny_csv):
+    import keras
+
+    small = [f"--data={tiny_csv}", "--widths=[4]", "--head_units=4", "--batch_size=16", "--epochs=1", "--patience=0"]
+    train_main(small + [f"--out={tmp_path / 'teacher'}"])
+    teacher = tmp_path / "teacher" / "best.keras"
+    before = keras.models.load_model(teacher).get_weights()
+    train_main(small + [f"--out={tmp_path / 'student'}", f"--teachers=[{teacher}]", "--distill_weight=0.5"])
+    student = keras.models.load_model(tmp_path / "student" / "best.keras")
+    assert student.name == "fer_cnn" and student.output_shape == (None, 7)  # a plain classifier, no teachers inside
+    after = keras.models.load_model(teacher).get_weights()
+    assert all(np.array_equal(a, b) for a, b in zip(before, after))
+
+
+def test_distillation_loss_without_teachers_is_the_label_loss():
+    import keras
+
+    from train.distill import DistillationLoss
+
+    y = np.eye(7, dtype="float32")[[0, 3]]
+    student = np.array([[2.0, 0, 0, 1, 0, 0, 0], [0, 0, 0, 3, 0, 1, 0]], "float32")
+    teacher = np.zeros_like(student)
+    plain = keras.losses.CategoricalCrossentropy(from_logits=True)(y, student)
+    distil = DistillationLoss(0.0, 4.0)(y, np.concatenate([student, teacher], axis=1))
+    assert float(distil) == pytest.approx(float(plain), rel=1e-5)
+    # all weight on a uniform teacher: the loss is smallest for a uniform student
+    uniform = DistillationLoss(1.0, 2.0)(y, np.concatenate([teacher, teacher], axis=1))
+    assert float(uniform) < float(DistillationLoss(1.0, 2.0)(y, np.concatenate([student, teacher], axis=1)))
+
+
+def test_time_budget_caps_the_run_and_logs_the_rate(tmp_path, tiny_csv):
+    run = tmp_path / "budget"
+    train_main([f"--data={tiny_csv}", f"--out={run}", "--widths=[4]", "--head_units=4", "--batch_size=16",
+                "--epochs=50", "--patience=0", "--time_budget_min=0.0001"])
+    assert json.loads((run / "state.json").read_text())["epoch"] == 1
+    assert "learning_rate" in (run / "log.csv").read_text().splitlines()[0]

@@ -31,15 +31,22 @@ def export_model_folder(
     training: dict[str, Any],
     preprocessing: Preprocessing | None = None,
     metrics: dict[str, Any] | None = None,
+    faces: np.ndarray | None = None,
 ) -> Path:
+    """``model.keras``, ``config.json``, the model card and, given validation ``faces`` to check it
+    on, ``model.tflite``: the file the runtime loads."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     classifier.save(folder / WEIGHTS_NAME)
+    preprocessing = preprocessing or Preprocessing()
+    metrics = dict(metrics or {})
+    if faces is not None:
+        metrics["tflite"] = export_tflite(classifier, folder, faces, preprocessing.scale)
     config = ModelConfig(
-        preprocessing=preprocessing or Preprocessing(),
+        preprocessing=preprocessing,
         architecture={"name": classifier.name, "parameters": int(classifier.count_params())},
         training=training,
-        metrics=metrics or {},
+        metrics=metrics,
         weights_sha256=sha256_of(folder / WEIGHTS_NAME),
     )
     config.save(folder)
@@ -266,13 +273,11 @@ def main(argv: list[str] | None = None) -> Path:
     }
     preprocessing = Preprocessing(crop_scale=args.crop_scale, center_shift=args.center_shift, align=not args.no_align)
     classifier = keras.models.load_model(args.run / BEST, compile=False)
-    folder = export_model_folder(classifier, args.out, training, preprocessing)
     val = load_split(run_config["data"], run_config["val_split"])
     # the LiteRT copy first: every figure below is measured through it, as the runtime runs
-    tflite = export_tflite(classifier, folder, val.images, preprocessing.scale)
+    folder = export_model_folder(classifier, args.out, training, preprocessing, faces=val.images)
     config = ModelConfig.load(folder)
-    config = dataclasses.replace(config, metrics={"tflite": tflite})
-    config.save(folder)
+    tflite = config.metrics["tflite"]
 
     # calibration: fit the temperature on the validation split's logits (the split used for selection)
     from fer.classifier import EmotionClassifier

@@ -290,6 +290,7 @@ def main(argv: list[str] | None = None) -> Path:
             "train_seconds": round(state["seconds"], 1),
             "hardware": state["hardware"],
         },
+        faces=val.images,
     )
     print(f"model folder: {folder}")
     return folder
