@@ -26,6 +26,7 @@ from fer.tracking import FaceTracker
 from fer.video import VideoError, analyze_video
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+logging.captureWarnings(True)  # Pillow's notes on odd files ("Corrupt EXIF data") go to the log, not stderr
 
 EXAMPLES_DIR = Path(__file__).parent / "examples"
 EXAMPLES = sorted(EXAMPLES_DIR.glob("*.jpg"))

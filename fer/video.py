@@ -99,7 +99,7 @@ class VideoAnalysis:
 def open_video(path: str | Path, max_seconds: float) -> tuple[cv2.VideoCapture, float, int]:
     path = Path(path)
     if not path.is_file():
-        raise VideoError(f"no such file: {path}")
+        raise VideoError(f"no such file: {path.name}")
     capture = cv2.VideoCapture(str(path))
     if not capture.isOpened():
         raise VideoError(f"cannot read {path.name} as a video")
