@@ -24,7 +24,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from benchmarks.versus_fer import peak_rss_mib  # noqa: E402
 from benchmarks.webcam_fps import browser_fps, start_app  # noqa: E402
 
 PHOTOS = [ROOT / "examples" / n for n in ("grace_hopper.jpg", "two_faces.jpg", "no_face_coffee.jpg")]
@@ -37,12 +36,19 @@ def rss_mib(pid: int) -> float:
     return float("nan")
 
 
+def peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def folder_usage(folder: Path) -> tuple[int, float]:
     files = [p for p in folder.rglob("*") if p.is_file()]
     return len(files), sum(p.stat().st_size for p in files) / 2**20
 
 
-def hammer(url: str, clients: int, requests: int) -> dict:
+def hammer(url: str, clients: int, requests: int, photos: list[Path] = PHOTOS) -> dict:
     """``clients`` threads, each its own gradio_client, ``requests`` /analyze calls each."""
     from gradio_client import Client, handle_file
 
@@ -53,7 +59,7 @@ def hammer(url: str, clients: int, requests: int) -> dict:
         for i in range(requests):
             start = time.perf_counter()
             try:
-                client.predict(handle_file(str(PHOTOS[(i + offset) % len(PHOTOS)])), api_name="/analyze")
+                client.predict(handle_file(str(photos[(i + offset) % len(photos)])), api_name="/analyze")
                 latencies.append(time.perf_counter() - start)
             except Exception as err:  # counted: the figure is the number of errors
                 errors.append(repr(err)[:200])

@@ -19,11 +19,9 @@ import argparse
 import json
 import os
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -112,16 +110,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def peak_rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def app_figures(root: Path, image: str, clients: int, requests_each: int) -> dict:
     """Launch ``python app.py`` in ``root``; time to first HTTP answer, /analyze throughput, peak RSS."""
-    from gradio_client import Client, handle_file
+    from benchmarks.soak import hammer, peak_rss_mib  # here: soak imports this module's neighbours
 
     port = free_port()
     env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False", "FER_MODEL": "bundled"}
@@ -138,28 +129,10 @@ def app_figures(root: Path, image: str, clients: int, requests_each: int) -> dic
                 time.sleep(0.05)
         first_http = time.time() - start
         url = f"http://127.0.0.1:{port}/"
-        pool = [Client(url, verbose=False) for _ in range(clients)]
-        pool[0].predict(handle_file(image), api_name="/analyze")  # warm-up
-        errors, latencies = [], []
-
-        def client_loop(client):
-            for _ in range(requests_each):
-                t = time.perf_counter()
-                try:
-                    client.predict(handle_file(image), api_name="/analyze")
-                    latencies.append(time.perf_counter() - t)
-                except Exception as err:  # counted, not raised: the figure is the error count
-                    errors.append(repr(err))
-
-        threads = [threading.Thread(target=client_loop, args=(c,)) for c in pool]
-        t0 = time.perf_counter()
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        elapsed = time.perf_counter() - t0
-        return {"first_http_s": first_http, "analyze_per_s": len(latencies) / elapsed, "errors": len(errors),
-                "p50_ms": 1000 * statistics.median(latencies), "server_peak_rss_mib": peak_rss_mib(server.pid)}
+        hammer(url, 1, 1, [Path(image)])  # warm-up
+        load = hammer(url, clients, requests_each, [Path(image)])
+        return {"first_http_s": first_http, "analyze_per_s": load["per_s"], "errors": len(load["errors"]),
+                "p50_ms": load["p50_ms"], "server_peak_rss_mib": peak_rss_mib(server.pid)}
     finally:
         server.terminate()
         server.wait(timeout=30)

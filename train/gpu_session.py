@@ -14,7 +14,6 @@ only schedules them and packs what must travel back (float16 copies of large wei
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import subprocess
