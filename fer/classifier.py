@@ -43,7 +43,9 @@ class LiteRTRunner:
         # num_threads explicitly: one thread a worker, the workers run in parallel
         self.interpreter = Interpreter(model_path=str(path), num_threads=threads)
         self._in = self.interpreter.get_input_details()[0]["index"]
-        self._outputs = {self.RANKS[len(d["shape"])]: d["index"] for d in self.interpreter.get_output_details()}
+        details = self.interpreter.get_output_details()
+        self._outputs = {self.RANKS[len(d["shape"])]: d["index"] for d in details}
+        self.classes = int(next(d["shape"][-1] for d in details if len(d["shape"]) == 2))
         self._batch = None
 
     @property
@@ -84,9 +86,8 @@ class EmotionClassifier:
                     f"({actual[:12]} != {recorded[:12]}): corrupted or replaced weights"
                 )
         self.runner = LiteRTRunner(path, threads)
-        n_out = self.runner(np.zeros((1, self.input_size, self.input_size, 1), np.float32))["logits"].shape[-1]
-        if n_out != len(self.config.labels):
-            raise ValueError(f"model has {n_out} outputs but config.json names {len(self.config.labels)} labels")
+        if self.runner.classes != len(self.config.labels):
+            raise ValueError(f"model has {self.runner.classes} outputs but config.json names {len(self.config.labels)} labels")
 
     @property
     def labels(self) -> tuple[str, ...]:
