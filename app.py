@@ -8,6 +8,7 @@ functions here adapt typed results to Gradio components. Named API endpoints (se
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import functools
 import logging
@@ -18,12 +19,35 @@ import threading
 import time
 from pathlib import Path
 
-import gradio as gr
-import numpy as np
 
-from fer import EmotionRecognizer, ImageError, ImageResult, load_image
-from fer.tracking import FaceTracker
-from fer.video import VideoError, analyze_video
+def tune_server_process() -> None:
+    """Settings for a long-running server, made before Gradio is imported or any thread starts.
+
+    - Gradio's queue rebuilds a pandas summary of its last 10,000 events after every event, for the
+      monitoring page this app turns off (``enable_monitoring=False``): CPU a request and memory that
+      grow with traffic. Gradio reads these two variables when the queue is created.
+    - glibc gives threads up to 8 malloc arenas per core, and the server's many threads (Gradio's,
+      AnyIO's, MediaPipe's) each fragmenting their own made its RSS creep up under load (see
+      ``benchmarks/soak.py``); two arenas are enough for two workers. ``MALLOC_ARENA_MAX`` in the
+      environment, which glibc reads at start, still wins.
+    """
+    os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", str(2**31))
+    os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "100")
+    if "MALLOC_ARENA_MAX" not in os.environ:
+        try:
+            ctypes.CDLL("libc.so.6").mallopt(-8, 2)  # M_ARENA_MAX from glibc's malloc.h
+        except (OSError, AttributeError):  # not glibc (macOS, musl): nothing to tune
+            pass
+
+
+tune_server_process()
+
+import gradio as gr  # noqa: E402
+import numpy as np  # noqa: E402
+
+from fer import EmotionRecognizer, ImageError, ImageResult, load_image  # noqa: E402
+from fer.tracking import FaceTracker  # noqa: E402
+from fer.video import VideoError, analyze_video  # noqa: E402
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 logging.captureWarnings(True)  # Pillow's notes on odd files ("Corrupt EXIF data") go to the log, not stderr
@@ -265,4 +289,5 @@ if __name__ == "__main__":
     threading.Thread(target=warm_example_cache, daemon=True).start()
     # honours GRADIO_SERVER_NAME / GRADIO_SERVER_PORT
     # one request per worker at once (fer.predictor: one per CPU core by default)
-    demo.queue(default_concurrency_limit=recognizer.max_workers).launch(max_file_size=f"{MAX_UPLOAD_MB}mb", show_error=True)
+    demo.queue(default_concurrency_limit=recognizer.max_workers)
+    demo.launch(max_file_size=f"{MAX_UPLOAD_MB}mb", show_error=True, enable_monitoring=False)

@@ -1,8 +1,9 @@
 """Load and soak of the running app: ``python benchmarks/soak.py [--clients 8] [--requests 500]``.
 
 1. ``--clients`` gradio_client clients each send ``--requests`` ``/analyze`` calls (photos of one,
-   two and no faces, in turn): errors, p50/p95 latency, throughput, and the server's RSS after a
-   warm-up and at the end.
+   two and no faces, in turn): errors, p50/p95 latency, throughput, and the server's RSS at start,
+   after a warm-up (``--warm-up`` calls per client), every 5 s and at the end. The clients are lean
+   (see :func:`hammer`).
 2. Then, at the same time: the webcam stream in headless Chromium (fake camera), a video upload to
    ``/analyze_video`` and the clients again: errors and annotated webcam frames per second.
 3. The server's temporary files (Gradio's cache, set to a fresh folder) before and after.
@@ -43,17 +44,28 @@ def peak_rss_mib(pid: int) -> float:
     return float("nan")
 
 
+def sample_rss(pid: int, done: threading.Event, samples: list[float], every_s: float) -> None:
+    while not done.wait(every_s):
+        samples.append(rss_mib(pid))
+
+
 def folder_usage(folder: Path) -> tuple[int, float]:
     files = [p for p in folder.rglob("*") if p.is_file()]
     return len(files), sum(p.stat().st_size for p in files) / 2**20
 
 
-def hammer(url: str, clients: int, requests: int, photos: list[Path] = PHOTOS) -> dict:
-    """``clients`` threads, each its own gradio_client, ``requests`` /analyze calls each."""
+def hammer(url: str, clients: int, requests: int, photos: list[Path] = PHOTOS, lean: bool = True) -> dict:
+    """``clients`` threads, each its own gradio_client, ``requests`` /analyze calls each.
+
+    ``lean`` clients skip TLS certificate setup (``ssl_verify=False``; the server is plain HTTP on
+    127.0.0.1, so nothing is verified either way). gradio_client makes fresh HTTP clients for every
+    call, and by default each loads the CA store: about 100 ms of client CPU a call, which on a
+    2-core machine shared with the server measures the clients more than the server.
+    """
     from gradio_client import Client, handle_file
 
     latencies, errors = [], []
-    pool = [Client(url, verbose=False) for _ in range(clients)]
+    pool = [Client(url, verbose=False, ssl_verify=not lean) for _ in range(clients)]
 
     def run(client, offset):
         for i in range(requests):
@@ -93,6 +105,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--requests", type=int, default=500, help="per client, in part 1")
+    parser.add_argument("--warm-up", type=int, default=50, help="calls per client before part 1's first RSS "
+                        "figure: the second worker, the thread pools and the allocator's arenas fill up")
     parser.add_argument("--seconds", type=float, default=20.0, help="webcam stream length in part 2")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="fer-soak-"))
@@ -101,16 +115,24 @@ def main() -> None:
     proc, url = start_app()
     try:
         print(f"machine: {os.cpu_count()} CPU threads (server and clients share them)")
-        warm = hammer(url, args.clients, 10)
+        rss_start = rss_mib(proc.pid)
+        warm = hammer(url, args.clients, args.warm_up)
         rss_warm = rss_mib(proc.pid)
         files_warm = folder_usage(cache)
-        print(f"\n1. {args.clients} clients x {args.requests} /analyze (after {args.clients} x 10 warm-up calls)")
+        print(f"\n1. {args.clients} clients x {args.requests} /analyze (after {args.clients} x {args.warm_up} warm-up calls)")
+        samples: list[float] = []
+        done = threading.Event()
+        sampler = threading.Thread(target=sample_rss, args=(proc.pid, done, samples, 5.0))
+        sampler.start()
         load = hammer(url, args.clients, args.requests)
+        done.set()
+        sampler.join()
         rss_end = rss_mib(proc.pid)
         print(f"   {load['ok']} answered, {len(load['errors'])} errors, {load['per_s']:.1f} req/s, "
               f"p50 {load['p50_ms']:.0f} ms, p95 {load['p95_ms']:.0f} ms")
-        print(f"   server RSS after warm-up {rss_warm:.0f} MiB, after the soak {rss_end:.0f} MiB "
-              f"({100 * (rss_end / rss_warm - 1):+.1f}%), peak {peak_rss_mib(proc.pid):.0f} MiB")
+        print(f"   server RSS at start {rss_start:.0f} MiB, after warm-up {rss_warm:.0f} MiB, after the soak {rss_end:.0f} MiB "
+              f"({100 * (rss_end / rss_warm - 1):+.1f}% since warm-up), peak {peak_rss_mib(proc.pid):.0f} MiB")
+        print(f"   RSS every 5 s during the soak (MiB): {' '.join(f'{v:.0f}' for v in samples)}")
         for e in sorted(set(load["errors"] + warm["errors"]))[:5]:
             print(f"   error: {e}")
 

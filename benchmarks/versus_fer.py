@@ -4,8 +4,9 @@
    face, a 3-face group photo and a webcam frame (our webcam path: no tiling), medians over repeats;
    plus each process's time from start to its first answer and its peak RSS.
 2. ``python app.py``: seconds from launch to the first HTTP answer; ``/analyze`` requests per second
-   under 8 concurrent gradio_client clients; the server's peak RSS after them. ``--before DIR`` runs
-   the same against another checkout (e.g. ``git worktree add /tmp/before <commit>``) for a ratio.
+   under 8 concurrent gradio_client clients, lean (``ssl_verify=False``: see ``soak.hammer``) and
+   default, with the server's CPU time a request; the server's peak RSS after them. ``--before DIR``
+   runs the same against another checkout (e.g. ``git worktree add /tmp/before <commit>``) for a ratio.
 
 The peer runs in its own virtual environment (``--peer-python``, default ``.peer-venv/bin/python``):
     python3 -m venv .peer-venv && .peer-venv/bin/pip install --no-deps fer==25.10.3 \\
@@ -110,6 +111,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a running process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def app_figures(root: Path, image: str, clients: int, requests_each: int) -> dict:
     """Launch ``python app.py`` in ``root``; time to first HTTP answer, /analyze throughput, peak RSS."""
     from benchmarks.soak import hammer, peak_rss_mib  # here: soak imports this module's neighbours
@@ -129,10 +136,16 @@ def app_figures(root: Path, image: str, clients: int, requests_each: int) -> dic
                 time.sleep(0.05)
         first_http = time.time() - start
         url = f"http://127.0.0.1:{port}/"
-        hammer(url, 1, 1, [Path(image)])  # warm-up
-        load = hammer(url, clients, requests_each, [Path(image)])
-        return {"first_http_s": first_http, "analyze_per_s": load["per_s"], "errors": len(load["errors"]),
-                "p50_ms": load["p50_ms"], "server_peak_rss_mib": peak_rss_mib(server.pid)}
+        hammer(url, clients, 2, [Path(image)])  # warm-up: every worker and client started
+        figures = {"first_http_s": first_http}
+        for lean in (True, False):
+            cpu_before = cpu_seconds(server.pid)
+            load = hammer(url, clients, requests_each, [Path(image)], lean=lean)
+            kind = "lean" if lean else "default"
+            figures[kind] = {"per_s": load["per_s"], "errors": len(load["errors"]), "p50_ms": load["p50_ms"],
+                             "server_cpu_ms": 1000 * (cpu_seconds(server.pid) - cpu_before) / max(1, load["ok"])}
+        figures["server_peak_rss_mib"] = peak_rss_mib(server.pid)
+        return figures
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -176,11 +189,16 @@ def main() -> None:
     if args.before:
         rows[f"before ({args.before})"] = app_figures(args.before, images["one-face photo 640x480"], args.clients, args.requests)
     for name, r in rows.items():
-        print(f"   {name:<40} first HTTP {r['first_http_s']:5.1f} s   /analyze {r['analyze_per_s']:6.1f} req/s "
-              f"(p50 {r['p50_ms']:.0f} ms, {r['errors']} errors)   server peak RSS {r['server_peak_rss_mib']:.0f} MiB")
+        print(f"   {name:<40} first HTTP {r['first_http_s']:5.1f} s   server peak RSS {r['server_peak_rss_mib']:.0f} MiB")
+        for kind in ("lean", "default"):
+            k = r[kind]
+            print(f"      {kind + ' clients':<16} /analyze {k['per_s']:6.1f} req/s (p50 {k['p50_ms']:.0f} ms, {k['errors']} errors), "
+                  f"server CPU {k['server_cpu_ms']:.1f} ms a request")
     if args.before:
         before = rows[f"before ({args.before})"]
-        print(f"   throughput ratio: {now['analyze_per_s'] / before['analyze_per_s']:.2f}x")
+        for kind in ("lean", "default"):
+            print(f"   throughput ratio, {kind} clients: {now[kind]['per_s'] / before[kind]['per_s']:.2f}x; "
+                  f"server CPU a request: {before[kind]['server_cpu_ms'] / now[kind]['server_cpu_ms']:.2f}x less")
 
 
 if __name__ == "__main__":
