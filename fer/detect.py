@@ -44,6 +44,8 @@ SMALL_FACE_FRACTION = 0.3  # a tile's detection counts only if no larger than th
 # the tiled pass is skipped once the whole image holds a face at least this share of its shorter side:
 # a portrait, selfie or webcam frame, where faces small enough to need tiles are not expected
 LARGE_FACE_FRACTION = 0.25
+PANORAMA_ASPECT = 3  # longer than this many times its height (or width): analysed in windows along it
+MAX_TILES_ALONG = 16  # a 10000 x 1 strip must not become thousands of passes
 KEYPOINT_NAMES = ("right_eye", "left_eye", "nose_tip", "mouth", "right_ear", "left_ear")
 
 
@@ -139,25 +141,24 @@ class FaceDetector:
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise ValueError(f"expected an (H, W, 3) uint8 RGB image, got {image.shape} {image.dtype}")
         height, width = image.shape[:2]
-        mp_image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(image))
         found = []
+        # the whole image; a panorama or strip in windows along its length, so its faces are not
+        # shrunk to nothing in the model's square input. Windows overlap by half, so every face as
+        # tall as the strip lies whole in one of them.
+        windows = tile_boxes(width, height, 1, overlap_fraction=0.5)
         # short range first: in live video (tiles=1) a large face there is the usual case, and the
         # full-range pass (more than twice the cost) is then skipped; photos always get both
         for model in sorted(self._models, key=lambda m: m is not self.short_range):
             if model is self.full_range and tiles == 1 and found and _has_large_face(found, width, height):
                 break
-            for det in model.detect(mp_image).detections:
-                found.append(_to_detection(det, width, height))
+            for window in windows:
+                found += _run(model, image, window)
         if tiles > 1 and self.full_range and not _has_large_face(found, width, height):
             # the full-range model again on overlapping tiles, for faces too small for the whole image
-            for x0, y0, x1, y1 in tile_boxes(width, height, tiles):
-                tile = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(image[y0:y1, x0:x1]))
-                small = SMALL_FACE_FRACTION * min(x1 - x0, y1 - y0)
-                for det in self.full_range.detect(tile).detections:
-                    det = _to_detection(det, x1 - x0, y1 - y0, offset=(x0, y0))
-                    # tiles are for small faces; a large box in a tile is usually a face cut by its edge
-                    if max(det.width, det.height) <= small:
-                        found.append(det)
+            for tile in tile_boxes(width, height, tiles):
+                small = SMALL_FACE_FRACTION * min(tile[2] - tile[0], tile[3] - tile[1])
+                # tiles are for small faces; a large box in a tile is usually a face cut by its edge
+                found += [d for d in _run(self.full_range, image, tile) if max(d.width, d.height) <= small]
         return non_max_suppression(found, self.max_overlap)
 
     def close(self) -> None:
@@ -190,12 +191,34 @@ def _close_all(models: list) -> None:
 
 
 def tile_boxes(width: int, height: int, grid: int, overlap_fraction: float = 0.25) -> list[tuple[int, int, int, int]]:
-    """``grid`` x ``grid`` tiles covering the image, each overlapping its neighbours by a quarter."""
+    """Overlapping tiles covering the image, ``grid`` x ``grid``; neighbours overlap by ``overlap_fraction``.
+
+    Panoramas and strips (longer than ``PANORAMA_ASPECT`` times their shorter side) get more tiles
+    along their length, as many as keep a tile at most twice as long as it is wide (up to
+    ``MAX_TILES_ALONG``): in one square model input their faces would shrink to nothing.
+    """
+    short_tile = min(width, height) / (grid - (grid - 1) * overlap_fraction)
+
+    def count(size: int) -> int:
+        if size <= PANORAMA_ASPECT * min(width, height):
+            return grid
+        needed = int(np.ceil((size / (2 * short_tile) - overlap_fraction) / (1 - overlap_fraction)))
+        return min(MAX_TILES_ALONG, max(grid, needed))
+
     def spans(size: int) -> list[tuple[int, int]]:
-        tile = int(np.ceil(size / (grid - (grid - 1) * overlap_fraction)))
-        starts = np.linspace(0, size - tile, grid).round().astype(int)
+        n = count(size)
+        tile = int(np.ceil(size / (n - (n - 1) * overlap_fraction)))
+        starts = np.linspace(0, size - tile, n).round().astype(int)
         return [(int(s), int(s) + tile) for s in starts]
     return [(x0, y0, x1, y1) for y0, y1 in spans(height) for x0, x1 in spans(width)]
+
+
+def _run(model: vision.FaceDetector, image: np.ndarray, box: tuple[int, int, int, int]) -> list[Detection]:
+    """``model``'s faces in the ``box`` part of ``image``, in the whole image's pixels."""
+    x0, y0, x1, y1 = box
+    pixels = image[y0:y1, x0:x1] if (x1 - x0, y1 - y0) != (image.shape[1], image.shape[0]) else image
+    part = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(pixels))
+    return [_to_detection(d, x1 - x0, y1 - y0, offset=(x0, y0)) for d in model.detect(part).detections]
 
 
 def _to_detection(det, width: int, height: int, offset: tuple[int, int] = (0, 0)) -> Detection:

@@ -27,9 +27,10 @@ from fer.source import BUNDLED, BUNDLED_MODEL, ModelLocation, resolve_model
 log = logging.getLogger(__name__)
 
 
-# Large photos are analysed at this longest side and their boxes scaled back: the detector sees at most
-# 192 px per pass (or tile) anyway, and the classifier 48 px per face, so more pixels only cost time.
-MAX_ANALYSIS_SIDE = int(os.environ.get("FER_MAX_ANALYSIS_SIDE", 2048))
+# Large photos are analysed downscaled to this many pixels and their boxes scaled back: the detector
+# sees at most 192 px per pass (or tile) anyway, and the classifier 48 px per face, so more pixels only
+# cost time. A pixel budget, not a longest side, so an 8000 x 600 strip keeps its height (and faces).
+MAX_ANALYSIS_PIXELS = int(os.environ.get("FER_MAX_ANALYSIS_PIXELS", 2048 * 2048))
 
 
 def default_workers() -> int:
@@ -104,7 +105,7 @@ class EmotionRecognizer:
         ``tiles`` overrides the detector's tiling for this call (``1`` for live video).
         """
         rgb = load_image(image)
-        small, factor = _downscaled(rgb, MAX_ANALYSIS_SIDE)
+        small, factor = _downscaled(rgb, MAX_ANALYSIS_PIXELS)
         with self._worker() as worker:
             detections = worker.detector.detect(small, tiles)
             pre = worker.classifier.config.preprocessing
@@ -133,10 +134,10 @@ class EmotionRecognizer:
             return overlay_gradcam(rgb, result, worker.classifier)
 
 
-def _downscaled(rgb: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
-    """``rgb`` shrunk so its longer side is at most ``max_side``, and the factor applied."""
+def _downscaled(rgb: np.ndarray, max_pixels: int) -> tuple[np.ndarray, float]:
+    """``rgb`` shrunk to at most ``max_pixels`` pixels, keeping its shape, and the factor applied."""
     height, width = rgb.shape[:2]
-    factor = min(1.0, max_side / max(height, width))
+    factor = min(1.0, (max_pixels / (height * width)) ** 0.5)
     if factor == 1.0:
         return rgb, 1.0
     size = (max(1, round(width * factor)), max(1, round(height * factor)))

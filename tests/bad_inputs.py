@@ -111,7 +111,7 @@ def corpus(folder: Path) -> dict[str, Case]:
     add("one_pixel", "pixel.png", _encode(Image.new("RGB", (1, 1), (200, 100, 50)), "PNG"), "result")
     add("wide_10000x1", "wide.png", _encode(Image.new("L", (10_000, 1), 90), "PNG"), "result")
     add("tall_1x10000", "tall.png", _encode(Image.new("L", (1, 10_000), 90), "PNG"), "result")
-    add("portrait_in_8000x600_strip", "strip.jpg", _encode(_pad(portrait, 8000, 600), "JPEG"), "result")
+    add("portrait_in_8000x600_strip", "strip.jpg", _encode(_pad(portrait, 8000, 600), "JPEG"), "face")
     # unusual pixel formats, each still holding the portrait
     add("grey_16bit_png", "grey16.png", _encode(Image.fromarray(np.asarray(grey, np.uint16) * 257), "PNG"), "face")
     add("int32_tiff", "int32.tif", _encode(Image.fromarray(np.asarray(grey, np.int32) * 1000 - 5000), "TIFF"), "face")

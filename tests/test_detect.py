@@ -1,5 +1,6 @@
 import xml.etree.ElementTree as ET
 
+import cv2
 import numpy as np
 import pytest
 
@@ -54,6 +55,32 @@ def test_tiles_cover_the_image_with_overlap():
         covered[y0:y1, x0:x1] = True
     assert covered.all()
     assert boxes[0][2] > boxes[1][0]  # neighbours overlap
+
+
+def test_panoramas_get_tiles_along_their_length_and_no_more_than_the_cap():
+    assert len(tile_boxes(1920, 1080, 2)) == 4 and tile_boxes(640, 480, 1, 0.5) == [(0, 0, 640, 480)]  # usual photos
+    for width, height in [(8000, 600), (600, 4000), (10_000, 1)]:
+        for grid, overlap_fraction in [(1, 0.5), (2, 0.25)]:
+            boxes = tile_boxes(width, height, grid, overlap_fraction)
+            covered = np.zeros((height, width), bool)
+            for x0, y0, x1, y1 in boxes:
+                assert 0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height
+                covered[y0:y1, x0:x1] = True
+            assert covered.all()
+            along = len(boxes) // grid
+            assert grid < along <= 16
+            if (width, height) != (10_000, 1):  # below the cap: no tile more than twice as long as wide
+                assert all(max(x1 - x0, y1 - y0) <= 2 * min(x1 - x0, y1 - y0) + 1 for x0, y0, x1, y1 in boxes)
+
+
+def test_a_face_in_a_long_strip_is_found_where_it_is(detector, grace_hopper):
+    portrait = cv2.resize(load_image(grace_hopper), (512, 600))
+    strip = np.full((600, 8000, 3), 128, np.uint8)
+    strip[:, 5000:5512] = portrait
+    faces = detector.detect(strip)
+    assert len(faces) == 1
+    x0, y0, x1, y1 = faces[0].box
+    assert 5000 <= x0 < x1 <= 5512
 
 
 def _dlib_boxes():
