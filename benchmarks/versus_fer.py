@@ -19,12 +19,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -105,12 +103,6 @@ def run_side(side: str, python: str, images: dict[str, str], repeat: int, core: 
     return json.loads(lines[-1][5:])
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a running process so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -120,22 +112,12 @@ def cpu_seconds(pid: int) -> float:
 def app_figures(root: Path, image: str, clients: int, requests_each: int) -> dict:
     """Launch ``python app.py`` in ``root``; time to first HTTP answer, /analyze throughput, peak RSS."""
     from benchmarks.soak import hammer, peak_rss_mib  # here: soak imports this module's neighbours
+    from benchmarks.webcam_fps import start_app
 
-    port = free_port()
-    env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False", "FER_MODEL": "bundled"}
     start = time.time()
-    server = subprocess.Popen([sys.executable, "app.py"], cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server, url = start_app(root)
     try:
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1).read(1)
-                break
-            except OSError:
-                if server.poll() is not None or time.time() - start > 180:
-                    raise RuntimeError(f"{root}/app.py did not answer")
-                time.sleep(0.05)
         first_http = time.time() - start
-        url = f"http://127.0.0.1:{port}/"
         hammer(url, clients, 2, [Path(image)])  # warm-up: every worker and client started
         figures = {"first_http_s": first_http}
         for lean in (True, False):

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,22 +25,24 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 
-def start_app() -> tuple[subprocess.Popen, str]:
+def start_app(root: Path = ROOT) -> tuple[subprocess.Popen, str]:
+    """``python app.py`` from ``root`` on a free port, returned once it answers HTTP."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = dict(os.environ, GRADIO_SERVER_PORT=str(port), GRADIO_ANALYTICS_ENABLED="False")
     env.setdefault("FER_MODEL", "bundled")
-    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([sys.executable, "app.py"], cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/"
     deadline = time.time() + 180
-    while time.time() < deadline:
+    while time.time() < deadline and proc.poll() is None:
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return proc, f"http://127.0.0.1:{port}/"
+            urllib.request.urlopen(url, timeout=1).read(1)
+            return proc, url
         except OSError:
-            time.sleep(0.5)
+            time.sleep(0.05)
     proc.kill()
-    raise SystemExit("app.py did not start")
+    raise SystemExit(f"{root}/app.py did not answer")
 
 
 def browser_fps(url: str, seconds: float) -> tuple[float, int]:
