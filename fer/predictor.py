@@ -140,7 +140,7 @@ def _downscaled(rgb: np.ndarray, max_pixels: int) -> tuple[np.ndarray, float]:
     factor = min(1.0, (max_pixels / (height * width)) ** 0.5)
     if factor == 1.0:
         return rgb, 1.0
-    size = (max(1, round(width * factor)), max(1, round(height * factor)))
+    size = (max(1, int(width * factor)), max(1, int(height * factor)))  # floor: at most the budget
     return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA), factor
 
 

@@ -32,6 +32,22 @@ def test_several_faces_largest_first_in_one_classifier_call(recognizer, monkeypa
         _check_face(face, result.size)
 
 
+def test_photo_over_the_pixel_budget_is_analysed_smaller_with_boxes_in_its_own_pixels(recognizer, grace_hopper, monkeypatch):
+    import fer.predictor
+
+    image = load_image(grace_hopper)
+    small = recognizer.predict(image).main_face
+    big = np.repeat(np.repeat(image, 4, axis=0), 4, axis=1)  # 16x the pixels, past the budget below
+    monkeypatch.setattr(fer.predictor, "MAX_ANALYSIS_PIXELS", image.shape[0] * image.shape[1] * 2)
+    seen = []
+    detect = recognizer.detector.detect
+    monkeypatch.setattr(recognizer.detector, "detect", lambda rgb, tiles=None: seen.append(rgb.shape) or detect(rgb, tiles))
+    result = recognizer.predict(big)
+    assert seen[0][0] * seen[0][1] <= image.shape[0] * image.shape[1] * 2  # the detector saw the smaller copy
+    assert result.size == (big.shape[1], big.shape[0]) and len(result) == 1
+    assert np.allclose(result.main_face.box, [4 * v for v in small.box], atol=0.05 * big.shape[1])
+
+
 def test_no_face(recognizer):
     result = recognizer.predict(EXAMPLES / "no_face_coffee.jpg")
     assert result.faces == [] and result.main_face is None and result.to_dict() == {"faces": []}
