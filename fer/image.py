@@ -17,6 +17,7 @@ import struct
 from pathlib import Path
 from typing import Union
 
+import cv2
 import numpy as np
 from PIL import ExifTags, Image, ImageOps
 
@@ -94,7 +95,33 @@ def _decode(data: bytes) -> np.ndarray:
         raise ImageError(f"{_what_it_is(data)}; {ACCEPTED}")
     with im:
         check_pixels(*im.size)  # from the header: nothing decoded yet
-        return _to_rgb(im)
+        pixels = _decode_plain(data, im)
+        return pixels if pixels is not None else _to_rgb(im)
+
+
+PNG_END = b"IEND\xaeB`\x82"  # the last chunk of every whole PNG
+JPEG_END = b"\xff\xd9"
+
+
+def _decode_plain(data: bytes, im: Image.ImageFile.ImageFile) -> np.ndarray | None:
+    """The commonest uploads, whole upright RGB or grey JPEGs and PNGs, decoded by OpenCV, or None.
+
+    OpenCV decodes them to the same pixels as Pillow (checked on every photo in the shared data) in
+    about half the time: 4.1 vs 7.5 ms for a 640x480 PNG, a tenth of the server's work for an API
+    request. Everything else goes to Pillow, whose errors give the messages: other formats and
+    modes, transparency, animation, an EXIF orientation to apply, and files that do not end as a
+    whole JPEG or PNG does (OpenCV would fill a cut-short file with grey instead of refusing it).
+    """
+    if im.mode not in ("RGB", "L") or "transparency" in im.info or getattr(im, "is_animated", False):
+        return None
+    if im.format == "JPEG":
+        plain = data.endswith(JPEG_END) and _orientation(im) == 1
+    else:  # a PNG's EXIF may follow its pixels, where Pillow reads it only by decoding them
+        plain = im.format == "PNG" and data.endswith(PNG_END) and b"eXIf" not in data
+    if not plain:
+        return None
+    pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR_RGB | cv2.IMREAD_IGNORE_ORIENTATION)
+    return pixels if pixels is not None and pixels.shape[:2] == (im.height, im.width) else None
 
 
 def _open(data: bytes) -> Image.ImageFile.ImageFile | None:
@@ -168,12 +195,20 @@ def _upright(im: Image.Image) -> Image.Image:
     """``im`` turned as its EXIF orientation says. Photos without that tag (most) are returned as
     they are: ``exif_transpose`` would copy them, as would ``convert("RGB")`` on an RGB image, and
     those copies cost more than the rest of the conversion (2.5 ms on a 640x480 upload)."""
+    if _orientation(im) == 1:
+        return im
     try:
-        if im.getexif().get(ExifTags.Base.Orientation, 1) in (1, None):
-            return im
         return ImageOps.exif_transpose(im)
     except Exception:  # unreadable EXIF: the pixels are still good, only their orientation is unknown
         return im
+
+
+def _orientation(im: Image.Image) -> int:
+    """The EXIF orientation tag, 1 (upright) when absent or unreadable."""
+    try:
+        return im.getexif().get(ExifTags.Base.Orientation, 1) or 1
+    except Exception:
+        return 1
 
 
 def _what_it_is(data: bytes) -> str:

@@ -37,6 +37,40 @@ def test_exif_orientation_is_applied(tmp_path):
     assert out[:10].mean() > 200 and out[-10:].mean() < 50  # the stripe is now on top
 
 
+def _encoded(im: Image.Image, fmt: str, **kwargs) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, format=fmt, **kwargs)
+    return buf.getvalue()
+
+
+def test_plain_jpegs_and_pngs_take_opencv_and_give_pillows_pixels(monkeypatch):
+    import fer.image
+
+    rng = np.random.default_rng(0)
+    photo = Image.fromarray(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8))
+    plain = {"RGB JPEG": _encoded(photo, "JPEG", quality=90), "grey JPEG": _encoded(photo.convert("L"), "JPEG"),
+             "progressive JPEG": _encoded(photo, "JPEG", progressive=True), "RGB PNG": _encoded(photo, "PNG"),
+             "grey PNG": _encoded(photo.convert("L"), "PNG")}
+    exif = Image.Exif()
+    exif[0x0112] = 3  # upside down: Pillow turns it
+    other = {"turned JPEG": _encoded(photo, "JPEG", exif=exif.tobytes()), "RGBA PNG": _encoded(photo.convert("RGBA"), "PNG"),
+             "palette PNG": _encoded(photo.convert("P"), "PNG"), "WebP": _encoded(photo, "WEBP"),
+             "JPEG with bytes after its end": _encoded(photo, "JPEG") + b"trailing"}
+    decoded, real_decode = [], fer.image._decode_plain
+
+    def spy(data, im):
+        decoded.append(real_decode(data, im))
+        return decoded[-1]
+
+    monkeypatch.setattr(fer.image, "_decode_plain", spy)
+    for name, data in {**plain, **other}.items():
+        decoded.clear()
+        out = load_image(data)
+        pillow = fer.image._to_rgb(fer.image._open(data))
+        assert np.array_equal(out, pillow), name
+        assert (decoded[0] is not None) == (name in plain), name
+
+
 def test_arrays_grayscale_float_and_bytes(tmp_path):
     gray = np.full((5, 6), 7, dtype=np.uint8)
     assert np.array_equal(load_image(gray), np.full((5, 6, 3), 7))
