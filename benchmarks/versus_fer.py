@@ -6,7 +6,9 @@
 2. ``python app.py``: seconds from launch to the first HTTP answer; ``/analyze`` requests per second
    under 8 concurrent gradio_client clients, lean (``ssl_verify=False``: see ``soak.hammer``) and
    default, with the server's CPU time a request; the server's peak RSS after them. ``--before DIR``
-   runs the same against another checkout (e.g. ``git worktree add /tmp/before <commit>``) for a ratio.
+   runs the same against another checkout (e.g. ``git worktree add /tmp/before <commit>``) for a ratio:
+   both servers run side by side and take turns, ``--rounds`` times, so that the machine's drift
+   falls on both alike; medians, and the ratio of each round, are printed.
 
 The peer runs in its own virtual environment (``--peer-python``, default ``.peer-venv/bin/python``):
     python3 -m venv .peer-venv && .peer-venv/bin/pip install --no-deps fer==25.10.3 \\
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -109,28 +112,49 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def app_figures(root: Path, image: str, clients: int, requests_each: int) -> dict:
-    """Launch ``python app.py`` in ``root``; time to first HTTP answer, /analyze throughput, peak RSS."""
-    from benchmarks.soak import hammer, peak_rss_mib  # here: soak imports this module's neighbours
+def launch(root: Path) -> tuple:
+    """``python app.py`` in ``root``: (process, url, seconds from launch to its first HTTP answer)."""
     from benchmarks.webcam_fps import start_app
 
     start = time.time()
     server, url = start_app(root)
+    return server, url, time.time() - start
+
+
+def burst(server, url: str, image: str, clients: int, requests_each: int, lean: bool) -> dict:
+    """``clients`` x ``requests_each`` /analyze calls: throughput, p50, errors, server CPU a request."""
+    from benchmarks.soak import hammer  # here: soak imports this module's neighbours
+
+    cpu_before = cpu_seconds(server.pid)
+    load = hammer(url, clients, requests_each, [Path(image)], lean=lean)
+    return {"per_s": load["per_s"], "errors": len(load["errors"]), "p50_ms": load["p50_ms"],
+            "server_cpu_ms": 1000 * (cpu_seconds(server.pid) - cpu_before) / max(1, load["ok"])}
+
+
+def app_figures(roots: dict[str, Path], image: str, clients: int, requests_each: int, rounds: int) -> dict:
+    """Each checkout's ``python app.py``, launched one after the other and then kept running side by
+    side: time to first HTTP answer, then ``rounds`` rounds in which every server in turn gets a burst
+    of lean and of default clients, so the machine's drift (large here) falls on all alike; peak RSS."""
+    from benchmarks.soak import hammer, peak_rss_mib
+
+    servers = {}
     try:
-        first_http = time.time() - start
-        hammer(url, clients, 2, [Path(image)])  # warm-up: every worker and client started
-        figures = {"first_http_s": first_http}
-        for lean in (True, False):
-            cpu_before = cpu_seconds(server.pid)
-            load = hammer(url, clients, requests_each, [Path(image)], lean=lean)
-            kind = "lean" if lean else "default"
-            figures[kind] = {"per_s": load["per_s"], "errors": len(load["errors"]), "p50_ms": load["p50_ms"],
-                             "server_cpu_ms": 1000 * (cpu_seconds(server.pid) - cpu_before) / max(1, load["ok"])}
-        figures["server_peak_rss_mib"] = peak_rss_mib(server.pid)
+        for name, root in roots.items():
+            servers[name] = launch(root)
+        figures = {name: {"first_http_s": first, "lean": [], "default": []} for name, (_, _, first) in servers.items()}
+        for server, url, _ in servers.values():
+            hammer(url, clients, 2, [Path(image)])  # warm-up: every worker and client started
+        for _ in range(rounds):
+            for kind in ("lean", "default"):
+                for name, (server, url, _) in servers.items():
+                    figures[name][kind].append(burst(server, url, image, clients, requests_each, kind == "lean"))
+        for name, (server, _, _) in servers.items():
+            figures[name]["server_peak_rss_mib"] = peak_rss_mib(server.pid)
         return figures
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        for server, _, _ in servers.values():
+            server.terminate()
+            server.wait(timeout=30)
 
 
 def main() -> None:
@@ -138,7 +162,8 @@ def main() -> None:
     parser.add_argument("--peer-python", default=str(ROOT / ".peer-venv" / "bin" / "python"))
     parser.add_argument("--repeat", type=int, default=50)
     parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument("--requests", type=int, default=25, help="per client")
+    parser.add_argument("--requests", type=int, default=25, help="per client, in each burst")
+    parser.add_argument("--rounds", type=int, default=3, help="bursts per server and kind of client; medians printed")
     parser.add_argument("--before", type=Path, help="another checkout whose app.py to measure too")
     parser.add_argument("--skip-app", action="store_true")
     args = parser.parse_args()
@@ -165,22 +190,26 @@ def main() -> None:
     print(f"   TensorFlow imported by our process: {ours['tensorflow_imported']}")
     if args.skip_app:
         return
-    print(f"\n2. python app.py: launch to first HTTP answer; /analyze under {args.clients} clients x {args.requests} requests")
-    now = app_figures(ROOT, images["one-face photo 640x480"], args.clients, args.requests)
-    rows = {"this checkout": now}
-    if args.before:
-        rows[f"before ({args.before})"] = app_figures(args.before, images["one-face photo 640x480"], args.clients, args.requests)
+    print(f"\n2. python app.py: launch to first HTTP answer; /analyze, {args.rounds} rounds of {args.clients} clients "
+          f"x {args.requests} requests (medians; the servers take turns)")
+    roots = {"this checkout": ROOT, **({f"before ({args.before})": args.before} if args.before else {})}
+    rows = app_figures(roots, images["one-face photo 640x480"], args.clients, args.requests, args.rounds)
+    median = lambda bursts, key: statistics.median(b[key] for b in bursts)  # noqa: E731
     for name, r in rows.items():
         print(f"   {name:<40} first HTTP {r['first_http_s']:5.1f} s   server peak RSS {r['server_peak_rss_mib']:.0f} MiB")
         for kind in ("lean", "default"):
             k = r[kind]
-            print(f"      {kind + ' clients':<16} /analyze {k['per_s']:6.1f} req/s (p50 {k['p50_ms']:.0f} ms, {k['errors']} errors), "
-                  f"server CPU {k['server_cpu_ms']:.1f} ms a request")
+            each = ", ".join(f"{b['per_s']:.1f}" for b in k)
+            print(f"      {kind + ' clients':<16} /analyze {median(k, 'per_s'):6.1f} req/s (p50 {median(k, 'p50_ms'):.0f} ms, "
+                  f"{sum(b['errors'] for b in k)} errors), server CPU {median(k, 'server_cpu_ms'):.1f} ms a request; "
+                  f"rounds: {each} req/s")
     if args.before:
-        before = rows[f"before ({args.before})"]
+        now, before = rows["this checkout"], rows[f"before ({args.before})"]
         for kind in ("lean", "default"):
-            print(f"   throughput ratio, {kind} clients: {now[kind]['per_s'] / before[kind]['per_s']:.2f}x; "
-                  f"server CPU a request: {before[kind]['server_cpu_ms'] / now[kind]['server_cpu_ms']:.2f}x less")
+            ratios = [a["per_s"] / b["per_s"] for a, b in zip(now[kind], before[kind])]
+            cpu = [b["server_cpu_ms"] / a["server_cpu_ms"] for a, b in zip(now[kind], before[kind])]
+            print(f"   throughput ratio, {kind} clients: median {statistics.median(ratios):.2f}x (rounds: "
+                  f"{', '.join(f'{x:.2f}' for x in ratios)}); server CPU a request: {statistics.median(cpu):.2f}x less")
 
 
 if __name__ == "__main__":
