@@ -9,8 +9,10 @@ project's test scenes (dogs, coffee, a rocket) give no face; see tests/test_dete
 
 from __future__ import annotations
 
+import importlib
 import sys
 import threading
+import types
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,24 +20,44 @@ from pathlib import Path
 import numpy as np
 
 
-def _import_mediapipe_without_tensorflow():
-    """``mediapipe.tasks.python`` imports its audio tasks, whose ``optional_dependencies`` tries
-    ``tensorflow.tools.docs`` (for API docs) and falls back on ModuleNotFoundError. Where TensorFlow
-    is installed that import succeeds and costs ~600 MiB and ~4 s; a ``None`` in ``sys.modules``
-    makes it fail as if absent, and is removed straight after, so training can still import TensorFlow."""
-    blocked = "tensorflow" not in sys.modules
-    if blocked:
-        sys.modules["tensorflow"] = None
+def _import_mediapipe():
+    """``from mediapipe.tasks.python import vision``, minus two heavy imports it does not need here.
+
+    - ``mediapipe.tasks.python`` imports its audio tasks, whose ``optional_dependencies`` tries
+      ``tensorflow.tools.docs`` (for API docs) and falls back on ModuleNotFoundError. Where
+      TensorFlow is installed that import succeeds and costs ~600 MiB and ~4 s; a ``None`` in
+      ``sys.modules`` makes it fail as if absent.
+    - ``vision`` imports its drawing helpers, which import ``matplotlib.pyplot`` (~0.4 s, for
+      drawing landmarks we never draw). They get stand-ins that import matplotlib on first use.
+    These entries are removed straight after, so training can import TensorFlow and anyone pyplot.
+    """
+    stand_ins = {}
+    if "tensorflow" not in sys.modules:
+        stand_ins["tensorflow"] = None
+    if "matplotlib.pyplot" not in sys.modules:
+        stand_ins["matplotlib.pyplot"] = pyplot = _on_first_use("matplotlib.pyplot")
+        if "matplotlib" not in sys.modules:
+            stand_ins["matplotlib"] = _on_first_use("matplotlib", pyplot=pyplot)
+    sys.modules.update(stand_ins)
     try:
         import mediapipe
         from mediapipe.tasks.python import BaseOptions, vision
     finally:
-        if blocked:
-            del sys.modules["tensorflow"]
+        for name, stand_in in stand_ins.items():
+            if sys.modules.get(name, stand_in) is stand_in:
+                sys.modules.pop(name, None)
     return mediapipe, BaseOptions, vision
 
 
-mp, BaseOptions, vision = _import_mediapipe_without_tensorflow()
+def _on_first_use(name: str, **attributes) -> types.ModuleType:
+    """A stand-in for module ``name`` that imports the real one when any other attribute is read."""
+    stand_in = types.ModuleType(name)
+    stand_in.__dict__.update(attributes)
+    stand_in.__getattr__ = lambda attribute: getattr(importlib.import_module(name), attribute)
+    return stand_in
+
+
+mp, BaseOptions, vision = _import_mediapipe()
 
 MODEL_DIR = Path(__file__).parent / "assets" / "face_detection"
 SHORT_RANGE = MODEL_DIR / "face_detection_short_range.tflite"

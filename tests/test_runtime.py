@@ -23,6 +23,18 @@ def test_inference_imports_neither_tensorflow_nor_keras():
     assert done.stdout.split()[-2:] == ["False", "False"]
 
 
+def test_matplotlib_waits_for_its_first_use_and_then_works_for_everyone():
+    """MediaPipe's drawing helpers import pyplot; the library loads it only when a plot is drawn."""
+    code = ("import sys, fer; fer.EmotionRecognizer().predict('examples/grace_hopper.jpg'); "
+            "print('matplotlib' in sys.modules); "
+            "from mediapipe.tasks.python.vision import drawing_utils; drawing_utils.plt.figure(); "
+            "import matplotlib.pyplot as plt; print(drawing_utils.plt.figure is plt.figure is sys.modules['matplotlib.pyplot'].figure)")
+    env = {**os.environ, "FER_MODEL": "bundled", "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg"}
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-2:] == ["False", "True"]
+
+
 def test_threads_share_one_recognizer_and_get_the_single_thread_answers():
     recognizer = EmotionRecognizer(workers=2)
     images = [load_image(EXAMPLES / n) for n in ("grace_hopper.jpg", "two_faces.jpg", "astronaut.jpg", "tilted_portrait.jpg")]
