@@ -2,7 +2,8 @@
 
 1. End to end, one thread each, in separate processes pinned to one core: a 640x480 photo with one
    face, a 3-face group photo and a webcam frame (our webcam path: no tiling), medians over repeats;
-   plus each process's time from start to its first answer and its peak RSS.
+   plus each process's time from start to its first answer and its peak RSS. The sides take turns,
+   ``--rounds`` times: medians over the rounds, and each round's ratio.
 2. ``python app.py``: seconds from launch to the first HTTP answer; ``/analyze`` requests per second
    under 8 concurrent gradio_client clients, lean (``ssl_verify=False``: see ``soak.hammer``) and
    default, with the server's CPU time a request; the server's peak RSS after them. ``--before DIR``
@@ -106,6 +107,12 @@ def run_side(side: str, python: str, images: dict[str, str], repeat: int, core: 
     return json.loads(lines[-1][5:])
 
 
+def _get(run: dict, keys: tuple[str, ...]):
+    for key in keys:
+        run = run[key]
+    return run
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a running process so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -163,30 +170,41 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=50)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--requests", type=int, default=25, help="per client, in each burst")
-    parser.add_argument("--rounds", type=int, default=3, help="bursts per server and kind of client; medians printed")
+    parser.add_argument("--rounds", type=int, default=3, help="turns of each side in part 1, and bursts per server and "
+                        "kind of client in part 2; medians printed")
     parser.add_argument("--before", type=Path, help="another checkout whose app.py to measure too")
     parser.add_argument("--skip-app", action="store_true")
     args = parser.parse_args()
 
     images = test_images(Path(tempfile.mkdtemp()))
     print(f"machine: {os.cpu_count()} CPU threads; each side one thread, pinned to core 0, in its own process")
-    sides = {"this project": run_side("ours", sys.executable, images, args.repeat, 0)}
-    if Path(args.peer_python).exists():
-        sides["fer 25.10.3"] = run_side("peer", args.peer_python, images, max(5, args.repeat // 5), 0)
-    else:
+    peer_here = Path(args.peer_python).exists()
+    if not peer_here:
         print(f"   peer skipped: no {args.peer_python} (see this script's docstring to install it)")
-    ours, peer = sides["this project"], sides.get("fer 25.10.3")
-    print("\n1. end to end, one thread (median ms; faces found)")
+    # the two sides take turns, --rounds times, so that the machine's drift falls on both alike
+    runs = {"ours": [], "peer": []}
+    for _ in range(args.rounds):
+        runs["ours"].append(run_side("ours", sys.executable, images, args.repeat, 0))
+        if peer_here:
+            runs["peer"].append(run_side("peer", args.peer_python, images, max(5, args.repeat // 5), 0))
+    ours, peer = runs["ours"], runs["peer"] if peer_here and all(runs["peer"]) else None
+    if not all(ours):
+        raise SystemExit("our side failed: see above")
+    med = lambda side, *keys: statistics.median(_get(run, keys) for run in side)  # noqa: E731
+    print(f"\n1. end to end, one thread ({args.rounds} rounds, the sides taking turns: medians; faces found)")
     for name in images:
-        line = f"   {name:<28} ours {ours['ms'][name]:7.1f} ms ({ours['faces'][name]} faces)"
+        line = f"   {name:<28} ours {med(ours, 'ms', name):7.1f} ms ({ours[0]['faces'][name]} faces)"
         if peer:
-            line += f"   fer {peer['ms'][name]:7.1f} ms ({peer['faces'][name]} faces)   {peer['ms'][name] / ours['ms'][name]:5.1f}x faster"
+            ratios = [p["ms"][name] / o["ms"][name] for o, p in zip(ours, peer)]
+            line += (f"   fer {med(peer, 'ms', name):7.1f} ms ({peer[0]['faces'][name]} faces)   "
+                     f"{statistics.median(ratios):5.1f}x faster (rounds: {', '.join(f'{r:.1f}' for r in ratios)})")
         print(line)
     for key, label in (("first_answer_s", "first answer after process start (s)"), ("peak_rss_mib", "peak RSS (MiB)")):
-        line = f"   {label:<40} ours {ours[key]:7.2f}"
+        line = f"   {label:<40} ours {med(ours, key):7.2f}"
         if peer:
-            line += f"   fer {peer[key]:7.2f}"
+            line += f"   fer {med(peer, key):7.2f}"
         print(line)
+    ours = ours[0]
     print(f"   TensorFlow imported by our process: {ours['tensorflow_imported']}")
     if args.skip_app:
         return
