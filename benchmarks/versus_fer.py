@@ -20,7 +20,9 @@ and is skipped, with a message, where it is missing. Nothing here is asserted in
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import operator
 import os
 import statistics
 import subprocess
@@ -107,10 +109,9 @@ def run_side(side: str, python: str, images: dict[str, str], repeat: int, core: 
     return json.loads(lines[-1][5:])
 
 
-def _get(run: dict, keys: tuple[str, ...]):
-    for key in keys:
-        run = run[key]
-    return run
+def median_of(runs: list[dict], *keys: str) -> float:
+    """The median over ``runs`` of ``run[keys[0]][keys[1]]...``."""
+    return statistics.median(functools.reduce(operator.getitem, keys, run) for run in runs)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -190,36 +191,33 @@ def main() -> None:
     ours, peer = runs["ours"], runs["peer"] if peer_here and all(runs["peer"]) else None
     if not all(ours):
         raise SystemExit("our side failed: see above")
-    med = lambda side, *keys: statistics.median(_get(run, keys) for run in side)  # noqa: E731
     print(f"\n1. end to end, one thread ({args.rounds} rounds, the sides taking turns: medians; faces found)")
     for name in images:
-        line = f"   {name:<28} ours {med(ours, 'ms', name):7.1f} ms ({ours[0]['faces'][name]} faces)"
+        line = f"   {name:<28} ours {median_of(ours, 'ms', name):7.1f} ms ({ours[0]['faces'][name]} faces)"
         if peer:
             ratios = [p["ms"][name] / o["ms"][name] for o, p in zip(ours, peer)]
-            line += (f"   fer {med(peer, 'ms', name):7.1f} ms ({peer[0]['faces'][name]} faces)   "
+            line += (f"   fer {median_of(peer, 'ms', name):7.1f} ms ({peer[0]['faces'][name]} faces)   "
                      f"{statistics.median(ratios):5.1f}x faster (rounds: {', '.join(f'{r:.1f}' for r in ratios)})")
         print(line)
     for key, label in (("first_answer_s", "first answer after process start (s)"), ("peak_rss_mib", "peak RSS (MiB)")):
-        line = f"   {label:<40} ours {med(ours, key):7.2f}"
+        line = f"   {label:<40} ours {median_of(ours, key):7.2f}"
         if peer:
-            line += f"   fer {med(peer, key):7.2f}"
+            line += f"   fer {median_of(peer, key):7.2f}"
         print(line)
-    ours = ours[0]
-    print(f"   TensorFlow imported by our process: {ours['tensorflow_imported']}")
+    print(f"   TensorFlow imported by our process: {any(run['tensorflow_imported'] for run in ours)}")
     if args.skip_app:
         return
     print(f"\n2. python app.py: launch to first HTTP answer; /analyze, {args.rounds} rounds of {args.clients} clients "
           f"x {args.requests} requests (medians; the servers take turns)")
     roots = {"this checkout": ROOT, **({f"before ({args.before})": args.before} if args.before else {})}
     rows = app_figures(roots, images["one-face photo 640x480"], args.clients, args.requests, args.rounds)
-    median = lambda bursts, key: statistics.median(b[key] for b in bursts)  # noqa: E731
     for name, r in rows.items():
         print(f"   {name:<40} first HTTP {r['first_http_s']:5.1f} s   server peak RSS {r['server_peak_rss_mib']:.0f} MiB")
         for kind in ("lean", "default"):
             k = r[kind]
             each = ", ".join(f"{b['per_s']:.1f}" for b in k)
-            print(f"      {kind + ' clients':<16} /analyze {median(k, 'per_s'):6.1f} req/s (p50 {median(k, 'p50_ms'):.0f} ms, "
-                  f"{sum(b['errors'] for b in k)} errors), server CPU {median(k, 'server_cpu_ms'):.1f} ms a request; "
+            print(f"      {kind + ' clients':<16} /analyze {median_of(k, 'per_s'):6.1f} req/s (p50 {median_of(k, 'p50_ms'):.0f} ms, "
+                  f"{sum(b['errors'] for b in k)} errors), server CPU {median_of(k, 'server_cpu_ms'):.1f} ms a request; "
                   f"rounds: {each} req/s")
     if args.before:
         now, before = rows["this checkout"], rows[f"before ({args.before})"]
