@@ -1,4 +1,4 @@
-"""``python -m fer FILE [FILE ...] [--json] [--model DIR_OR_REPO] [--revision REV] [--out DIR] [--csv CSV]``.
+"""``python -m fer FILE [FILE ...] [--json] [--model DIR_OR_REPO] [--revision REV] [--out DIR] [--csv CSV] [--verbose]``.
 
 Images give every face; videos (by extension) give each tracked face's emotions over time, with
 ``--every N`` frames analysed and ``--csv`` for one row per face per analysed frame.
@@ -27,6 +27,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "and its name: 1_photo_fer.png (images), 2_clip_fer.webm (videos)")
     parser.add_argument("--every", type=int, default=1, help="videos: analyse every Nth frame (default 1)")
     parser.add_argument("--csv", type=Path, help="videos: write frame, time, face id, box and probabilities here")
+    parser.add_argument("--verbose", action="store_true", help="also print debug logs and the native libraries' "
+                        "start-up messages, hidden by default (as FER_VERBOSE=1 does)")
     args = parser.parse_args(argv)
     videos = [p for p in args.images if is_video(p)]
     if args.csv and len(videos) != 1:
@@ -126,8 +128,17 @@ def format_table(records: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def show_debug_logs() -> None:
+    """``--verbose``: fer's debug log (what failed, with its traceback) on stderr, and with the ``fer``
+    logger at DEBUG, :mod:`fer.native_logs` lets MediaPipe's and LiteRT's own messages through too."""
+    logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("fer").setLevel(logging.DEBUG)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.verbose:
+        show_debug_logs()
     # Pillow warns on stderr about oddities it copes with (corrupt EXIF); each file's record already
     # says what matters, and the CLI owns its process, so its warnings filter is ours to set
     warnings.filterwarnings("ignore", module=r"PIL\.")

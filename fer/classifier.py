@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from fer.config import TFLITE_NAME, ModelConfig
+from fer.native_logs import quiet_native_logs
 
 
 def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
@@ -40,8 +41,10 @@ class LiteRTRunner:
     def __init__(self, path: Path, threads: int = 1):
         from ai_edge_litert.interpreter import Interpreter
 
-        # num_threads explicitly: one thread a worker, the workers run in parallel
-        self.interpreter = Interpreter(model_path=str(path), num_threads=threads)
+        with quiet_native_logs():
+            # num_threads explicitly: one thread a worker, the workers run in parallel
+            self.interpreter = Interpreter(model_path=str(path), num_threads=threads)
+            self.interpreter.allocate_tensors()  # XNNPACK is applied, and announced, on the first one
         self._in = self.interpreter.get_input_details()[0]["index"]
         details = self.interpreter.get_output_details()
         self._outputs = {self.RANKS[len(d["shape"])]: d["index"] for d in details}

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from fer.native_logs import quiet_native_logs
+
 
 def _import_mediapipe():
     """``from mediapipe.tasks.python import vision``, minus two heavy imports it does not need here.
@@ -204,12 +206,17 @@ def _load(path: Path, min_score: float | None) -> vision.FaceDetector | None:
     options = vision.FaceDetectorOptions(
         base_options=BaseOptions(model_asset_path=str(path)), min_detection_confidence=min_score
     )
-    return vision.FaceDetector.create_from_options(options)
+    with quiet_native_logs():
+        model = vision.FaceDetector.create_from_options(options)
+        # a process's first detection logs too (absl's preamble, a tensor-alignment note): here, not mid-run
+        model.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=np.zeros((8, 8, 3), np.uint8)))
+    return model
 
 
 def _close_all(models: list) -> None:
-    while models:
-        models.pop().close()
+    with quiet_native_logs():  # closing logs each LiteRT accelerator's destruction
+        while models:
+            models.pop().close()
 
 
 def tile_boxes(width: int, height: int, grid: int, overlap_fraction: float = 0.25) -> list[tuple[int, int, int, int]]:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from fer.results import ImageResult
+if TYPE_CHECKING:  # for the annotation only: fer.results imports this module (ImageResult.plot)
+    from fer.results import ImageResult
 
 COLORS = {  # one colour per emotion, readable on photos
     "angry": (230, 25, 75),
@@ -34,8 +36,7 @@ def draw_results(image: np.ndarray, result: ImageResult, numbered: bool = False)
     canvas = Image.fromarray(np.asarray(image, dtype=np.uint8)).convert("RGB")
     draw = ImageDraw.Draw(canvas)
     width, height = canvas.size
-    # line and text scale with the image, so labels are readable on a 4000 px photo and a 200 px crop
-    line = max(2, round(min(width, height) / 250))
+    line = _line_width(width, height)
     for number, face in enumerate(result.faces, start=1):
         x0, y0, x1, y1 = face.box
         color = COLORS.get(face.label, (255, 255, 255))
@@ -52,6 +53,24 @@ def draw_results(image: np.ndarray, result: ImageResult, numbered: bool = False)
         draw.rectangle((tx, ty, tx + text_w + 2 * pad, ty + text_h + 2 * pad), fill=color)
         draw.text((tx + pad - left, ty + pad - top), text, fill=_text_color(color), font=font)
     return np.asarray(canvas)
+
+
+def highlight_face(annotated: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    """A copy of an image (as :func:`draw_results` returns it) with one face's box ringed in white,
+    then black, just outside its coloured box: the face a panel beside the image describes, marked
+    so that it shows on light and dark photos alike."""
+    canvas = Image.fromarray(np.asarray(annotated, dtype=np.uint8)).convert("RGB")
+    draw = ImageDraw.Draw(canvas)
+    line = _line_width(*canvas.size)
+    x0, y0, x1, y1 = box
+    for grow, color in ((line, (255, 255, 255)), (2 * line, (0, 0, 0))):
+        draw.rectangle((x0 - grow, y0 - grow, x1 + grow, y1 + grow), outline=color, width=line)
+    return np.asarray(canvas)
+
+
+def _line_width(width: int, height: int) -> int:
+    # lines and text scale with the image, so labels are readable on a 4000 px photo and a 200 px crop
+    return max(2, round(min(width, height) / 250))
 
 
 def _text_color(background: tuple[int, int, int]) -> tuple[int, int, int]:

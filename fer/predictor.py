@@ -22,7 +22,7 @@ from fer.detect import Detection, FaceDetector
 from fer.image import ImageInput, load_image
 from fer.preprocess import crop_face
 from fer.results import FaceResult, ImageResult
-from fer.source import BUNDLED, BUNDLED_MODEL, ModelLocation, resolve_model
+from fer.source import ModelLocation, bundled_origin, resolve_model
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +51,9 @@ class _Worker:
 class EmotionRecognizer:
     """Detects every face in an image and classifies its emotion; safe to share between threads.
 
-    ``model`` is a folder, ``owner/name`` / ``hf-hub:owner/name`` on the Hub, or None for
-    ``FER_MODEL`` or the default (see :func:`fer.source.resolve_model`). ``tiles=1`` skips the tiled
+    ``model`` is a name (``"fast"``, the default, or ``"accurate"``), a folder, ``owner/name`` /
+    ``hf-hub:owner/name`` on the Hub, or None for ``FER_MODEL`` or ``"fast"`` (see
+    :func:`fer.source.resolve_model`). ``tiles=1`` skips the tiled
     detection pass: faster, for video, but misses faces under ~30 px in large images. ``workers``
     bounds the requests analysed at once (default :func:`default_workers`); workers are created
     when first needed, so a single-threaded user pays for one.
@@ -64,10 +65,10 @@ class EmotionRecognizer:
         try:
             first = _Worker(location.folder, tiles)
         except (ValueError, FileNotFoundError) as err:  # a corrupt or incomplete download
-            if not location.default:
+            if location.fallback is None or location.folder == location.fallback:
                 raise
-            log.error("the default model %s cannot be used (%s); using the bundled model", location.origin, err)
-            location = ModelLocation(BUNDLED_MODEL, BUNDLED)
+            log.error("the model %s cannot be used (%s); using the bundled model", location.origin, err)
+            location = ModelLocation(location.fallback, bundled_origin(location.fallback))
             first = _Worker(location.folder, tiles)
         log.info("emotion model: %s", location.origin)
         self.model_origin = location.origin

@@ -1,11 +1,21 @@
-"""Typed results: what was found in one image, face by face. Drawing lives in :mod:`fer.draw`."""
+"""Typed results: what was found in one image, face by face.
+
+Drawing lives in :mod:`fer.draw`, which takes these results; ``ImageResult.plot`` is a shortcut to it
+kept for the documented ``result.plot(image)``. The import runs one way only (this module imports
+:mod:`fer.draw`, never the reverse), so neither module half-loads the other.
+"""
 
 from __future__ import annotations
 
+import csv
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from fer.draw import draw_results
 
 
 @dataclass(frozen=True)
@@ -54,8 +64,36 @@ class ImageResult:
     def to_dict(self) -> dict[str, Any]:
         return {"faces": [face.to_dict() for face in self.faces]}
 
-    def plot(self, image: np.ndarray, numbered: bool = False) -> np.ndarray:
-        """An annotated copy of ``image`` (see :func:`fer.draw.draw_results`)."""
-        from fer.draw import draw_results
+    def face_at(self, x: float, y: float) -> int | None:
+        """Index of the face whose box holds the point ``(x, y)``, or None; where boxes overlap, the
+        smallest one (a face in front of a larger one is the one pointed at)."""
+        inside = [i for i, f in enumerate(self.faces) if f.box[0] <= x <= f.box[2] and f.box[1] <= y <= f.box[3]]
+        return min(inside, key=lambda i: self.faces[i].area, default=None)
 
+    def write_json(self, path: str | Path, model: Any = None) -> Path:
+        """The analysis as a JSON file: :meth:`to_dict` plus the image's size and, when given, a
+        description of the model that produced it, so the file says what it is on its own."""
+        record = {} if model is None else {"model": model}
+        record.update(image={"width": self.size[0], "height": self.size[1]}, **self.to_dict())
+        path = Path(path)
+        path.write_text(json.dumps(record, indent=2) + "\n")
+        return path
+
+    def write_csv(self, path: str | Path) -> Path:
+        """One row per face: its number (1 = largest, as drawn with ``numbered=True``), box, detection
+        score, label and every class probability, rounded as in :meth:`to_dict` (without faces, the
+        header names no probabilities: the labels come from the faces)."""
+        labels = list(self.faces[0].scores) if self.faces else []
+        path = Path(path)
+        with open(path, "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["face", "x0", "y0", "x1", "y1", "score", "label", *labels])
+            for number, face in enumerate(self.faces, start=1):
+                record = face.to_dict()
+                writer.writerow([number, *record["box"], record["score"], record["label"],
+                                 *(record["scores"][k] for k in labels)])
+        return path
+
+    def plot(self, image: np.ndarray, numbered: bool = False) -> np.ndarray:
+        """An annotated copy of ``image``: ``fer.draw.draw_results(image, self, numbered)``."""
         return draw_results(image, self, numbered)

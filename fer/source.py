@@ -1,9 +1,11 @@
 """Where the model comes from: a local folder or a Hugging Face Hub repo, through one function.
 
-``resolve_model(source, revision)`` takes a folder path, ``owner/name`` or ``hf-hub:owner/name``
-(like timm), or nothing, in which case ``FER_MODEL`` / ``FER_MODEL_REVISION`` and then the defaults
-below apply. Hub files come through huggingface_hub's cache, pinned to a revision. When the Hub cannot
-be reached (offline, firewalled) the model bundled in the package is used instead, and the log says so.
+``resolve_model(source, revision)`` takes a model name (``fast``, the default, or ``accurate``), a
+folder path, ``owner/name`` or ``hf-hub:owner/name`` (like timm), or nothing, in which case
+``FER_MODEL`` / ``FER_MODEL_REVISION`` and then ``fast`` apply. A name stands for a Hub repo at a
+pinned revision with a copy bundled in the package; Hub files come through huggingface_hub's cache.
+When the Hub cannot be reached (offline, firewalled) the named model's bundled copy is used instead,
+and the log says so.
 """
 
 from __future__ import annotations
@@ -20,46 +22,86 @@ from fer.config import CONFIG_NAME, TFLITE_NAME, WEIGHTS_NAME
 
 log = logging.getLogger(__name__)
 
-BUNDLED_MODEL = Path(__file__).parent / "assets" / "model"
+ASSETS = Path(__file__).parent / "assets"
+BUNDLED_MODEL = ASSETS / "model"
+BUNDLED_ACCURATE = ASSETS / "accurate"
 # The app's default model on the Hub. `python -m train.push` prints the commit to pin here.
 DEFAULT_REPO_ID = "fer-project/fer2013-emotion-cnn"
 DEFAULT_REVISION = "main"
+ACCURATE_REPO_ID = "fer-project/fer2013-emotion-ensemble"
+ACCURATE_REVISION = "main"
 HUB_PREFIX = "hf-hub:"
-BUNDLED = "bundled"  # FER_MODEL=bundled skips the Hub altogether
+BUNDLED = "bundled"  # FER_MODEL=bundled (or bundled:accurate) skips the Hub altogether
+
+
+@dataclass(frozen=True)
+class NamedModel:
+    """A model every interface can pick by name: its Hub repo, pinned revision and bundled copy."""
+
+    repo_id: str
+    revision: str
+    bundled: Path
+
+
+FAST, ACCURATE = "fast", "accurate"
+MODELS = {
+    FAST: NamedModel(DEFAULT_REPO_ID, DEFAULT_REVISION, BUNDLED_MODEL),  # the default
+    ACCURATE: NamedModel(ACCURATE_REPO_ID, ACCURATE_REVISION, BUNDLED_ACCURATE),
+}
 
 
 @dataclass(frozen=True)
 class ModelLocation:
     folder: Path
     origin: str  # human-readable: "bundled", a folder path, or "hf-hub:owner/name@revision"
-    default: bool = False  # the Hub default nobody asked for by name: the bundled copy may replace it
+    # a named model's bundled copy, which may replace a corrupt or unreachable Hub download of it;
+    # None where the user named a repo or folder, whose failures must be reported, not masked
+    fallback: Path | None = None
 
 
 def resolve_model(source: str | Path | None = None, revision: str | None = None) -> ModelLocation:
     """Find the model folder for ``source`` (see module docstring), downloading it if needed."""
-    explicit = source is not None or bool(os.environ.get("FER_MODEL"))
-    source = str(source if source is not None else os.environ.get("FER_MODEL") or HUB_PREFIX + DEFAULT_REPO_ID)
+    source = str(source if source is not None else os.environ.get("FER_MODEL") or FAST)
     revision = revision or os.environ.get("FER_MODEL_REVISION") or None
-    if source == BUNDLED:
-        return ModelLocation(BUNDLED_MODEL, BUNDLED)
+    if source == BUNDLED or source.startswith(BUNDLED + ":"):  # "bundled:accurate": that model, no Hub
+        name = source.partition(":")[2] or FAST
+        if name not in MODELS:
+            raise FileNotFoundError(f"no bundled model {name!r}; bundled models: {', '.join(MODELS)}")
+        return ModelLocation(MODELS[name].bundled, bundled_origin(MODELS[name].bundled))
+    if source in MODELS:
+        named = MODELS[source]
+        return _download(named.repo_id, revision or named.revision, fallback=named.bundled)
     path = Path(source).expanduser()
     if path.is_dir():
         return ModelLocation(path, str(path))
     if not source.startswith(HUB_PREFIX) and not _looks_like_repo_id(source):
-        raise FileNotFoundError(f"model {source!r} is neither a folder nor a Hub repo id (owner/name)")
+        names = ", ".join(MODELS)
+        raise FileNotFoundError(f"model {source!r} is neither a folder nor a Hub repo id (owner/name) nor a model name ({names})")
     repo_id = source.removeprefix(HUB_PREFIX)
-    revision = revision or (DEFAULT_REVISION if repo_id == DEFAULT_REPO_ID else None)
+    pinned = next((m.revision for m in MODELS.values() if m.repo_id == repo_id), None)
+    return _download(repo_id, revision or pinned, fallback=None)
+
+
+def bundled_origin(folder: Path) -> str:
+    """How the log and the UI name a bundled copy: ``bundled`` for the default, ``bundled:NAME`` else."""
+    name = next(name for name, m in MODELS.items() if m.bundled == folder)
+    return BUNDLED if name == FAST else f"{BUNDLED}:{name}"
+
+
+def _download(repo_id: str, revision: str | None, fallback: Path | None) -> ModelLocation:
     try:
         folder = snapshot_download(repo_id, revision=revision, allow_patterns=[WEIGHTS_NAME, TFLITE_NAME, CONFIG_NAME, "*.md"])
-        return ModelLocation(Path(folder), f"{HUB_PREFIX}{repo_id}@{revision or 'main'}", default=not explicit)
+        return ModelLocation(Path(folder), f"{HUB_PREFIX}{repo_id}@{revision or 'main'}", fallback=fallback)
     except LocalEntryNotFoundError as err:
-        # no connection and nothing cached: the one case where quietly using the bundled copy is right
+        # no connection and nothing cached: the one case where quietly using a bundled copy is right
         log.warning("Hugging Face Hub unreachable for %s (%s); using the bundled model", repo_id, _first_line(err))
+        if fallback is None:
+            fallback = next((m.bundled for m in MODELS.values() if m.repo_id == repo_id), BUNDLED_MODEL)
     except HfHubHTTPError as err:
-        if explicit:  # a repo the user named but that does not exist or is private: say so, don't mask it
+        if fallback is None:  # a repo the user named but that does not exist or is private: say so, don't mask it
             raise
-        log.warning("default Hub model %s unavailable (%s); using the bundled model", repo_id, _first_line(err))
-    return ModelLocation(BUNDLED_MODEL, BUNDLED)
+        log.warning("Hub model %s unavailable (%s); using the bundled model", repo_id, _first_line(err))
+    return ModelLocation(fallback, bundled_origin(fallback))
 
 
 def _looks_like_repo_id(text: str) -> bool:

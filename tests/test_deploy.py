@@ -1,4 +1,4 @@
-"""train.deploy: the files a Space gets, its README front matter, .gitattributes, and a deploy end to end
+"""space.deploy: the files a Space gets, its README front matter, .gitattributes, and a deploy end to end
 against the loopback Hub (create, upload with binaries through LFS, read back, redeploy one change)."""
 
 import subprocess
@@ -13,8 +13,8 @@ from fer.config import CONFIG_NAME, TFLITE_NAME, WEIGHTS_NAME
 from fer.source import BUNDLED_MODEL, DEFAULT_REPO_ID, DEFAULT_REVISION
 from hub_server import FakeHub, is_binary
 from test_source import _reload_hub_constants
-from train import deploy
-from train.deploy import MODEL_FILES, Model, main as deploy_main, space_files, with_front_matter
+from space import deploy
+from space.deploy import MODEL_FILES, Model, main as deploy_main, space_files, with_front_matter
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "hf_test_token"
@@ -56,7 +56,7 @@ def test_space_gets_the_app_library_assets_examples_and_nothing_else():
                    "fer/source.py", "fer/assets/model/model.tflite", "fer/assets/model/config.json",
                    "fer/assets/face_detection/face_detection_short_range.tflite", "examples/two_faces.jpg"):
         assert needed in files
-    assert not any(f.split("/")[0] in ("tests", "train", "benchmarks", ".ci", ".venv", "runs") for f in files)
+    assert not any(f.split("/")[0] in ("tests", "train", "space", "benchmarks", ".ci", ".venv", "runs") for f in files)
     assert not any("__pycache__" in f or f.endswith(".pyc") for f in files)
     assert not any(f.startswith("requirements-") for f in files)  # training / dev packages stay out
 
@@ -67,14 +67,14 @@ def test_dry_run_lists_files_and_sizes_and_touches_no_network(capsys, monkeypatc
     out = capsys.readouterr().out
     assert f"would upload to Space {SPACE}" in out and f"{DEFAULT_REPO_ID}@{DEFAULT_REVISION}" in out
     assert "  app.py  (" in out and "  fer/assets/model/model.tflite  (5.2" in out and " MB)" in out
-    assert "tests/" not in out and "train/" not in out
+    assert "tests/" not in out and "train/" not in out and "space/" not in out
 
 
 def test_dry_run_command_needs_no_tensorflow():
-    """`python -m train.deploy --space test/space --dry-run`, with TensorFlow and Keras made unimportable."""
+    """`python -m space.deploy --space test/space --dry-run`, with TensorFlow and Keras made unimportable."""
     code = ("import runpy, sys; sys.modules.update(tensorflow=None, keras=None); "
-            "sys.argv = ['train.deploy', '--space', 'test/space', '--dry-run']; "
-            "runpy.run_module('train.deploy', run_name='__main__')")
+            "sys.argv = ['space.deploy', '--space', 'test/space', '--dry-run']; "
+            "runpy.run_module('space.deploy', run_name='__main__')")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "fer/assets/model/model.tflite" in result.stdout and "examples/two_faces.jpg" in result.stdout

@@ -7,7 +7,14 @@ import pytest
 
 from fer.classifier import EmotionClassifier
 from fer.config import CONFIG_NAME, TFLITE_NAME, WEIGHTS_NAME
-from fer.source import BUNDLED, BUNDLED_MODEL, DEFAULT_REPO_ID, resolve_model
+from fer.source import (
+    ACCURATE_REPO_ID,
+    BUNDLED,
+    BUNDLED_ACCURATE,
+    BUNDLED_MODEL,
+    DEFAULT_REPO_ID,
+    resolve_model,
+)
 from hub_server import FakeHub
 
 
@@ -108,3 +115,25 @@ def test_unreachable_hub_falls_back_to_bundled(hub, monkeypatch, caplog):
         location = resolve_model("someone/emotions")
     assert location.origin == BUNDLED
     assert "unreachable" in caplog.text
+
+
+def test_models_are_picked_by_name(hub, monkeypatch):
+    commit = hub.add_commit(ACCURATE_REPO_ID, model_files())
+    accurate = resolve_model("accurate")
+    assert accurate.origin == f"hf-hub:{ACCURATE_REPO_ID}@main" and accurate.fallback == BUNDLED_ACCURATE
+    assert any(r.startswith(f"GET /{ACCURATE_REPO_ID}/resolve/") for r in hub.requests)
+    assert resolve_model("accurate", revision=commit).origin == f"hf-hub:{ACCURATE_REPO_ID}@{commit}"
+    monkeypatch.setenv("FER_MODEL", "accurate")
+    assert resolve_model().origin == accurate.origin
+    # "fast" is the default; the Hub lacks it here, so its bundled copy stands in
+    assert resolve_model("fast").folder == BUNDLED_MODEL
+
+
+def test_a_named_model_falls_back_to_its_own_bundled_copy(hub, monkeypatch, caplog):
+    with caplog.at_level(logging.WARNING, logger="fer.source"):
+        location = resolve_model("accurate")  # the loopback Hub does not hold it
+    assert (location.folder, location.origin) == (BUNDLED_ACCURATE, "bundled:accurate")
+    assert ACCURATE_REPO_ID in caplog.text
+    assert resolve_model("bundled:accurate").folder == BUNDLED_ACCURATE  # no Hub at all
+    with pytest.raises(FileNotFoundError, match="no bundled model 'huge'"):
+        resolve_model("bundled:huge")

@@ -57,6 +57,10 @@ class TrainConfig:
     mix_alpha: float = 0.2
     mix_prob: float = 0.5
     seed: int = 0
+    # warm start: the classifier's weights from this trained model (a best.keras or a model folder's
+    # model.keras of the same architecture) instead of a random init; the optimiser starts afresh,
+    # so a new cosine schedule restarts from the trained weights (as SGDR's warm restarts do)
+    init_from: str = ""
     # numerics: mixed_bfloat16 computes in bfloat16 on accelerators (weights stay float32 and the
     # saved classifier is always float32, so export and CPU inference never see bfloat16)
     precision: str = "float32"  # float32 | mixed_bfloat16

@@ -1,4 +1,4 @@
-"""Evaluate a model: ``python -m train.evaluate --data PATH [--split NAME] [--model DIR_OR_REPO] [--detect] [--json]``.
+"""Evaluate a model: ``python -m train.evaluate --data PATH [--split NAME] [--model NAME_DIR_OR_REPO] [--detect] [--json]``.
 
 PATH is a FER2013 CSV (``.csv``/``.csv.gz``; ``--split`` picks one Usage value) or a folder with one
 subfolder per class. Without ``--detect`` the images are taken as face crops and go straight to the
@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m train.evaluate", description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", required=True, help="FER2013 CSV (.csv/.csv.gz) or folder of class subfolders")
     parser.add_argument("--split", help="Usage value to evaluate (Training, PublicTest, PrivateTest); default: all rows")
-    parser.add_argument("--model", help="model folder or Hub repo id; default: the app's model")
+    parser.add_argument("--model", help="fast (the default), accurate, a model folder or a Hub repo id")
     parser.add_argument("--detect", action="store_true", help="detect the face first (uncropped photos)")
     parser.add_argument("--tta", choices=TTA_MODES, default="none", help="test-time augmentation, reported apart")
     parser.add_argument("--plots", help="write confusion-matrix, per-class and reliability PNGs to this folder")

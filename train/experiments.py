@@ -14,13 +14,13 @@ from pathlib import Path
 
 import yaml
 
-RESULTS = "results.json"
+from train.run_folder import BEST, CONFIG_FILE, LOG, STATE
+
+RESULTS = "results.json"  # this module's cache of a run's validation figures, beside its other files
 
 
 def run_results(run: Path) -> dict:
     """The run's validation figures, computing and caching them when missing or stale."""
-    from train.train import BEST, CONFIG_FILE, STATE
-
     state = json.loads((run / STATE).read_text())
     cached = run / RESULTS
     if cached.exists():
@@ -41,7 +41,7 @@ def run_results(run: Path) -> dict:
     x = val.images[..., None].astype("float32") / 255.0
     predictions = np.concatenate([np.asarray(model(x[i : i + 512], training=False)).argmax(axis=1) for i in range(0, len(x), 512)])
     report = classification_report(val.labels, predictions, EMOTIONS)
-    with open(run / "log.csv") as f:
+    with open(run / LOG) as f:
         epochs_logged = list(csv.DictReader(f))
     results = {
         "run": run.name,
@@ -78,8 +78,8 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("runs", nargs="*", type=Path, help="run folders (default: runs/*)")
     parser.add_argument("--out", type=Path, help="also write the table to this markdown file")
     args = parser.parse_args(argv)
-    runs = args.runs or sorted(p for p in Path("runs").glob("*") if (p / "state.json").exists())
-    rows = [run_results(run) for run in runs if (run / "best.keras").exists()]
+    runs = args.runs or sorted(p for p in Path("runs").glob("*") if (p / STATE).exists())
+    rows = [run_results(run) for run in runs if (run / BEST).exists()]
     if not rows:
         raise SystemExit("no finished runs found (a run folder needs state.json and best.keras)")
     table = markdown_table(rows)

@@ -21,6 +21,7 @@ import yaml
 from fer.classifier import sha256_of, softmax
 from fer.config import TFLITE_NAME, WEIGHTS_NAME, ModelConfig, Preprocessing
 from train.calibration import fit_temperature, negative_log_likelihood
+from train.model import ensemble_members
 
 WILD_FACES = Path("../shared/data/faces-in-the-wild")
 
@@ -44,7 +45,8 @@ def export_model_folder(
         metrics["tflite"] = export_tflite(classifier, folder, faces, preprocessing.scale)
     config = ModelConfig(
         preprocessing=preprocessing,
-        architecture={"name": classifier.name, "parameters": int(classifier.count_params())},
+        architecture={"name": classifier.name, "parameters": int(classifier.count_params()),
+                      "members": len(ensemble_members(classifier))},
         training=training,
         metrics=metrics,
         weights_sha256=sha256_of(folder / WEIGHTS_NAME),
@@ -76,7 +78,7 @@ def write_model_card(folder: Path, config: ModelConfig) -> Path:
     }
     if val:
         front["model-index"] = [{
-            "name": "fer2013-emotion-cnn",
+            "name": "fer2013-emotion-ensemble" if config.architecture.get("members", 1) > 1 else "fer2013-emotion-cnn",
             "results": [{
                 "task": {"type": "image-classification", "name": "Facial expression recognition"},
                 "dataset": {"name": "FER2013", "type": "fer2013", "split": val["split"]},
@@ -89,12 +91,7 @@ def write_model_card(folder: Path, config: ModelConfig) -> Path:
     pre = config.preprocessing
     lines = [
         "---", yaml.safe_dump(front, sort_keys=False).strip(), "---", "",
-        "# FER2013 emotion CNN",
-        "",
-        f"A {config.architecture.get('parameters', 0) / 1e6:.2f}M-parameter VGG-style CNN, trained from scratch on the "
-        "FER2013 Training split to label a face as one of seven emotions: "
-        + ", ".join(config.labels) + ". It is the default model of the `fer` library and its Gradio Space.",
-        "",
+        *_model_card_intro(config),
         "## Use",
         "",
         "```python",
@@ -150,15 +147,27 @@ def write_model_card(folder: Path, config: ModelConfig) -> Path:
             f"--split {val['split']} --model <this folder> --json`.",
             "",
         ]
-    if train:
+    if train.get("members"):
+        lines += [
+            "## Training",
+            "",
+            f"Command: `{train.get('command', '')}`. Members (each trained by `python -m train`, see its own "
+            "model card and `config.json`): " + ", ".join(f"`{m}`" for m in train["members"]) + ". "
+            "The temperature was fitted on PublicTest; the PrivateTest split was never used.",
+            "",
+        ]
+    elif train:
+        run = train.get("config", {})
         lines += [
             "## Training",
             "",
             f"Command: `{train.get('command', '')}`; {train.get('epochs_run')} epochs "
             f"(best at epoch {train.get('best_epoch')}), {train.get('train_seconds', 0) / 60:.0f} minutes on "
-            f"{train.get('hardware')}. Augmentation: flips, shifts, rotation, zoom, brightness and contrast; "
-            "AdamW with warm-up and cosine decay; label smoothing. The model was selected on PublicTest; "
-            "the PrivateTest split was never used.",
+            f"{train.get('hardware')}. Augmentation: flips, shifts, rotation, zoom, brightness and contrast"
+            + (", random erasing" if run.get("erase") else "") + "; AdamW with warm-up and cosine decay; label smoothing"
+            + (f"; started from the weights of `{run['init_from']}` (a warm restart)" if run.get("init_from") else
+               "; trained from scratch")
+            + ". The model was selected on PublicTest; the PrivateTest split was never used.",
             "",
         ]
     lines += [
@@ -181,6 +190,25 @@ def write_model_card(folder: Path, config: ModelConfig) -> Path:
     return path
 
 
+def _model_card_intro(config: ModelConfig) -> list[str]:
+    params = config.architecture.get("parameters", 0) / 1e6
+    members = config.architecture.get("members", 1)
+    labels = ", ".join(config.labels)
+    if members > 1:
+        return [
+            "# FER2013 emotion ensemble", "",
+            f"An ensemble of {members} VGG-style CNNs ({params:.2f}M parameters in all), each trained on the FER2013 "
+            f"Training split to label a face as one of seven emotions: {labels}. Its logits are the mean of its "
+            "members' logits, in one LiteRT file. It is the `accurate` model of the `fer` library and its Gradio "
+            "Space (`EmotionRecognizer(model=\"accurate\")`).", "",
+        ]
+    return [
+        "# FER2013 emotion CNN", "",
+        f"A {params:.2f}M-parameter VGG-style CNN, trained on the FER2013 Training split to label a face as one "
+        f"of seven emotions: {labels}. It is the default (`fast`) model of the `fer` library and its Gradio Space.", "",
+    ]
+
+
 def explainable(classifier: keras.Model) -> keras.Model:
     """The classifier with two more outputs, so the runtime can explain a label without gradients:
 
@@ -190,7 +218,25 @@ def explainable(classifier: keras.Model) -> keras.Model:
     The head after the pooled features is dense -> batch norm -> ReLU -> dense, so its gradient is
     ``W1 @ diag(bn_scale * relu_mask) @ W2``: forward operations only, which LiteRT runs as it is.
     :mod:`fer.gradcam` routes it back through the max pooling and the average in NumPy.
+
+    For an ensemble (:func:`train.model.build_ensemble`) the members' features are stacked along the
+    channels and their gradients divided by the number of members: the mean of the logits is linear
+    in each member's, so Grad-CAM++ over the stacked channels explains the ensemble's label.
     """
+    members = ensemble_members(classifier)
+    if len(members) == 1:
+        return _explainable_single(classifier)
+    image = keras.Input(classifier.input_shape[1:], name="face")
+    outputs = [_explainable_single(member)(image) for member in members]
+    n = float(len(members))
+    return keras.Model(image, {
+        "logits": classifier(image),
+        "features": keras.layers.Concatenate(axis=-1)([o["features"] for o in outputs]),
+        "head_gradients": keras.layers.Concatenate(axis=1)([o["head_gradients"] for o in outputs]) / n,
+    })
+
+
+def _explainable_single(classifier: keras.Model) -> keras.Model:
     from keras import ops
 
     features = [layer for layer in classifier.layers if isinstance(layer, keras.layers.Activation) and len(layer.output.shape) == 4][-1]
@@ -239,11 +285,7 @@ def refresh_tflite(folder: Path, data: str | None) -> dict:
 
 
 def main(argv: list[str] | None = None) -> Path:
-    from train.data import load_split
-    from train.evaluate import classify_crops, evaluate
-    from train.metrics import expected_calibration_error
-    from train.plots import training_curves_plot
-    from train.train import BEST, CONFIG_FILE, STATE, hardware
+    from train.run_folder import BEST, CONFIG_FILE, LOG, STATE, hardware
 
     parser = argparse.ArgumentParser(prog="python -m train.export", description=__doc__.split("\n\n")[0])
     parser.add_argument("--run", type=Path, help="a training run folder (runs/NAME)")
@@ -273,21 +315,41 @@ def main(argv: list[str] | None = None) -> Path:
     }
     preprocessing = Preprocessing(crop_scale=args.crop_scale, center_shift=args.center_shift, align=not args.no_align)
     classifier = keras.models.load_model(args.run / BEST, compile=False)
-    val = load_split(run_config["data"], run_config["val_split"])
+    return measure_model_folder(classifier, args.out, training, preprocessing, run_config["data"],
+                                run_config["val_split"], log_csv=args.run / LOG)
+
+
+def measure_model_folder(
+    classifier: keras.Model,
+    out: Path,
+    training: dict[str, Any],
+    preprocessing: Preprocessing,
+    data: str,
+    val_split: str,
+    log_csv: Path | None = None,
+) -> Path:
+    """Export ``classifier`` to the model folder ``out``, then fit its temperature and measure it
+    (validation split, test-time augmentation, faces in the wild where present) through its LiteRT
+    copy, writing every figure into ``config.json`` and the model card."""
+    from fer.classifier import EmotionClassifier
+    from train.data import load_split
+    from train.evaluate import classify_crops, evaluate
+    from train.metrics import expected_calibration_error
+    from train.plots import training_curves_plot
+
+    val = load_split(data, val_split)
     # the LiteRT copy first: every figure below is measured through it, as the runtime runs
-    folder = export_model_folder(classifier, args.out, training, preprocessing, faces=val.images)
+    folder = export_model_folder(classifier, out, training, preprocessing, faces=val.images)
     config = ModelConfig.load(folder)
     tflite = config.metrics["tflite"]
 
     # calibration: fit the temperature on the validation split's logits (the split used for selection)
-    from fer.classifier import EmotionClassifier
-
     classifier_runtime = EmotionClassifier(folder)
     logits = classifier_runtime.logits(val.images)
     temperature = fit_temperature(logits, val.labels)
     calibration = {
         "temperature": temperature,
-        "fitted_on": run_config["val_split"],
+        "fitted_on": val_split,
         "ece_before": round(expected_calibration_error(val.labels, softmax(logits, 1.0)), 4),
         "ece_after": round(expected_calibration_error(val.labels, softmax(logits, temperature)), 4),
         "nll_before": round(negative_log_likelihood(logits, val.labels, 1.0), 4),
@@ -297,14 +359,14 @@ def main(argv: list[str] | None = None) -> Path:
     config.save(folder)
 
     plots = folder / "plots"
-    metrics = {"tflite": tflite, "validation": _summary(evaluate(run_config["data"], run_config["val_split"], str(folder), plots=plots))}
+    metrics = {"tflite": tflite, "validation": _summary(evaluate(data, val_split, str(folder), plots=plots))}
     metrics["calibration"] = calibration
     metrics["validation_tta"] = {  # accuracy only: the temperature does not change the arg max
         mode: round(float((classify_crops(classifier_runtime, val.images, mode).argmax(axis=1) == val.labels).mean()), 4)
         for mode in ("flip", "tencrop")
     }
-    if (args.run / "log.csv").exists():
-        training_curves_plot(args.run / "log.csv", plots / "training_curves.png")
+    if log_csv is not None and log_csv.exists():
+        training_curves_plot(log_csv, plots / "training_curves.png")
     if WILD_FACES.is_dir():
         metrics["faces_in_the_wild"] = _summary(evaluate(WILD_FACES, None, str(folder), detect=True))
     config = dataclasses.replace(config, metrics=metrics)

@@ -3,6 +3,7 @@
 The classifier takes ``(H, W, 1)`` float inputs already scaled to [0, 1] and returns logits. Keeping
 softmax out of the network lets calibration divide the logits by a fitted temperature at inference.
 Augmentation lives in a separate model, so the saved classifier carries no training-only layers.
+An ensemble is one more model around trained classifiers: the mean of their logits.
 """
 
 from __future__ import annotations
@@ -69,3 +70,27 @@ def build_augmenter(
     if erase:
         augment.append(layers.RandomErasing(factor=0.5, scale=(0.02, 0.15), value_range=(0.0, 1.0), seed=seed, name="erase"))
     return keras.Sequential(augment, name="augment")
+
+
+ENSEMBLE_NAME = "fer_ensemble"
+
+
+def build_ensemble(members: list[keras.Model]) -> keras.Model:
+    """One model: the same input through every member, the mean of their logits out."""
+    if len(members) < 2:
+        raise ValueError("an ensemble needs at least two members")
+    shapes = {tuple(m.input_shape[1:]) for m in members}
+    if len(shapes) != 1:
+        raise ValueError(f"members take different inputs: {sorted(shapes)}")
+    image = keras.Input(shapes.pop(), name="face")
+    # each member wrapped under its own name: members trained apart share their layers' names
+    logits = [keras.Model(m.inputs, m.output, name=f"member{i}")(image) for i, m in enumerate(members)]
+    mean = keras.layers.Average(name="logits", dtype="float32")(logits)
+    return keras.Model(image, mean, name=ENSEMBLE_NAME)
+
+
+def ensemble_members(model: keras.Model) -> list[keras.Model]:
+    """The member classifiers of an ensemble built here; ``[model]`` for a single classifier."""
+    if model.name != ENSEMBLE_NAME:
+        return [model]
+    return [layer for layer in model.layers if isinstance(layer, keras.Model)]

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
-import platform
 import sys
 import time
 import zlib
@@ -26,11 +24,7 @@ from train.batches import Batches
 from train.data import ferplus_targets, load_split, read_ferplus_votes
 from train.distill import DistillationLoss, StudentAccuracy, load_teachers, with_teachers
 from train.model import build_augmenter, build_classifier
-
-CHECKPOINT = "checkpoint.keras"
-STATE = "state.json"
-BEST = "best.keras"
-CONFIG_FILE = "train_config.yaml"
+from train.run_folder import BEST, CHECKPOINT, CONFIG_FILE, LOG, STATE, hardware
 
 
 def one_hot(labels: np.ndarray) -> np.ndarray:
@@ -73,6 +67,8 @@ def build_training_model(cfg: TrainConfig, steps_per_epoch: int) -> keras.Model:
     the model outputs ``[student logits, teacher logits]`` for :class:`train.distill.DistillationLoss`.
     """
     classifier = build_classifier(**architecture(cfg))
+    if cfg.init_from:
+        classifier.set_weights(keras.models.load_model(cfg.init_from, compile=False).get_weights())
     augmenter = build_augmenter(
         cfg.translate, cfg.rotate_degrees, cfg.zoom, cfg.contrast, cfg.brightness, cfg.erase, seed=cfg.seed
     )
@@ -203,16 +199,6 @@ class EpochTimer(keras.callbacks.Callback):
         logs["epoch_seconds"] = time.perf_counter() - self.start
 
 
-def hardware() -> str:
-    accelerator = ""
-    if keras.backend.backend() == "jax":
-        import jax
-
-        device = jax.devices()[0]
-        accelerator = f", {device.device_kind}" if device.platform != "cpu" else ""
-    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU threads{accelerator}, keras {keras.__version__} ({keras.backend.backend()})"
-
-
 def main(argv: list[str] | None = None) -> Path:
     cfg, resume = parse_args(argv)
     out = Path(cfg.out)
@@ -254,7 +240,7 @@ def main(argv: list[str] | None = None) -> Path:
     callbacks = [ReseedEachEpoch(cfg.seed), EpochTimer()]
     if cfg.time_budget_min > 0:
         callbacks.append(TimeBudget(cfg, state))
-    callbacks.append(keras.callbacks.CSVLogger(str(out / "log.csv"), append=resume))
+    callbacks.append(keras.callbacks.CSVLogger(str(out / LOG), append=resume))
     if keras.backend.backend() == "tensorflow":  # Keras' TensorBoard writer needs tf.summary
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(out / "tensorboard"), write_graph=False))
     callbacks.append(Checkpointer(out, cfg.patience, state, cfg))

@@ -1,6 +1,6 @@
 """Deploy the app as a Hugging Face Space in one command.
 
-``python -m train.deploy --space OWNER/NAME [--model-repo OWNER/NAME --revision COMMIT] [--dry-run]``
+``python -m space.deploy --space OWNER/NAME [--model-repo OWNER/NAME --revision COMMIT] [--dry-run]``
 
 Uploads exactly what the Space runs (``app.py``, the ``fer`` library with its assets, ``examples/``,
 ``requirements.txt``, ``README.md``, ``.gitattributes``) in one commit through ``huggingface_hub``,
@@ -167,8 +167,8 @@ def deploy(space: str, model: Model, root: Path | None = None, private: bool = F
         for key in set(api.get_space_variables(space)) & {"FER_MODEL", "FER_MODEL_REVISION"}:
             api.delete_space_variable(space, key)
     else:
-        api.add_space_variable(space, "FER_MODEL", model.repo_id, description="emotion model repo (train.deploy)")
-        api.add_space_variable(space, "FER_MODEL_REVISION", model.revision, description="its revision (train.deploy)")
+        api.add_space_variable(space, "FER_MODEL", model.repo_id, description="emotion model repo (space.deploy)")
+        api.add_space_variable(space, "FER_MODEL_REVISION", model.revision, description="its revision (space.deploy)")
     return info.oid
 
 
@@ -177,7 +177,7 @@ def _first_line(err: Exception) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m train.deploy", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m space.deploy", description=__doc__.split("\n\n")[0])
     parser.add_argument("--space", help="OWNER/NAME of the Space (created if needed)")
     parser.add_argument("--model-repo", default=DEFAULT_REPO_ID, help=f"model repo the Space loads (default {DEFAULT_REPO_ID})")
     parser.add_argument("--revision", help=f"its revision, a commit to pin (default {DEFAULT_REVISION} for the default repo, else main)")

@@ -1,0 +1,68 @@
+"""The Ray side: attach to or start Ray, and run the work units through a pool of actors with Ray Data.
+
+Ray is imported inside these functions only, so ``import fer.batch`` never loads it.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+
+from fer.batch.analyse import Analyzer
+
+
+def start_ray(address: str | None = None, num_cpus: int | None = None, quiet: bool = True) -> bool:
+    """Attach to ``address`` (or ``RAY_ADDRESS``) or start a local Ray; True when this call started
+    it (so the caller shuts it down), False when Ray was already running in this process."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    options = {"log_to_driver": not quiet, "logging_level": logging.WARNING}
+    if address or os.environ.get("RAY_ADDRESS"):
+        ray.init(address=address, **options)  # a cluster's size is the cluster's, not ours to set
+    else:
+        ray.init(num_cpus=num_cpus, include_dashboard=False, **options)
+    return True
+
+
+def quiet_ray_data() -> None:
+    """Our own progress bar and summary replace Ray Data's per-operator bars and statistics."""
+    import ray.data
+
+    ctx = ray.data.DataContext.get_current()
+    ctx.enable_progress_bars = False
+    ctx.print_on_execution_start = False
+    ctx.enable_auto_log_stats = False
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
+    logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)  # "progress bars disabled"
+
+
+def raw_dataset(units: list[dict], workers: int, every: int = 1, model: str | None = None,
+                revision: str | None = None):
+    """Units -> a Ray Dataset of raw rows (chunk-local track ids, internal columns).
+
+    Work is dispatched to the actors block by block: each video chunk gets a block of its own (it
+    is seconds of work), images are grouped a few to a block so that a million photos do not make
+    a million blocks, yet there are several blocks per worker to balance the load.
+    """
+    import ray.data
+
+    videos = [u for u in units if u["kind"] == "video"]
+    others = [u for u in units if u["kind"] != "video"]
+    parts = []
+    if videos:
+        parts.append(ray.data.from_items(videos, override_num_blocks=len(videos)))
+    if others:
+        per_block = min(32, max(1, math.ceil(len(others) / (4 * workers))))
+        parts.append(ray.data.from_items(others, override_num_blocks=math.ceil(len(others) / per_block)))
+    units_ds = parts[0].union(*parts[1:]) if len(parts) > 1 else parts[0]
+    return units_ds.map_batches(
+        Analyzer,
+        fn_constructor_kwargs={"model": model, "revision": revision, "every": every},
+        batch_size=1,  # one unit a call: rows stream back as each file or chunk is done
+        batch_format="pyarrow",
+        compute=ray.data.ActorPoolStrategy(size=workers),
+        num_cpus=1,
+    )

@@ -1,0 +1,71 @@
+"""Ensembles of classifiers in one LiteRT file, on small models the test builds (seconds, no training)."""
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from fer.classifier import EmotionClassifier  # noqa: E402
+from fer.gradcam import overlay_gradcam  # noqa: E402
+from fer.results import FaceResult, ImageResult  # noqa: E402
+from train.export import export_model_folder  # noqa: E402
+from train.model import build_classifier, build_ensemble, ensemble_members  # noqa: E402
+
+
+def tiny_classifier(seed: int) -> keras.Model:
+    keras.utils.set_random_seed(seed)
+    model = build_classifier(widths=(4, 8), head_units=8)
+    # non-trivial batch-norm statistics, so the members really differ at inference
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.moving_mean.assign(np.random.default_rng(seed).normal(0, 0.1, layer.moving_mean.shape))
+    return model
+
+
+@pytest.fixture(scope="module")
+def members():
+    return [tiny_classifier(1), tiny_classifier(2)]
+
+
+@pytest.fixture(scope="module")
+def faces():
+    return np.random.default_rng(0).integers(0, 256, (12, 48, 48), dtype=np.uint8)
+
+
+def test_ensemble_logits_are_the_mean_of_its_members(members, faces):
+    ensemble = build_ensemble(members)
+    x = faces[..., None].astype("float32") / 255
+    expected = np.mean([np.asarray(m(x, training=False)) for m in members], axis=0)
+    np.testing.assert_allclose(np.asarray(ensemble(x, training=False)), expected, rtol=1e-5, atol=1e-6)
+    assert [m.name for m in ensemble_members(ensemble)] == ["member0", "member1"]
+    assert ensemble_members(members[0]) == [members[0]]
+
+
+def test_ensemble_needs_two_members_of_one_input(members):
+    with pytest.raises(ValueError, match="at least two"):
+        build_ensemble(members[:1])
+    other = build_classifier(input_size=40, widths=(4,), head_units=4)
+    with pytest.raises(ValueError, match="different inputs"):
+        build_ensemble([members[0], other])
+
+
+def test_exported_ensemble_runs_on_litert_and_explains_its_label(members, faces, tmp_path):
+    ensemble = build_ensemble(members)
+    folder = export_model_folder(ensemble, tmp_path / "accurate", training={"members": ["a", "b"]}, faces=faces)
+    config = EmotionClassifier(folder).config
+    assert config.architecture["members"] == 2 and config.metrics["tflite"]["top1_agreement"] == 1.0
+    assert "ensemble of 2" in (folder / "README.md").read_text()
+
+    runtime = EmotionClassifier(folder)
+    x = faces[..., None].astype("float32") / 255
+    keras_logits = np.mean([np.asarray(m(x, training=False)) for m in members], axis=0)
+    np.testing.assert_allclose(runtime.logits(faces), keras_logits, rtol=1e-4, atol=1e-4)
+    assert runtime.runner.explains  # stacked members' features: the heat map works for the ensemble too
+
+    reloaded = keras.models.load_model(folder / "model.keras", compile=False)  # a teacher for distillation
+    assert len(ensemble_members(reloaded)) == 2
+
+    image = np.random.default_rng(1).integers(0, 256, (120, 120, 3), dtype=np.uint8)
+    face = FaceResult(box=(30, 30, 90, 90), score=0.9, label="happy", scores={label: 1 / 7 for label in runtime.labels})
+    heat = overlay_gradcam(image, ImageResult([face], size=(120, 120)), runtime)
+    assert heat.shape == image.shape and not np.array_equal(heat, image)

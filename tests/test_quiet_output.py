@@ -1,0 +1,110 @@
+"""The native libraries' start-up chatter stays off stderr; their warnings and errors, and whatever
+a user asks for with --verbose or FER_VERBOSE=1, still get through (fer/native_logs.py)."""
+
+import json
+import logging
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from conftest import EXAMPLES, ROOT
+from fer.native_logs import quiet_native_logs
+
+# what LiteRT and MediaPipe print, as they print it, with a warning and an error of no known kind
+NATIVE_OUTPUT = (
+    b"INFO: [environment.cc:36] Creating LiteRT environment with options\n"
+    b"INFO: [accelerator_registry.cc:54] RegisterAccelerator: ptr=0x7f05a4004860, name=GPU WebGPU\n"
+    b"WARNING: [model_load.cc:402] Sparsity tensors may not yet be fully supported.\n"
+    b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\n"
+    b"WARNING: Logging before InitGoogle() is written to STDERR\n"
+    b"W0000 00:00:1796048968.363073    3524 inference_runner_litert.cc:1418] Input tensor memory is not aligned"
+    b" according to LiteRt's memory alignment requirements. Reallocating memory and copying data.\n"
+    b"WARNING: [model_load.cc:77] something the user should know\n"
+    b"E0000 00:00:1796048968.363073    3524 graph.cc:12] an error\n"
+)
+REAL = ("WARNING: [model_load.cc:77] something the user should know\n"
+        "E0000 00:00:1796048968.363073    3524 graph.cc:12] an error\n")
+
+
+@pytest.fixture
+def fer_logger():
+    """The ``fer`` logger, its level restored afterwards (setLevel, which also clears the level cache)."""
+    logger = logging.getLogger("fer")
+    level = logger.level
+    logger.setLevel(logging.NOTSET)
+    yield logger
+    logger.setLevel(level)
+
+
+@pytest.fixture
+def quiet(monkeypatch, fer_logger):
+    monkeypatch.delenv("FER_VERBOSE", raising=False)
+    return fer_logger
+
+
+def cli(*args: str, **env: str) -> subprocess.CompletedProcess:
+    environment = {k: v for k, v in os.environ.items() if k != "FER_VERBOSE"}
+    environment.update(FER_MODEL="bundled", HF_HUB_OFFLINE="1", **env)
+    return subprocess.run([sys.executable, "-m", "fer", *args], cwd=ROOT, env=environment,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_chatter_is_dropped_and_real_warnings_and_errors_kept_in_order(quiet, capfd):
+    with quiet_native_logs():
+        os.write(2, NATIVE_OUTPUT)
+    assert capfd.readouterr().err == REAL
+
+
+def test_what_was_printed_before_a_failure_still_comes_out(quiet, capfd):
+    with pytest.raises(ValueError), quiet_native_logs():
+        os.write(2, b"INFO: loading\nERROR: The model is not a valid Flatbuffer buffer\n")
+        raise ValueError("The model is not a valid Flatbuffer buffer")
+    assert capfd.readouterr().err == "ERROR: The model is not a valid Flatbuffer buffer\n"
+
+
+def test_a_nested_block_leaves_the_outer_one_in_charge(quiet, capfd):
+    with quiet_native_logs():
+        with quiet_native_logs():
+            os.write(2, b"INFO: inner\n")
+        os.write(2, b"INFO: outer\nERROR: outer\n")
+    assert capfd.readouterr().err == "ERROR: outer\n"
+
+
+def test_threads_loading_models_at_once_each_keep_their_warnings(quiet, capfd):
+    def load(i: int) -> None:
+        with quiet_native_logs():
+            os.write(2, f"INFO: model {i}\nWARNING: from model {i}\n".encode())
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(load, range(8)))
+    assert sorted(capfd.readouterr().err.splitlines()) == [f"WARNING: from model {i}" for i in range(8)]
+
+
+@pytest.mark.parametrize("ask", ["FER_VERBOSE", "fer logger at DEBUG"])
+def test_asking_for_verbose_output_shows_everything(quiet, capfd, monkeypatch, ask):
+    if ask == "FER_VERBOSE":
+        monkeypatch.setenv("FER_VERBOSE", "1")
+    else:
+        quiet.setLevel(logging.DEBUG)
+    with quiet_native_logs():
+        os.write(2, NATIVE_OUTPUT)
+    assert capfd.readouterr().err == NATIVE_OUTPUT.decode()
+
+
+def test_cli_prints_json_and_nothing_on_stderr():
+    images = sorted(str(p.relative_to(ROOT)) for p in EXAMPLES.glob("*.jpg"))
+    run = cli(*images, "--json")
+    assert run.returncode == 0
+    assert run.stderr == "", f"stderr should be empty, got:\n{run.stderr}"
+    assert [record["path"] for record in json.loads(run.stdout)] == images
+
+
+def test_cli_verbose_brings_the_logs_back():
+    run = cli("examples/grace_hopper.jpg", "--json", "--verbose")
+    assert run.returncode == 0 and len(json.loads(run.stdout)[0]["faces"]) == 1
+    assert "INFO fer.predictor: emotion model: bundled" in run.stderr
+    # LiteRT's and MediaPipe's own lines come with it; which ones depends on their versions
+    assert len(run.stderr.splitlines()) > 1

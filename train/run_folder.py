@@ -1,0 +1,29 @@
+"""What a training run folder (``runs/NAME``) holds, for the modules that write it and those that read it.
+
+``train.train`` writes these files, ``train.experiments`` and ``train.export`` read them; the names
+live here, below all three, so that none of them has to import another for a file name.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+
+CHECKPOINT = "checkpoint.keras"  # the whole training model with its optimiser state, every epoch
+STATE = "state.json"  # epoch, best epoch, early-stopping counter, seconds trained, hardware
+BEST = "best.keras"  # the best classifier on the validation split, float32
+CONFIG_FILE = "train_config.yaml"  # the run's TrainConfig; on --resume it wins over the command line
+LOG = "log.csv"  # one row of metrics per epoch (keras.callbacks.CSVLogger)
+
+
+def hardware() -> str:
+    """The machine a run trains on, as recorded in its ``state.json`` and model card."""
+    import keras  # here: reading a run folder's file names needs no Keras
+
+    accelerator = ""
+    if keras.backend.backend() == "jax":
+        import jax
+
+        device = jax.devices()[0]
+        accelerator = f", {device.device_kind}" if device.platform != "cpu" else ""
+    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU threads{accelerator}, keras {keras.__version__} ({keras.backend.backend()})"
