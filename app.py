@@ -1,22 +1,30 @@
 """Gradio Space: the emotion of every face in a photo, a webcam stream, a video, or an example.
 
-UI only: the work is ``fer.EmotionRecognizer.predict`` (and ``fer.video.analyze_video``); the
-functions here adapt typed results to Gradio components. Named API endpoints (see README):
-``/predict`` -> (annotated image, main face's confidences), ``/analyze`` -> ``{"faces": [...]}``,
-``/analyze_video`` -> (annotated video, plot, CSV, summary).
+UI only: the work is ``fer.EmotionRecognizer.predict`` (and ``fer.video.analyze_video``,
+``fer.tracking``); the functions here adapt typed results to Gradio components. Named API endpoints
+(see README): ``/predict`` -> (annotated image, main face's confidences), ``/analyze`` ->
+``{"faces": [...]}``, both with an optional second argument, the model ("Fast" or "Accurate"), and
+``/analyze_video`` -> (annotated video, plot, CSV, summary). What a visitor picks afterwards (a face
+of the table, a download) is answered from the result kept for them in ``gr.State``, not a second
+analysis.
 """
 
 from __future__ import annotations
 
+import base64
 import ctypes
 import errno
 import functools
+import io
 import logging
+import math
 import os
 import shutil
 import tempfile
 import threading
 import time
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -44,9 +52,13 @@ tune_server_process()
 
 import gradio as gr  # noqa: E402
 import numpy as np  # noqa: E402
+import PIL.Image  # noqa: E402
+from gradio.data_classes import ImageData  # noqa: E402
 
 from fer import EmotionRecognizer, ImageError, ImageResult, load_image  # noqa: E402
-from fer.tracking import FaceTracker  # noqa: E402
+from fer.draw import COLORS, highlight_face  # noqa: E402
+from fer.source import ACCURATE, BUNDLED, FAST  # noqa: E402
+from fer.tracking import EmotionTimeline, FaceTracker  # noqa: E402
 from fer.video import VideoError, analyze_video  # noqa: E402
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -61,7 +73,48 @@ MAX_VIDEO_SECONDS = float(os.environ.get("FER_MAX_VIDEO_SECONDS", 120))
 MAX_UPLOAD_MB = int(os.environ.get("FER_MAX_UPLOAD_MB", 50))
 log = logging.getLogger("app")
 
-recognizer = EmotionRecognizer()  # loaded once, shared by every request (one worker per core)
+# The webcam: the browser sends a frame every STREAM_EVERY_S, a little faster than a camera's 30
+# frames a second so that no frame is missed (a repeat is answered without analysis, see
+# stream_webcam); the server always analyses the newest frame, so a slow moment drops frames instead
+# of queueing them. The timeline covers TIMELINE_S and is re-sent every PLOT_EVERY_S, not per frame.
+STREAM_EVERY_S = 0.025
+TIMELINE_S = 30
+PLOT_EVERY_S = 1.0
+# asked of the camera: frames are analysed at this size anyway (faces in a webcam are close-ups), and
+# Gradio's default (up to 1920x1440) makes the browser encode, and the server decode and re-encode,
+# up to nine times the pixels per frame
+WEBCAM_SIZE = {"width": {"ideal": 640}, "height": {"ideal": 480}}
+EMOTION_COLORS = {label: "#%02x%02x%02x" % rgb for label, rgb in COLORS.items()}  # as the boxes are drawn
+TIMELINE_PLACEHOLDER = f"<p>The main face's emotions over the last {TIMELINE_S} s appear here while the webcam streams.</p>"
+
+# The visitor picks a model on the Upload tab and in /predict and /analyze: "Fast" is FER_MODEL (the
+# fast default unless set), "Accurate" the ensemble; FER_MODEL=accurate makes it the preselected one.
+MODEL_CHOICES = ("Fast", "Accurate")
+DEFAULT_CHOICE = "Accurate" if os.environ.get("FER_MODEL") == ACCURATE else "Fast"
+_recognizers: dict[str, EmotionRecognizer] = {}
+_recognizers_lock = threading.Lock()
+
+
+def recognizer_for(choice: str | None = None) -> EmotionRecognizer:
+    """The recognizer behind a model choice, loaded once on first use and shared by every request."""
+    choice = choice or DEFAULT_CHOICE
+    if choice not in MODEL_CHOICES:
+        raise gr.Error(f"Unknown model {choice!r}: choose {' or '.join(MODEL_CHOICES)}.")
+    with _recognizers_lock:
+        if choice not in _recognizers:
+            _recognizers[choice] = EmotionRecognizer(_model_source(choice))
+        return _recognizers[choice]
+
+
+def _model_source(choice: str) -> str | None:
+    if os.environ.get("FER_MODEL") == BUNDLED:  # offline by request: the bundled copy of either model
+        return f"{BUNDLED}:{ACCURATE}" if choice == "Accurate" else BUNDLED
+    if choice == "Accurate":
+        return ACCURATE
+    return FAST if DEFAULT_CHOICE == "Accurate" else None  # None: FER_MODEL, or the fast default
+
+
+recognizer = recognizer_for(DEFAULT_CHOICE)  # the webcam, video and examples use the preselected model
 
 
 def image_file(**kwargs) -> gr.Image:
@@ -103,10 +156,26 @@ def _confidences(result: ImageResult) -> dict[str, float] | str:
     return dict(face.scores) if face else "no face found"
 
 
-def _main_face_label(result: ImageResult, scores) -> gr.Label:
-    """The label widget, titled with the face it shows: the largest, number 1 on the image and table."""
-    title = "Face 1 (the largest)" if len(result.faces) > 1 else "Face 1" if result.faces else "Main face"
-    return gr.Label(value=scores, label=title)
+def _face_label(result: ImageResult, index: int = 0) -> gr.Label:
+    """The label widget with one face's probabilities, titled with its number on the image and in
+    the table (face 1, the largest, unless the visitor picked another)."""
+    if not result.faces:
+        return gr.Label(value=_confidences(result), label="Main face")
+    largest = " (the largest)" if index == 0 and len(result.faces) > 1 else ""
+    return gr.Label(value=dict(result.faces[index].scores), label=f"Face {index + 1}{largest}")
+
+
+def _status(result: ImageResult, heat_map: bool) -> str:
+    """How many faces and how many of each emotion: "3 faces: 2 happy, 1 neutral." """
+    if not result.faces:
+        return NO_FACE
+    if len(result.faces) == 1:
+        status = f"1 face: {result.faces[0].label}."
+    else:
+        counts = sorted(Counter(f.label for f in result.faces).items(), key=lambda kv: (-kv[1], kv[0]))
+        status = (f"{len(result.faces)} faces: {', '.join(f'{n} {label}' for label, n in counts)}. Numbered "
+                  "largest first on the image and in the table: select a row, or click a face, for its probabilities.")
+    return status + (" Heat map: Grad-CAM++ of each face's label." if heat_map else "")
 
 
 def _face_rows(result: ImageResult) -> list[list]:
@@ -116,58 +185,178 @@ def _face_rows(result: ImageResult) -> list[list]:
     ]
 
 
-def _analyse(source, tiles: int | None = None) -> tuple[np.ndarray, ImageResult]:
+def _analyse(source, tiles: int | None = None, model: str | None = None) -> tuple[np.ndarray, ImageResult]:
     """Every image, whatever the interface, enters through ``fer.load_image``."""
     if source is None:
         raise gr.Error("Please provide an image.")
     image = load_image(source)
-    return image, recognizer.predict(image, tiles=tiles)
+    return image, recognizer_for(model).predict(image, tiles=tiles)
 
 
 @clear_errors
-def predict(path: str | None):
+def predict(path: str | None, model: str = DEFAULT_CHOICE):
     """API ``/predict``: annotated image and the main (largest) face's confidences."""
-    image, result = _analyse(path)
+    image, result = _analyse(path, model=model)
     return result.plot(image, numbered=True), _confidences(result)
 
 
 @clear_errors
-def analyze(path: str | None) -> dict:
+def analyze(path: str | None, model: str = DEFAULT_CHOICE) -> dict:
     """API ``/analyze``: every face with box, detection score, label and seven probabilities."""
-    return _analyse(path)[1].to_dict()
+    return _analyse(path, model=model)[1].to_dict()
 
 
-def _panel(image: np.ndarray, result: ImageResult, heat_map: bool = False):
-    base = recognizer.explain(image, result) if heat_map and result.faces else image
-    if not result.faces:
-        status = NO_FACE
-    else:
-        status = f"{len(result.faces)} face(s) found, numbered largest first on the image and in the table."
-        if heat_map:
-            status += " Heat map: Grad-CAM++ of each face's label."
-    return result.plot(base, numbered=True), _main_face_label(result, _confidences(result)), _face_rows(result), status
+@dataclass(frozen=True)
+class Shown:
+    """An analysed image as its tab shows it, kept for the visitor in ``gr.State``: picking a face
+    draws its highlight on this copy, without analysing the image again."""
+
+    annotated: np.ndarray  # numbered boxes, on the heat map if one was asked for
+    result: ImageResult
+
+
+def _panel(image: np.ndarray, result: ImageResult, heat_map: bool = False, model: str | None = None):
+    base = recognizer_for(model).explain(image, result) if heat_map and result.faces else image
+    shown = Shown(result.plot(base, numbered=True), result)
+    return shown.annotated, _face_label(result), _face_rows(result), _status(result, heat_map), shown
 
 
 @clear_errors
-def show(path: str | None, heat_map: bool = False):
-    """UI handler: annotated image (optionally with Grad-CAM++), main face's label, every face's row, status."""
+def show(path: str | None, heat_map: bool = False, model: str | None = None):
+    """UI handler: annotated image (optionally with Grad-CAM++), face 1's label, every face's row,
+    status, and the result kept for picking a face (:class:`Shown`)."""
     if path is None:
-        return None, None, [], ""
-    image, result = _analyse(path)
-    return _panel(image, result, heat_map)
+        return None, None, [], "", None
+    image, result = _analyse(path, model=model)
+    return _panel(image, result, heat_map, model)
 
 
 @clear_errors
-def show_webcam(frame: np.ndarray | None, tracker: FaceTracker | None, window: int):
-    """One live frame: no tiling (webcam faces are close-ups), labels smoothed per tracked face."""
+def show_upload(path: str | None, heat_map: bool = False, model: str | None = None):
+    """The Upload tab: :func:`show`'s outputs, then the analysis to take away as JSON and as CSV."""
+    outputs = show(path, heat_map, model)
+    shown = outputs[-1]
+    if shown is None:
+        return *outputs, gr.DownloadButton(visible=False), gr.DownloadButton(visible=False)
+    json_path, csv_path = _write_downloads(shown.result, Path(path).stem, model)
+    return *outputs, gr.DownloadButton(value=str(json_path), visible=True), gr.DownloadButton(value=str(csv_path), visible=True)
+
+
+def _write_downloads(result: ImageResult, name: str, model: str | None) -> tuple[Path, Path]:
+    """``NAME_emotions.json`` (what /analyze answers, plus the model and the image's size) and
+    ``NAME_emotions.csv`` (a row per face), named after the uploaded file."""
+    out = fresh_output_dir()
+    about_model = {"name": model or DEFAULT_CHOICE, "origin": recognizer_for(model).model_origin}
+    return (result.write_json(out / f"{name}_emotions.json", model=about_model),
+            result.write_csv(out / f"{name}_emotions.csv"))
+
+
+def _pick(shown: Shown | None, index: int | None):
+    """One face's probabilities in the label widget and its box highlighted, from the kept result."""
+    if shown is None or index is None or not 0 <= index < len(shown.result.faces):
+        return gr.skip()  # nothing analysed yet, or a click beside every face
+    return highlight_face(shown.annotated, shown.result.faces[index].box), _face_label(shown.result, index)
+
+
+def pick_face_row(shown: Shown | None, evt: gr.SelectData):
+    """A cell of the faces table selected: its row's face. The row's first cell is the face's number,
+    which stays right when the visitor has sorted the table."""
+    return _pick(shown, int(evt.row_value[0]) - 1 if evt.row_value else None)
+
+
+def pick_face_at(shown: Shown | None, evt: gr.SelectData):
+    """A click on the result image (``evt.index``: the pixel, in the image's own size): the face there."""
+    return _pick(shown, shown.result.face_at(*evt.index) if shown is not None and evt.index else None)
+
+
+@dataclass
+class LiveStream:
+    """One visitor's webcam stream, kept in ``gr.State``: faces followed across frames, the main face's
+    timeline, the last frame received and its answer, and when the timeline was last sent."""
+
+    tracker: FaceTracker
+    timeline: EmotionTimeline = field(default_factory=lambda: EmotionTimeline(TIMELINE_S))
+    last_frame: bytes | None = None
+    last_shown: ImageData | None = None
+    plotted_at: float = -math.inf
+
+
+@clear_errors
+def show_webcam(frame, live: LiveStream | None, window: int):
+    """One live frame: no tiling (webcam faces are close-ups), labels smoothed per tracked face, and
+    the main face's probabilities added to its timeline."""
     if frame is None:
-        return None, None, tracker
-    if tracker is None:
-        tracker = FaceTracker(window=int(window))
-    tracker.set_window(int(window))
+        return None, None, live
+    if live is None:
+        live = LiveStream(FaceTracker(window=int(window)))
+    live.tracker.set_window(int(window))
     frame, result = _analyse(frame, tiles=1)
-    smoothed = ImageResult([t.face for t in tracker.update(result)], result.size)
-    return smoothed.plot(frame), _confidences(smoothed), tracker
+    tracked = live.tracker.update(result)
+    live.timeline.add(time.monotonic(), tracked)
+    smoothed = ImageResult([t.face for t in tracked], result.size)
+    return smoothed.plot(frame), _confidences(smoothed), live
+
+
+def stream_webcam(frame, live: LiveStream | None, window: int):
+    """The webcam stream's handler: :func:`show_webcam`, and the timeline plot and summary about once
+    a second (a plot per frame would cost the server and the browser more than the frame itself).
+
+    The browser samples the camera a little faster than it films, so the same frame sometimes comes
+    twice, byte for byte: the repeat is answered with the last answer (the same data URL, which the
+    page does not repaint) instead of a second analysis. The live image is never answered with
+    ``gr.skip()``: see :func:`live_output`."""
+    if frame is None:
+        return None, None, gr.skip(), gr.skip(), live
+    if live is not None and isinstance(frame, bytes) and frame == live.last_frame:
+        return live.last_shown, gr.skip(), gr.skip(), gr.skip(), live
+    annotated, confidences, live = show_webcam(frame, live, window)
+    live.last_frame = frame if isinstance(frame, bytes) else None
+    live.last_shown = jpeg_frame(annotated)
+    now = time.monotonic()
+    if now - live.plotted_at < PLOT_EVERY_S:
+        return live.last_shown, confidences, gr.skip(), gr.skip(), live
+    live.plotted_at = now
+    return live.last_shown, confidences, timeline_svg(live.timeline, now), _timeline_summary(live.timeline, now), live
+
+
+def stop_webcam():
+    """The stream ended (stopped, or its time limit): the timeline starts afresh with the next one."""
+    return TIMELINE_PLACEHOLDER, "", None
+
+
+def timeline_svg(timeline: EmotionTimeline, now: float, width: int = 600, height: int = 180) -> str:
+    """The main face's probabilities over the last ``TIMELINE_S`` seconds as an inline SVG chart, a
+    line per emotion in the colours of the boxes, with a legend. The cheapest chart to send and to
+    draw: a gr.LinePlot re-renders its Vega chart on every update, which cost the page about a third
+    of its frames in ``benchmarks/webcam_fps.py`` (the browser and the server share the machine)."""
+    times, series = timeline.series(now)
+    left, right, top, bottom = 40, width - 10, 24, height - 22  # the plot area: room for the labels and the title
+
+    def x(seconds_ago: float) -> float:
+        return left + (seconds_ago + TIMELINE_S) / TIMELINE_S * (right - left)
+
+    def y(probability: float) -> float:
+        return bottom - probability * (bottom - top)
+
+    grid = "".join(f'<line x1="{left}" x2="{right}" y1="{y(p)}" y2="{y(p)}" stroke="#ddd"/>'
+                   f'<text x="{left - 4}" y="{y(p) + 4}" text-anchor="end">{p:.0%}</text>' for p in (0, 0.5, 1))
+    ticks = "".join(f'<text x="{x(t)}" y="{height - 6}" text-anchor="middle">{f"{t} s" if t else "now"}</text>'
+                    for t in range(-TIMELINE_S, 1, 10))
+    lines = "".join(f'<polyline fill="none" stroke="{EMOTION_COLORS.get(label, "#888")}" stroke-width="2" '
+                    f'data-emotion="{label}" points="{" ".join(f"{x(t):.1f},{y(p):.1f}" for t, p in zip(times, values))}"/>'
+                    for label, values in series.items())
+    legend = " ".join(f'<span style="color:{EMOTION_COLORS.get(label, "#888")}">&#9632;</span> {label}' for label in series)
+    return (f'<svg viewBox="0 0 {width} {height}" width="100%" role="img" font-size="11" fill="currentColor" '
+            f'aria-label="probability of each emotion over the last {TIMELINE_S} s">{grid}{ticks}{lines}</svg>'
+            f'<div style="font-size:0.85em">{legend}</div>')
+
+
+def _timeline_summary(timeline: EmotionTimeline, now: float) -> str:
+    seen = timeline.most_seen(now)
+    if seen is None:
+        return "No face in view yet."
+    label, share, seconds = seen
+    return f"**{label}** {share:.0%} of the last {max(1, round(seconds))} s"
 
 
 _example_cache: dict[int, tuple] = {}
@@ -186,8 +375,9 @@ OUTPUT_MAX_AGE_S = 3600
 
 
 def fresh_output_dir() -> Path:
-    """A new folder for one video's results. Gradio serves copies from its own cache, so ours are
-    only needed until the response is sent: folders older than an hour are removed here."""
+    """A new folder for one analysis's files (a video's results, an upload's downloads). Gradio serves
+    copies from its own cache, so ours are only needed until the response is sent: folders older
+    than an hour are removed here."""
     OUTPUT_ROOT.mkdir(exist_ok=True)
     for old in OUTPUT_ROOT.iterdir():
         if time.time() - old.stat().st_mtime > OUTPUT_MAX_AGE_S:
@@ -206,11 +396,64 @@ def analyze_video_file(path: str | None, every: int, progress=gr.Progress()):
     return str(analysis.annotated_path), analysis.plot(), str(analysis.write_csv(out / "emotions.csv")), analysis.summary()
 
 
-def result_panel(name: str):
+def webcam_input(**kwargs) -> gr.Image:
+    """The streaming webcam. The browser sends each frame as a JPEG data URL; its bytes reach the
+    handler undecoded and ``fer.load_image`` decodes them, as it does every image in the app (with
+    OpenCV: half Pillow's time, and no copy), after :func:`stream_webcam` has recognised a repeat.
+    Set on the instance, as in :func:`image_file`."""
+    image = gr.Image(sources=["webcam"], streaming=True, webcam_options=gr.WebcamOptions(constraints={"video": WEBCAM_SIZE}),
+                     **kwargs)
+    image.preprocess = lambda payload: None if payload is None else _frame_bytes(payload)
+    return image
+
+
+def _frame_bytes(payload: ImageData) -> bytes | str:
+    if payload.url and payload.url.startswith("data:"):
+        return base64.b64decode(payload.url.partition(",")[2])
+    return payload.path  # a file, from a client other than the browser's webcam
+
+
+def live_output(**kwargs) -> gr.Image:
+    """The annotated live frame. Its handler sends each frame already encoded (:func:`jpeg_frame`), a
+    JPEG data URL that travels inside the stream's message; Gradio's way with an array, a JPEG
+    written to its cache that the browser then fetches, costs a file, a hash and a second HTTP
+    request per frame, and leaves a megabyte or two of files a second behind.
+
+    Set on the instance, as in :func:`image_file`. Answer it with a frame or None, never
+    ``gr.skip()`` or an update: Gradio rebuilds an updated component from its constructor's
+    arguments for the rest of the session, without this override."""
+    image = gr.Image(interactive=False, **kwargs)
+    image.postprocess = lambda frame: frame
+    return image
+
+
+def jpeg_frame(rgb: np.ndarray) -> ImageData:
+    buffer = io.BytesIO()
+    PIL.Image.fromarray(rgb).save(buffer, format="JPEG")  # quality 75, as Gradio's own JPEG output
+    return ImageData(url="data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii"))
+
+
+def model_radio(**kwargs) -> gr.Radio:
+    return gr.Radio(list(MODEL_CHOICES), value=DEFAULT_CHOICE, label="Model", info=(
+        "Fast: one CNN, about 3 ms a face. Accurate: an ensemble of CNNs, right more often, "
+        "a few times slower."), **kwargs)
+
+
+def result_panel(name: str) -> list:
+    """An image's result: annotated image, a face's probabilities, every face's row, the status line
+    and the result kept for the visitor (:class:`Shown`), in the order :func:`show` returns them.
+    Selecting a row, or clicking a face on the image, shows that face from the kept result."""
+    # JPEG: picking a face re-sends the whole image, and a 10-megapixel photo takes 0.08 s as JPEG
+    # against 0.7 s as Gradio's default WebP
+    image = gr.Image(type="numpy", format="jpeg", label="Result", interactive=False, elem_id=f"{name}-output")
     label = gr.Label(num_top_classes=7, label="Main face", elem_id=f"{name}-label")
-    faces = gr.Dataframe(headers=FACE_TABLE_HEADERS, label="All faces", interactive=False, elem_id=f"{name}-faces")
+    faces = gr.Dataframe(headers=FACE_TABLE_HEADERS, label="All faces: select a row to see that face",
+                         interactive=False, elem_id=f"{name}-faces")
     status = gr.Markdown(elem_id=f"{name}-status")
-    return label, faces, status
+    shown = gr.State(None)
+    faces.select(pick_face_row, shown, [image, label], api_visibility="private")
+    image.select(pick_face_at, shown, [image, label], api_visibility="private")
+    return [image, label, faces, status, shown]
 
 
 # uploads and results live in Gradio's cache; files older than a day are deleted every hour
@@ -226,28 +469,36 @@ with gr.Blocks(title="Facial emotion recognition", delete_cache=(3600, 86400)) a
             with gr.Column():
                 upload = image_file(sources=["upload", "clipboard"], label="Photo", elem_id="upload-input")
                 heat_map = gr.Checkbox(False, label="Why this label? (Grad-CAM++ heat map)")
+                model_choice = model_radio(elem_id="upload-model")
                 run = gr.Button("Analyze", variant="primary")
             with gr.Column():
-                upload_out = gr.Image(type="numpy", label="Result", interactive=False, elem_id="upload-output")
-                upload_label, upload_faces, upload_status = result_panel("upload")
-        outputs = [upload_out, upload_label, upload_faces, upload_status]
-        run.click(show, [upload, heat_map], outputs, api_visibility="private")
-        upload.upload(show, [upload, heat_map], outputs, api_visibility="private")
+                upload_panel = result_panel("upload")
+                with gr.Row():  # shown once there is a result
+                    json_download = gr.DownloadButton("Download JSON", visible=False, elem_id="upload-json")
+                    csv_download = gr.DownloadButton("Download CSV", visible=False, elem_id="upload-csv")
+        outputs = [*upload_panel, json_download, csv_download]
+        run.click(show_upload, [upload, heat_map, model_choice], outputs, api_visibility="private")
+        upload.upload(show_upload, [upload, heat_map, model_choice], outputs, api_visibility="private")
     with gr.Tab("Webcam"):
         with gr.Row():
             with gr.Column():
-                webcam = gr.Image(type="numpy", sources=["webcam"], streaming=True, label="Webcam", elem_id="webcam-input")
+                webcam = webcam_input(label="Webcam", elem_id="webcam-input")
                 window = gr.Slider(1, 15, value=5, step=1, label="Smoothing (frames averaged per face)")
+                timeline_plot = gr.HTML(TIMELINE_PLACEHOLDER, label=f"Main face, last {TIMELINE_S} s", show_label=True,
+                                        container=True, elem_id="webcam-timeline")
+                timeline_summary = gr.Markdown(elem_id="webcam-summary")
             with gr.Column():
-                webcam_out = gr.Image(type="numpy", label="Live result", interactive=False, format="jpeg", elem_id="webcam-output")
+                webcam_out = live_output(label="Live result", elem_id="webcam-output")
                 webcam_label = gr.Label(num_top_classes=7, label="Main face", elem_id="webcam-label")
-        tracker_state = gr.State(None)
-        # a frame every 50 ms (analysis takes ~5 ms); a stream ends after 2 minutes and at most
-        # 2 run at once (2 CPU cores), so one visitor cannot hold the Space
+        live_state = gr.State(None)
+        # a stream ends after 2 minutes and at most 2 run at once (2 CPU cores), so one visitor cannot
+        # hold the Space; no progress overlay on the outputs: the live image is its own progress. When
+        # the stream ends (Stop, or the time limit), .then resets the timeline.
         webcam.stream(
-            show_webcam, [webcam, tracker_state, window], [webcam_out, webcam_label, tracker_state],
-            stream_every=0.05, time_limit=120, concurrency_limit=2, api_visibility="private",
-        )
+            stream_webcam, [webcam, live_state, window], [webcam_out, webcam_label, timeline_plot, timeline_summary, live_state],
+            stream_every=STREAM_EVERY_S, time_limit=120, concurrency_limit=2, show_progress="hidden",
+            api_visibility="private",
+        ).then(stop_webcam, None, [timeline_plot, timeline_summary, live_state], api_visibility="private")
     with gr.Tab("Video"):
         with gr.Row():
             with gr.Column():
@@ -265,17 +516,17 @@ with gr.Blocks(title="Facial emotion recognition", delete_cache=(3600, 86400)) a
         with gr.Row():
             gallery = gr.Gallery(value=[str(p) for p in EXAMPLES], label="Click an example", columns=3, allow_preview=False, elem_id="examples-gallery")
             with gr.Column():
-                example_out = gr.Image(type="numpy", label="Result", interactive=False, elem_id="example-output")
-                example_label, example_faces, example_status = result_panel("example")
-        gallery.select(show_example, None, [example_out, example_label, example_faces, example_status], api_visibility="private")
+                example_panel = result_panel("example")
+        gallery.select(show_example, None, example_panel, api_visibility="private")
 
     # API-only endpoints, invisible in the UI
     with gr.Row(visible=False):
         api_in = image_file()
+        api_model = model_radio()  # has a value, so gradio_client callers may leave it out
         api_image, api_label, api_json = gr.Image(type="numpy"), gr.Label(), gr.JSON()
     api_button = gr.Button(visible=False)
-    api_button.click(predict, api_in, [api_image, api_label], api_name="predict")
-    api_button.click(analyze, api_in, api_json, api_name="analyze")
+    api_button.click(predict, [api_in, api_model], [api_image, api_label], api_name="predict")
+    api_button.click(analyze, [api_in, api_model], api_json, api_name="analyze")
 
 
 def warm_example_cache() -> None:

@@ -13,7 +13,7 @@
 
 The peer runs in its own virtual environment (``--peer-python``, default ``.peer-venv/bin/python``):
     python3 -m venv .peer-venv && .peer-venv/bin/pip install --no-deps fer==25.10.3 \\
-      && .peer-venv/bin/pip install tensorflow-cpu==2.21.0 opencv-python-headless pandas pillow requests tqdm
+      && .peer-venv/bin/pip install tensorflow-cpu==2.21.0 "opencv-python-headless<5" pandas pillow requests tqdm
 and is skipped, with a message, where it is missing. Nothing here is asserted in tests.
 """
 

@@ -1,15 +1,19 @@
-"""Webcam round trip in a real browser: ``python benchmarks/webcam_fps.py [--seconds 20]``.
+"""Webcam round trip in a real browser: ``python benchmarks/webcam_fps.py [--seconds 20] [--streams 2]``.
 
 Starts ``python app.py``, opens the Webcam tab in headless Chromium whose fake camera plays a
-640x480 clip of one face, presses Record, and counts the annotated frames that come back into the
-page per second (frames sent by the browser, analysed, drawn and shown: the whole round trip).
-For comparison, in the same run: the request/response API (``/predict`` through gradio_client),
-the way a client without streaming would poll frames.
+640x480 clip of one face at 30 frames/s (as webcams film; every frame differs, as a real camera's
+do), presses Record, and counts the annotated frames that come back into the page per second: each
+new image the page shows is one camera frame sent by the browser, analysed, drawn and shown (the
+whole round trip); a frame answered twice is counted once. Alongside: the server's CPU time per
+annotated frame over the same seconds, ``--streams N`` visitors streaming at once (the app serves
+two), and for comparison the request/response API (``/predict`` through gradio_client), the way a
+client without streaming would poll frames.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import socket
@@ -45,7 +49,39 @@ def start_app(root: Path = ROOT) -> tuple[subprocess.Popen, str]:
     raise SystemExit(f"{root}/app.py did not answer")
 
 
-def browser_fps(url: str, seconds: float) -> tuple[float, int]:
+class ServerCpu:
+    """CPU seconds (user + system) a process spends inside a ``with`` block, read from /proc: the
+    figure "server CPU per annotated frame" divides by. None where /proc is missing (macOS)."""
+
+    def __init__(self, pid: int):
+        self.pid, self.seconds = pid, None
+
+    def _cpu_seconds(self) -> float | None:
+        try:
+            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+    def __enter__(self):
+        self._start = self._cpu_seconds()
+        return self
+
+    def __exit__(self, *exc):
+        end = self._cpu_seconds()
+        self.seconds = None if end is None or self._start is None else end - self._start
+
+
+# counts every new annotated frame shown: the output image's source, checked on each repaint
+COUNT_FRAMES_JS = """() => { window.__frames = 0; let last = null; const tick = () => {
+    const img = document.querySelector('#webcam-output img');
+    if (img && img.src && img.src !== last) { last = img.src; window.__frames++; }
+    requestAnimationFrame(tick); }; requestAnimationFrame(tick); }"""
+
+
+def browser_streams(url: str, seconds: float, streams: int = 1, window=None) -> list[float]:
+    """Annotated frames per second that reach each of ``streams`` pages (separate visitors) streaming
+    at once, counted over the same ``seconds``; ``window`` (a context manager) wraps that interval."""
     from playwright.sync_api import sync_playwright
 
     from test_browser import fake_camera_video
@@ -56,25 +92,33 @@ def browser_fps(url: str, seconds: float) -> tuple[float, int]:
         browser = p.chromium.launch(executable_path=chromium, args=[
             "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
             "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream", f"--use-file-for-fake-video-capture={camera}"])
-        page = browser.new_page(viewport={"width": 1280, "height": 1000})
-        page.goto(url, wait_until="domcontentloaded")
-        page.wait_for_selector("#upload-input", timeout=120_000)
-        page.get_by_role("tab", name="Webcam").click()
-        page.get_by_text("Click to Access Webcam").click()
-        # count every new annotated frame shown: check the output image's source on each repaint
-        page.evaluate("""() => { window.__frames = 0; let last = null; const tick = () => {
-            const img = document.querySelector('#webcam-output img');
-            if (img && img.src && img.src !== last) { last = img.src; window.__frames++; }
-            requestAnimationFrame(tick); }; requestAnimationFrame(tick); }""")
-        page.locator("#webcam-input").get_by_role("button", name="capture photo").click()
-        page.wait_for_selector("#webcam-output img", timeout=120_000)
-        time.sleep(2)  # let the stream settle
-        start_frames, start = page.evaluate("window.__frames"), time.perf_counter()
-        time.sleep(seconds)
-        frames = page.evaluate("window.__frames") - start_frames
-        elapsed = time.perf_counter() - start
+        pages = [_start_stream(browser, url) for _ in range(streams)]
+        time.sleep(2)  # let the streams settle
+        start_frames, start = [page.evaluate("window.__frames") for page in pages], time.perf_counter()
+        with window or contextlib.nullcontext():
+            time.sleep(seconds)
+            frames = [page.evaluate("window.__frames") - before for page, before in zip(pages, start_frames)]
+            elapsed = time.perf_counter() - start
         browser.close()
-    return frames / elapsed, frames
+    return [n / elapsed for n in frames]
+
+
+def _start_stream(browser, url: str):
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})  # a context of its own: a visitor
+    page.goto(url, wait_until="domcontentloaded")
+    page.wait_for_selector("#upload-input", timeout=120_000)
+    page.get_by_role("tab", name="Webcam").click()
+    page.get_by_text("Click to Access Webcam").click()
+    page.evaluate(COUNT_FRAMES_JS)
+    page.locator("#webcam-input").get_by_role("button", name="capture photo").click()  # "Record"
+    page.wait_for_selector("#webcam-output img", timeout=120_000)
+    return page
+
+
+def browser_fps(url: str, seconds: float, window=None) -> tuple[float, int]:
+    """One stream's annotated frames per second and how many that was."""
+    fps = browser_streams(url, seconds, 1, window)[0]
+    return fps, round(fps * seconds)
 
 
 def api_fps(url: str, requests: int) -> float:
@@ -97,12 +141,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--requests", type=int, default=30)
+    parser.add_argument("--streams", type=int, default=1, help="visitors streaming at once (the app serves 2)")
     args = parser.parse_args()
     proc, url = start_app()
     try:
-        fps, frames = browser_fps(url, args.seconds)
+        cpu = ServerCpu(proc.pid)
+        rates = browser_streams(url, args.seconds, args.streams, window=cpu)
         print(f"machine: {os.cpu_count()} CPU threads (browser, app and analysis share them)")
-        print(f"webcam stream in Chromium, 640x480, 1 face: {fps:5.1f} annotated frames/s ({frames} in {args.seconds:.0f} s)")
+        for i, fps in enumerate(rates, start=1):
+            which = f" (stream {i} of {len(rates)})" if len(rates) > 1 else ""
+            print(f"webcam stream in Chromium, 640x480, 1 face{which}: {fps:5.1f} annotated frames/s "
+                  f"({round(fps * args.seconds)} in {args.seconds:.0f} s)")
+        if cpu.seconds is not None and sum(rates):
+            print(f"server CPU: {1000 * cpu.seconds / (sum(rates) * args.seconds):5.1f} ms per annotated frame "
+                  f"({100 * cpu.seconds / args.seconds:.0f}% of one core)")
         print(f"peer: request/response /predict via gradio_client: {api_fps(url, args.requests):5.1f} frames/s")
     finally:
         proc.terminate()

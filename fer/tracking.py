@@ -2,12 +2,14 @@
 
 Faces are matched to existing tracks by box overlap (greedy, best IoU first); each track keeps its
 last ``window`` probability vectors and reports their mean. A track unseen for ``max_missed``
-frames is dropped. Pure Python on :class:`fer.results.ImageResult`: no model, no I/O.
+frames is dropped. :class:`EmotionTimeline` keeps one tracked face's probabilities over the last
+seconds, for a live plot. Pure Python on :class:`fer.results.ImageResult`: no model, no I/O.
 """
 
 from __future__ import annotations
 
-from collections import deque
+import math
+from collections import Counter, deque
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -79,3 +81,49 @@ class FaceTracker:
         if window < 1:
             raise ValueError("window must be at least 1 frame")
         self.window = window
+
+
+class EmotionTimeline:
+    """One tracked face's (smoothed) probabilities over the last ``seconds``, for a live plot.
+
+    It follows the main (largest) face of the frame where it starts, by track id, so someone passing
+    behind does not splice into its curve; once that face has been out of sight for ``patience``
+    seconds, it starts afresh with the main face of the current frame. Times are the caller's (any
+    clock in seconds, e.g. ``time.monotonic()``).
+    """
+
+    def __init__(self, seconds: float = 30.0, patience: float = 1.0):
+        self.seconds, self.patience = seconds, patience
+        self.face_id: int | None = None
+        self.samples: deque[tuple[float, dict[str, float]]] = deque()  # (time, probabilities), oldest first
+        self._seen_at = -math.inf
+
+    def add(self, now: float, faces: list[TrackedFace]) -> None:
+        """Record the followed face's probabilities at ``now``; ``faces`` as :meth:`FaceTracker.update`
+        returns them (largest first)."""
+        followed = next((f for f in faces if f.id == self.face_id), None)
+        if followed is None and faces and now - self._seen_at > self.patience:
+            followed = faces[0]
+            self.face_id = followed.id
+            self.samples.clear()
+        if followed is not None:
+            self._seen_at = now
+            self.samples.append((now, followed.face.scores))
+        while self.samples and self.samples[0][0] < now - self.seconds:
+            self.samples.popleft()
+
+    def series(self, now: float, max_points: int = 120) -> tuple[list[float], dict[str, list[float]]]:
+        """Times relative to ``now`` (negative seconds) and each label's probability at them, thinned
+        evenly to at most ``max_points`` (a plot needs no more), always keeping the newest."""
+        step = max(1, math.ceil(len(self.samples) / max_points))
+        kept = list(self.samples)[::-1][::step][::-1]
+        labels = list(kept[0][1]) if kept else []
+        return [t - now for t, _ in kept], {k: [scores[k] for _, scores in kept] for k in labels}
+
+    def most_seen(self, now: float) -> tuple[str, float, float] | None:
+        """The label that was on top in most recorded frames, that share of them, and the seconds
+        they go back from ``now``; None before any face was seen."""
+        if not self.samples:
+            return None
+        label, frames = Counter(max(s, key=s.get) for _, s in self.samples).most_common(1)[0]
+        return label, frames / len(self.samples), now - self.samples[0][0]

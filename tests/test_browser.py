@@ -6,8 +6,11 @@ The webcam test feeds Chromium's fake camera a Y4M video built from a redistribu
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
+from collections import Counter
 from pathlib import Path
 
 import cv2
@@ -15,6 +18,7 @@ import numpy as np
 import pytest
 
 from conftest import EXAMPLES, ROOT
+from test_app import assert_csv_matches
 from videos import face_video
 
 CHROMIUM = os.environ.get("FER_CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
@@ -27,17 +31,20 @@ if not os.path.exists(CHROMIUM):
     pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium, or set FER_CHROMIUM)", allow_module_level=True)
 
 
-def fake_camera_video(path: Path, frames: int = 30) -> Path:
+def fake_camera_video(path: Path, frames: int = 30, fps: int = 30) -> Path:
     """A 640x480 Y4M clip of the Grace Hopper portrait swaying sideways, for
-    --use-file-for-fake-video-capture (it moves so that every frame, and its result, differs)."""
+    --use-file-for-fake-video-capture, filmed at ``fps`` as a webcam does (Chromium plays it at that
+    rate). Every frame differs, as a real camera's do (sensor noise): the face moves, and a corner
+    square changes shade, so no two frames in a row are the same where the sway turns."""
     face = cv2.imread(str(EXAMPLES / "grace_hopper.jpg"))
     face = cv2.resize(face, (int(face.shape[1] * 400 / face.shape[0]), 400))
     with open(path, "wb") as f:
-        f.write(b"YUV4MPEG2 W640 H480 F10:1 Ip A1:1 C420jpeg\n")
+        f.write(f"YUV4MPEG2 W640 H480 F{fps}:1 Ip A1:1 C420jpeg\n".encode())
         for i in range(frames):
             frame = np.full((480, 640, 3), 90, np.uint8)
             x = 150 + int(40 * np.sin(2 * np.pi * i / frames))
             frame[40:440, x : x + face.shape[1]] = face
+            frame[-16:, :16] = i * 67 % 256
             f.write(b"FRAME\n" + cv2.cvtColor(frame, cv2.COLOR_BGR2YUV_I420).tobytes())
     return path
 
@@ -70,20 +77,78 @@ def _label_text(page, selector: str) -> str:
     return label.inner_text().lower()
 
 
-def test_upload_a_photo(page):
+def _table(page, panel: str) -> list[list[str]]:
+    """The faces table's cells, row by row, as the page shows them."""
+    rows = []
+    while page.locator(f"#{panel}-faces [data-testid=cell-{len(rows)}-0]").count():
+        rows.append([page.locator(f"#{panel}-faces [data-testid=cell-{len(rows)}-{col}]").inner_text().strip()
+                     for col in range(5)])
+    return rows
+
+
+def _label_lines(page, panel: str) -> list[str]:
+    return [line.strip() for line in page.locator(f"#{panel}-label").inner_text().splitlines() if line.strip()]
+
+
+def test_upload_a_group_photo_counts_its_emotions(page):
     page.get_by_role("tab", name="Upload").click()
     page.locator("#upload-input input[type=file]").set_input_files(str(EXAMPLES / "two_faces.jpg"))
-    sync_api.expect(page.locator("#upload-status")).to_contain_text("2 face(s) found", timeout=TIMEOUT_MS)
+    sync_api.expect(page.locator("#upload-status")).to_contain_text("2 faces: ", timeout=TIMEOUT_MS)
     sync_api.expect(page.locator("#upload-output img")).to_be_visible()
     assert any(e in _label_text(page, "#upload-label") for e in EMOTIONS)
+    assert _label_lines(page, "upload")[0] == "Face 1 (the largest)"
+    # "2 faces: 1 happy, 1 neutral." says what the table lists
+    counted = re.match(r"2 faces: (.*?)\.", page.locator("#upload-status").inner_text()).group(1)
+    assert Counter({label: int(n) for n, label in (part.split(" ") for part in counted.split(", "))}) == Counter(
+        row[1] for row in _table(page, "upload"))
     page.screenshot(path=str(SCREENSHOTS / "1-upload.png"), full_page=True)
 
 
-def test_click_an_example(page):
+def test_pick_a_face_in_the_table_or_on_the_image(page):
+    rows = _table(page, "upload")
+    page.locator("#upload-faces [data-testid=cell-1-1]").click()  # row 2
+    sync_api.expect(page.locator("#upload-label")).to_contain_text("Face 2", timeout=TIMEOUT_MS)
+    title, top = _label_lines(page, "upload")[:2]
+    assert title == "Face 2" and top == rows[1][1]  # face 2's seven probabilities, its emotion on top
+    page.screenshot(path=str(SCREENSHOTS / "5-pick-face.png"), full_page=True)
+    # a click inside face 1's box on the image picks face 1 back
+    x0, y0, x1, y1 = (int(v) for v in rows[0][3].split(", "))
+    image = page.locator("#upload-output img")
+    width, height, shown_w, shown_h = image.evaluate("i => [i.naturalWidth, i.naturalHeight, i.clientWidth, i.clientHeight]")
+    scale = min(shown_w / width, shown_h / height)  # the picture is fitted inside the element, centred
+    image.click(position={"x": (shown_w - width * scale) / 2 + (x0 + x1) / 2 * scale,
+                          "y": (shown_h - height * scale) / 2 + (y0 + y1) / 2 * scale})
+    sync_api.expect(page.locator("#upload-label")).to_contain_text("Face 1 (the largest)", timeout=TIMEOUT_MS)
+    assert _label_lines(page, "upload")[1] == rows[0][1]
+
+
+def test_download_json_and_csv_match_the_api(page, server):
+    from gradio_client import Client, handle_file
+
+    analysis = Client(server, verbose=False).predict(handle_file(str(EXAMPLES / "two_faces.jpg")), api_name="/analyze")
+    with page.expect_download() as json_download:
+        page.locator("#upload-json").click()
+    with page.expect_download() as csv_download:
+        page.locator("#upload-csv").click()
+    assert json_download.value.suggested_filename == "two_faces_emotions.json"
+    assert csv_download.value.suggested_filename == "two_faces_emotions.csv"
+    written = json.loads(Path(json_download.value.path()).read_text())
+    assert written["faces"] == analysis["faces"] and written["model"]["name"] == "Fast"
+    height, width = cv2.imread(str(EXAMPLES / "two_faces.jpg")).shape[:2]
+    assert written["image"] == {"width": width, "height": height}
+    assert_csv_matches(Path(csv_download.value.path()).read_text(), analysis)
+    page.locator("#upload-json").scroll_into_view_if_needed()
+    page.screenshot(path=str(SCREENSHOTS / "6-downloads.png"), full_page=True)
+
+
+def test_click_an_example_and_pick_a_face(page):
     page.get_by_role("tab", name="Examples").click()
-    page.locator("#examples-gallery img").first.click()
+    page.locator("#examples-gallery img[src*='two_faces']").click()
     sync_api.expect(page.locator("#example-output img")).to_be_visible(timeout=TIMEOUT_MS)
-    sync_api.expect(page.locator("#example-status")).to_contain_text("face", timeout=TIMEOUT_MS)
+    sync_api.expect(page.locator("#example-status")).to_contain_text("2 faces: ", timeout=TIMEOUT_MS)
+    page.locator("#example-faces [data-testid=cell-1-0]").click()
+    sync_api.expect(page.locator("#example-label")).to_contain_text("Face 2", timeout=TIMEOUT_MS)
+    assert _label_lines(page, "example")[1] == _table(page, "example")[1][1]
     page.screenshot(path=str(SCREENSHOTS / "2-example.png"), full_page=True)
 
 
@@ -94,6 +159,32 @@ def test_webcam_streams_annotated_frames(page):
     sync_api.expect(page.locator("#webcam-output img")).to_be_visible(timeout=TIMEOUT_MS)
     assert any(e in _label_text(page, "#webcam-label") for e in EMOTIONS)
     page.screenshot(path=str(SCREENSHOTS / "3-webcam.png"), full_page=True)
+
+
+SUMMARY = rf"\b({'|'.join(EMOTIONS)}) \d+% of the last (\d+) s$"  # "happy 62% of the last 30 s"
+
+
+def _timeline_seconds(page) -> int:
+    match = re.search(SUMMARY, page.locator("#webcam-summary").inner_text().strip())
+    assert match, page.locator("#webcam-summary").inner_text()
+    return int(match.group(2))
+
+
+def test_webcam_timeline_resets_when_stopped_and_grows_while_streaming(page):
+    record_stop = page.locator("#webcam-input").get_by_role("button", name="capture photo")
+    record_stop.click()  # "Stop" the stream the test above started
+    sync_api.expect(page.locator("#webcam-timeline")).to_contain_text("appear here", timeout=TIMEOUT_MS)
+    assert page.locator("#webcam-timeline polyline").count() == 0
+    sync_api.expect(page.locator("#webcam-summary")).not_to_contain_text("of the last")
+    record_stop.click()  # "Record" again: a fresh timeline
+    sync_api.expect(page.locator("#webcam-timeline polyline")).to_have_count(7, timeout=TIMEOUT_MS)  # one per emotion
+    sync_api.expect(page.locator("#webcam-summary")).to_contain_text("of the last", timeout=TIMEOUT_MS)
+    start = _timeline_seconds(page)
+    page.wait_for_function(f"() => +(/of the last (\\d+) s/.exec(document.querySelector('#webcam-summary').innerText)"
+                           f" || [0, 0])[1] >= {start + 3}", timeout=TIMEOUT_MS)  # 3 s more of the same face
+    assert start + 3 <= _timeline_seconds(page) <= 30
+    page.screenshot(path=str(SCREENSHOTS / "7-webcam-timeline.png"), full_page=True)
+    record_stop.click()  # "Stop": the video test below has the machine to itself
 
 
 def test_upload_a_video_and_get_plot_and_csv(page, tmp_path):

@@ -30,3 +30,13 @@ def test_no_faces_returns_an_equal_copy():
     image = np.random.default_rng(0).integers(0, 255, (20, 30, 3), dtype=np.uint8)
     out = draw_results(image, ImageResult([], (30, 20)))
     assert np.array_equal(out, image) and out is not image
+
+
+def test_highlight_rings_one_box_and_leaves_the_rest():
+    from fer.draw import highlight_face
+
+    annotated = np.full((200, 300, 3), 90, np.uint8)
+    out = highlight_face(annotated, (100, 50, 150, 120))
+    assert out.shape == annotated.shape and annotated.max() == 90  # a copy: the input is untouched
+    assert (out[85, 99] == 255).all() and (out[85, 96] == 0).all()  # white next to the box, black outside it
+    assert (out[:40] == 90).all() and (out[85, 110:140] == 90).all()  # nothing above the ring or inside the box

@@ -50,3 +50,32 @@ def test_changing_the_window_keeps_the_history():
     tracker.set_window(4)
     out = tracker.update(ImageResult([face((0, 0, 50, 50), "sad", p=0.95)]))[0].face
     assert out.label == "happy" and len(tracker.tracks[0].history) == 3
+
+
+def test_timeline_follows_the_main_face_and_keeps_the_last_seconds():
+    from fer.tracking import EmotionTimeline
+
+    tracker, timeline = FaceTracker(window=1), EmotionTimeline(seconds=10, patience=1)
+    big, small = (0, 0, 200, 200), (300, 0, 350, 50)
+    for t in range(12):  # one frame a second; the big face is happy for 4 s, then sad
+        faces = tracker.update(ImageResult([face(big, "happy" if t < 4 else "sad"), face(small, "fear")]))
+        timeline.add(float(t), faces)
+    assert timeline.face_id == 1 and len(timeline.samples) == 11  # t = 1..11: the last 10 s
+    times, series = timeline.series(11.0)
+    assert times[0] == -10 and times[-1] == 0 and set(series) == set(LABELS) and len(series["sad"]) == 11
+    assert timeline.most_seen(11.0) == ("sad", pytest.approx(8 / 11), 10.0)
+    thinned, _ = timeline.series(11.0, max_points=4)
+    assert len(thinned) <= 4 and thinned[-1] == 0  # the newest point is always kept
+
+
+def test_timeline_waits_for_a_missing_face_then_starts_afresh():
+    from fer.tracking import EmotionTimeline
+
+    tracker, timeline = FaceTracker(window=1, max_missed=0), EmotionTimeline(seconds=30, patience=1)
+    timeline.add(0.0, tracker.update(ImageResult([face((0, 0, 100, 100), "happy")])))
+    other = tracker.update(ImageResult([face((400, 0, 500, 100), "sad")]))  # face 1 gone, face 2 appears
+    timeline.add(0.5, other)
+    assert timeline.face_id == 1 and len(timeline.samples) == 1  # within patience: still face 1's curve
+    timeline.add(2.0, tracker.update(ImageResult([face((400, 0, 500, 100), "sad")])))
+    assert timeline.face_id == 2 and [s["sad"] for _, s in timeline.samples] == [0.9]
+    assert EmotionTimeline().most_seen(0.0) is None and EmotionTimeline().series(0.0) == ([], {})
