@@ -16,6 +16,8 @@ from pathlib import Path
 
 import keras
 
+from fer.config import ModelConfig
+from train.config import DEFAULT_DATA
 from train.export import measure_model_folder
 from train.model import build_ensemble
 
@@ -35,11 +37,9 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--out", required=True, type=Path, help="the model folder to write")
     parser.add_argument("--like", type=Path, default=Path("fer/assets/model"),
                         help="a model folder whose preprocessing (crop framing) the ensemble uses")
-    parser.add_argument("--data", default="../shared/data/fer2013/fer2013-train-publictest.csv.gz")
+    parser.add_argument("--data", default=DEFAULT_DATA)
     parser.add_argument("--val-split", default="PublicTest")
     args = parser.parse_args(argv)
-
-    from fer.config import ModelConfig
 
     members = [load_member(p) for p in args.members]
     training = {
