@@ -15,7 +15,6 @@ import base64
 import ctypes
 import errno
 import functools
-import io
 import logging
 import math
 import os
@@ -52,11 +51,9 @@ tune_server_process()
 
 import gradio as gr  # noqa: E402
 import numpy as np  # noqa: E402
-import PIL.Image  # noqa: E402
-from gradio.data_classes import ImageData  # noqa: E402
 
 from fer import EmotionRecognizer, ImageError, ImageResult, load_image  # noqa: E402
-from fer.draw import COLORS, highlight_face  # noqa: E402
+from fer.draw import COLORS, highlight_face, text_color  # noqa: E402
 from fer.source import ACCURATE, BUNDLED, FAST  # noqa: E402
 from fer.tracking import EmotionTimeline, FaceTracker  # noqa: E402
 from fer.video import VideoError, analyze_video  # noqa: E402
@@ -73,19 +70,23 @@ MAX_VIDEO_SECONDS = float(os.environ.get("FER_MAX_VIDEO_SECONDS", 120))
 MAX_UPLOAD_MB = int(os.environ.get("FER_MAX_UPLOAD_MB", 50))
 log = logging.getLogger("app")
 
-# The webcam: the browser sends a frame every STREAM_EVERY_S, a little faster than a camera's 30
-# frames a second so that no frame is missed (a repeat is answered without analysis, see
-# stream_webcam); the server always analyses the newest frame, so a slow moment drops frames instead
-# of queueing them. The timeline covers TIMELINE_S and is re-sent every PLOT_EVERY_S, not per frame.
-STREAM_EVERY_S = 0.025
+# The webcam (the Webcam tab, app_webcam.js): the camera's video plays in the page and each new
+# camera frame goes to analyse_live_frame while fewer than two are on their way; the answers (boxes,
+# labels, the main face's probabilities) are drawn over the video, and the timeline of the last
+# TIMELINE_S is re-sent every PLOT_EVERY_S, not per frame. LIVE_STREAMS run at once (2 CPU cores) and
+# each lasts LIVE_TIME_LIMIT_S, so one visitor cannot hold the Space; a stream that sends nothing for
+# LIVE_IDLE_S (its page closed) frees its place.
 TIMELINE_S = 30
 PLOT_EVERY_S = 1.0
-# asked of the camera: frames are analysed at this size anyway (faces in a webcam are close-ups), and
-# Gradio's default (up to 1920x1440) makes the browser encode, and the server decode and re-encode,
-# up to nine times the pixels per frame
+LIVE_STREAMS = 2
+LIVE_TIME_LIMIT_S = 120
+LIVE_IDLE_S = 5.0
+# asked of the camera: faces in a webcam are close-ups, and more pixels only cost the browser's JPEG
+# encoding and the server's decoding
 WEBCAM_SIZE = {"width": {"ideal": 640}, "height": {"ideal": 480}}
-EMOTION_COLORS = {label: "#%02x%02x%02x" % rgb for label, rgb in COLORS.items()}  # as the boxes are drawn
-TIMELINE_PLACEHOLDER = f"<p>The main face's emotions over the last {TIMELINE_S} s appear here while the webcam streams.</p>"
+EMOTION_COLORS = {label: "#%02x%02x%02x" % rgb for label, rgb in COLORS.items()}  # as fer.draw draws the boxes
+EMOTION_TEXT_COLORS = {label: "#%02x%02x%02x" % text_color(rgb) for label, rgb in COLORS.items()}
+TIMELINE_PLACEHOLDER = f"The main face's emotions over the last {TIMELINE_S} s appear here while the webcam streams."
 
 # The visitor picks a model on the Upload tab and in /predict and /analyze: "Fast" is FER_MODEL (the
 # fast default unless set), "Accurate" the ensemble; FER_MODEL=accurate makes it the preselected one.
@@ -271,57 +272,112 @@ def pick_face_at(shown: Shown | None, evt: gr.SelectData):
 
 @dataclass
 class LiveStream:
-    """One visitor's webcam stream, kept in ``gr.State``: faces followed across frames, the main face's
-    timeline, the last frame received and its answer, and when the timeline was last sent."""
+    """One webcam stream (a Start to a Stop in one visitor's page): faces followed across its frames,
+    the main face's timeline, the newest frame answered, and when the timeline was last sent."""
 
     tracker: FaceTracker
     timeline: EmotionTimeline = field(default_factory=lambda: EmotionTimeline(TIMELINE_S))
-    last_frame: bytes | None = None
-    last_shown: ImageData | None = None
+    started_at: float = field(default_factory=time.monotonic)
+    seen_at: float = field(default_factory=time.monotonic)
+    last_seq: int = 0
     plotted_at: float = -math.inf
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-@clear_errors
-def show_webcam(frame, live: LiveStream | None, window: int):
-    """One live frame: no tiling (webcam faces are close-ups), labels smoothed per tracked face, and
-    the main face's probabilities added to its timeline."""
-    if frame is None:
-        return None, None, live
-    if live is None:
-        live = LiveStream(FaceTracker(window=int(window)))
-    live.tracker.set_window(int(window))
-    frame, result = _analyse(frame, tiles=1)
-    tracked = live.tracker.update(result)
-    live.timeline.add(time.monotonic(), tracked)
-    smoothed = ImageResult([t.face for t in tracked], result.size)
-    return smoothed.plot(frame), _confidences(smoothed), live
+def live_answer(live: LiveStream, image: np.ndarray, seq: int, window: int, now: float | None = None) -> dict:
+    """One camera frame of a stream -> what the page draws over the video: every face's box, tracked
+    label and confidence, the main face's probabilities (smoothed over ``window`` frames per face),
+    and, about once a second, the timeline and its summary (a plot per frame would cost the server
+    and the browser more than the frame itself). No tiling: webcam faces are close-ups.
+
+    Two frames of a stream are analysed at once, so answers can finish out of order: a frame older
+    than one already answered is answered ``{"seq": seq, "stale": True}``, leaving the tracks alone."""
+    result = recognizer.predict(image, tiles=1)
+    now = time.monotonic() if now is None else now
+    with live.lock:
+        if seq <= live.last_seq:
+            return {"seq": seq, "stale": True}
+        live.last_seq = seq
+        live.tracker.set_window(int(window))
+        tracked = live.tracker.update(result)
+        live.timeline.add(now, tracked)
+        answer = {
+            "seq": seq,
+            "size": list(result.size),
+            "faces": [{"id": t.id, "box": list(t.face.box), "label": t.face.label, "confidence": round(t.face.confidence, 4)}
+                      for t in tracked],
+            "main": dict(tracked[0].face.scores) if tracked else None,
+        }
+        if now - live.plotted_at >= PLOT_EVERY_S:
+            live.plotted_at = now
+            answer["timeline"] = timeline_svg(live.timeline, now)
+            answer["summary"] = _timeline_summary(live.timeline, now)
+    return answer
 
 
-def stream_webcam(frame, live: LiveStream | None, window: int):
-    """The webcam stream's handler: :func:`show_webcam`, and the timeline plot and summary about once
-    a second (a plot per frame would cost the server and the browser more than the frame itself).
-
-    The browser samples the camera a little faster than it films, so the same frame sometimes comes
-    twice, byte for byte: the repeat is answered with the last answer (the same data URL, which the
-    page does not repaint) instead of a second analysis. The live image is never answered with
-    ``gr.skip()``: see :func:`live_output`."""
-    if frame is None:
-        return None, None, gr.skip(), gr.skip(), live
-    if live is not None and isinstance(frame, bytes) and frame == live.last_frame:
-        return live.last_shown, gr.skip(), gr.skip(), gr.skip(), live
-    annotated, confidences, live = show_webcam(frame, live, window)
-    live.last_frame = frame if isinstance(frame, bytes) else None
-    live.last_shown = jpeg_frame(annotated)
-    now = time.monotonic()
-    if now - live.plotted_at < PLOT_EVERY_S:
-        return live.last_shown, confidences, gr.skip(), gr.skip(), live
-    live.plotted_at = now
-    return live.last_shown, confidences, timeline_svg(live.timeline, now), _timeline_summary(live.timeline, now), live
+_live_streams: dict[str, LiveStream] = {}
+_live_streams_lock = threading.Lock()
 
 
-def stop_webcam():
-    """The stream ended (stopped, or its time limit): the timeline starts afresh with the next one."""
-    return TIMELINE_PLACEHOLDER, "", None
+class LiveError(Exception):
+    """A frame the live webcam cannot take; its message is shown to the visitor, who can press Start again."""
+
+
+def _live_stream(key: str, window: int, now: float) -> LiveStream:
+    """The stream ``key``, started if new and there is room. The page names each stream at random
+    (a server function is not told the visitor's Gradio session)."""
+    with _live_streams_lock:
+        for old in [k for k, s in _live_streams.items() if now - s.seen_at > LIVE_IDLE_S]:
+            del _live_streams[old]  # its page closed without a Stop
+        live = _live_streams.get(key)
+        if live is None:
+            if len(_live_streams) >= LIVE_STREAMS:
+                raise LiveError(f"{LIVE_STREAMS} webcam streams are running, as many as this server takes at once; "
+                                "please try again in a minute.")
+            live = _live_streams[key] = LiveStream(FaceTracker(window=int(window)), started_at=now)
+        if now - live.started_at > LIVE_TIME_LIMIT_S:
+            del _live_streams[key]
+            raise LiveError(f"A stream lasts {LIVE_TIME_LIMIT_S} s; press Start to go on.")
+        live.seen_at = now
+        return live
+
+
+def _frame_image(data_url: str) -> np.ndarray:
+    """A camera frame as the page sends it, a JPEG data URL, decoded by ``fer.load_image`` as every
+    image in the app is."""
+    header, _, data = data_url.partition(",")
+    if not (header.startswith("data:image/") and header.endswith(";base64")):
+        raise LiveError("The page sent a frame that is not an image; reload the page.")
+    try:
+        return load_image(base64.b64decode(data, validate=True))
+    except (ValueError, ImageError) as err:
+        raise LiveError(f"Cannot read this camera frame: {err}") from None
+
+
+def analyse_live_frame(message: dict) -> dict:
+    """The live webcam's server function (called by app_webcam.js, not an API endpoint): ``message``
+    is ``{"stream": id, "seq": n, "frame": JPEG data URL, "window": smoothing}``; the answer is
+    :func:`live_answer`'s, or ``{"error": message}`` for the page to show."""
+    try:
+        stream, seq, window = str(message["stream"]), int(message["seq"]), int(message["window"])
+        if not 1 <= window <= 15:
+            raise ValueError
+        image = _frame_image(str(message["frame"]))
+        live = _live_stream(stream, window, time.monotonic())
+        return live_answer(live, image, seq, window)
+    except LiveError as err:
+        return {"error": str(err)}
+    except (KeyError, TypeError, ValueError):
+        return {"error": "The page sent a malformed frame; reload the page."}
+    except Exception:
+        log.exception("analyse_live_frame failed")
+        return {"error": "Something went wrong while analysing the stream. It has been logged; press Start to try again."}
+
+
+def end_live_stream(message: dict) -> None:
+    """Stop pressed: the stream's place is free at once (else after ``LIVE_IDLE_S``)."""
+    with _live_streams_lock:
+        _live_streams.pop(str(message.get("stream")), None)
 
 
 def timeline_svg(timeline: EmotionTimeline, now: float, width: int = 600, height: int = 180) -> str:
@@ -356,7 +412,7 @@ def _timeline_summary(timeline: EmotionTimeline, now: float) -> str:
     if seen is None:
         return "No face in view yet."
     label, share, seconds = seen
-    return f"**{label}** {share:.0%} of the last {max(1, round(seconds))} s"
+    return f"<strong>{label}</strong> {share:.0%} of the last {max(1, round(seconds))} s"
 
 
 _example_cache: dict[int, tuple] = {}
@@ -396,41 +452,58 @@ def analyze_video_file(path: str | None, every: int, progress=gr.Progress()):
     return str(analysis.annotated_path), analysis.plot(), str(analysis.write_csv(out / "emotions.csv")), analysis.summary()
 
 
-def webcam_input(**kwargs) -> gr.Image:
-    """The streaming webcam. The browser sends each frame as a JPEG data URL; its bytes reach the
-    handler undecoded and ``fer.load_image`` decodes them, as it does every image in the app (with
-    OpenCV: half Pillow's time, and no copy), after :func:`stream_webcam` has recognised a repeat.
-    Set on the instance, as in :func:`image_file`."""
-    image = gr.Image(sources=["webcam"], streaming=True, webcam_options=gr.WebcamOptions(constraints={"video": WEBCAM_SIZE}),
-                     **kwargs)
-    image.preprocess = lambda payload: None if payload is None else _frame_bytes(payload)
-    return image
+LIVE_HTML = """
+<div class="fer-live">
+  <div class="fer-camera">
+    <div class="fer-stage"><video id="webcam-video" autoplay muted playsinline></video><canvas id="webcam-overlay"></canvas></div>
+    <div class="fer-controls">
+      <button id="webcam-toggle" class="lg primary">Start</button>
+      <label>Smoothing (frames averaged per face)
+        <input id="webcam-smoothing" type="range" min="1" max="15" step="1" value="5"></label>
+      <span id="webcam-smoothing-value">5</span>
+    </div>
+    <p id="webcam-message" role="status"></p>
+  </div>
+  <div class="fer-readout">
+    <h4>Main face</h4><div id="webcam-label"></div>
+    <h4>Main face, last ${seconds} s</h4>
+    <div id="webcam-timeline"><div class="fer-plot"></div></div>
+    <div id="webcam-summary"></div>
+  </div>
+</div>
+"""
+
+LIVE_CSS = """
+.fer-live { display: flex; flex-wrap: wrap; gap: 16px; }
+.fer-camera { flex: 3 1 360px; }
+.fer-readout { flex: 2 1 280px; }
+.fer-stage { position: relative; background: var(--block-background-fill); border: 1px solid var(--block-border-color);
+  border-radius: var(--block-radius); aspect-ratio: 4 / 3; overflow: hidden; }
+.fer-stage video, .fer-stage canvas { position: absolute; inset: 0; width: 100%; height: 100%; object-fit: contain; }
+.fer-stage video { transform: scaleX(-1); }
+.fer-controls { display: flex; align-items: center; gap: 12px; margin-top: 8px; }
+.fer-controls button { min-width: 6em; padding: 6px 16px; border-radius: var(--button-large-radius);
+  background: var(--button-primary-background-fill); color: var(--button-primary-text-color); }
+.fer-bar { display: grid; grid-template-columns: 5.5em 1fr 3em; align-items: center; gap: 6px; margin: 2px 0; }
+.fer-bar.fer-top { font-weight: bold; }
+.fer-track { background: var(--block-border-color); border-radius: 4px; height: 12px; overflow: hidden; }
+.fer-fill { display: block; height: 100%; width: 0; }
+.fer-pct { text-align: right; }
+"""
 
 
-def _frame_bytes(payload: ImageData) -> bytes | str:
-    if payload.url and payload.url.startswith("data:"):
-        return base64.b64decode(payload.url.partition(",")[2])
-    return payload.path  # a file, from a client other than the browser's webcam
-
-
-def live_output(**kwargs) -> gr.Image:
-    """The annotated live frame. Its handler sends each frame already encoded (:func:`jpeg_frame`), a
-    JPEG data URL that travels inside the stream's message; Gradio's way with an array, a JPEG
-    written to its cache that the browser then fetches, costs a file, a hash and a second HTTP
-    request per frame, and leaves a megabyte or two of files a second behind.
-
-    Set on the instance, as in :func:`image_file`. Answer it with a frame or None, never
-    ``gr.skip()`` or an update: Gradio rebuilds an updated component from its constructor's
-    arguments for the rest of the session, without this override."""
-    image = gr.Image(interactive=False, **kwargs)
-    image.postprocess = lambda frame: frame
-    return image
-
-
-def jpeg_frame(rgb: np.ndarray) -> ImageData:
-    buffer = io.BytesIO()
-    PIL.Image.fromarray(rgb).save(buffer, format="JPEG")  # quality 75, as Gradio's own JPEG output
-    return ImageData(url="data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii"))
+def live_webcam() -> gr.HTML:
+    """The Webcam tab: the camera's video with each analysed frame's boxes and labels drawn over it,
+    the main face's probabilities, and its timeline. The page's side is app_webcam.js; the server's
+    is :func:`analyse_live_frame`, called directly (a Gradio server function) rather than through the
+    queue, so two frames can be on their way at once."""
+    return gr.HTML(
+        "", html_template=LIVE_HTML, css_template=LIVE_CSS, elem_id="webcam",
+        js_on_load=(Path(__file__).parent / "app_webcam.js").read_text(),
+        server_functions=[analyse_live_frame, end_live_stream],
+        seconds=TIMELINE_S, colors=EMOTION_COLORS, text_colors=EMOTION_TEXT_COLORS, constraints=WEBCAM_SIZE,
+        time_limit=LIVE_TIME_LIMIT_S, placeholder=TIMELINE_PLACEHOLDER,
+    )
 
 
 def model_radio(**kwargs) -> gr.Radio:
@@ -480,25 +553,7 @@ with gr.Blocks(title="Facial emotion recognition", delete_cache=(3600, 86400)) a
         run.click(show_upload, [upload, heat_map, model_choice], outputs, api_visibility="private")
         upload.upload(show_upload, [upload, heat_map, model_choice], outputs, api_visibility="private")
     with gr.Tab("Webcam"):
-        with gr.Row():
-            with gr.Column():
-                webcam = webcam_input(label="Webcam", elem_id="webcam-input")
-                window = gr.Slider(1, 15, value=5, step=1, label="Smoothing (frames averaged per face)")
-                timeline_plot = gr.HTML(TIMELINE_PLACEHOLDER, label=f"Main face, last {TIMELINE_S} s", show_label=True,
-                                        container=True, elem_id="webcam-timeline")
-                timeline_summary = gr.Markdown(elem_id="webcam-summary")
-            with gr.Column():
-                webcam_out = live_output(label="Live result", elem_id="webcam-output")
-                webcam_label = gr.Label(num_top_classes=7, label="Main face", elem_id="webcam-label")
-        live_state = gr.State(None)
-        # a stream ends after 2 minutes and at most 2 run at once (2 CPU cores), so one visitor cannot
-        # hold the Space; no progress overlay on the outputs: the live image is its own progress. When
-        # the stream ends (Stop, or the time limit), .then resets the timeline.
-        webcam.stream(
-            stream_webcam, [webcam, live_state, window], [webcam_out, webcam_label, timeline_plot, timeline_summary, live_state],
-            stream_every=STREAM_EVERY_S, time_limit=120, concurrency_limit=2, show_progress="hidden",
-            api_visibility="private",
-        ).then(stop_webcam, None, [timeline_plot, timeline_summary, live_state], api_visibility="private")
+        live_webcam()
     with gr.Tab("Video"):
         with gr.Row():
             with gr.Column():

@@ -1,13 +1,17 @@
-"""Webcam round trip in a real browser: ``python benchmarks/webcam_fps.py [--seconds 20] [--streams 2]``.
+"""Webcam round trip in a real browser: ``python benchmarks/webcam_fps.py [--seconds 20] [--rounds 3] [--streams 2]``.
 
 Starts ``python app.py``, opens the Webcam tab in headless Chromium whose fake camera plays a
 640x480 clip of one face at 30 frames/s (as webcams film; every frame differs, as a real camera's
-do), presses Record, and counts the annotated frames that come back into the page per second: each
-new image the page shows is one camera frame sent by the browser, analysed, drawn and shown (the
-whole round trip); a frame answered twice is counted once. Alongside: the server's CPU time per
-annotated frame over the same seconds, ``--streams N`` visitors streaming at once (the app serves
-two), and for comparison the request/response API (``/predict`` through gradio_client), the way a
-client without streaming would poll frames.
+do), presses Start, and counts the annotated frames that come back into the page per second: each
+new frame number the page draws over the video is one camera frame sent by the browser, analysed
+and drawn (the whole round trip); two answers drawn within one repaint count once. Alongside: the
+server's CPU time per annotated frame over the same seconds, and ``--streams N`` visitors streaming
+at once (the app serves two). The peer, in the same run and taking turns with the app for
+``--rounds`` rounds (a fresh browser each): Gradio's own streaming webcam around the same recognizer
+(``benchmarks/gradio_webcam_peer.py``), each annotated image it shows counted once; medians and the
+ratio of each round are printed. Last, the request/response API (``/predict`` through
+gradio_client), the way a client without the page would poll frames. ``FER_APP_LOG=FILE`` keeps the
+app's log.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import contextlib
 import os
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -29,14 +34,14 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 
-def start_app(root: Path = ROOT) -> tuple[subprocess.Popen, str]:
-    """``python app.py`` from ``root`` on a free port, returned once it answers HTTP."""
+def start_app(root: Path = ROOT, script: str = "app.py") -> tuple[subprocess.Popen, str]:
+    """``python SCRIPT`` (the app) from ``root`` on a free port, returned once it answers HTTP."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = dict(os.environ, GRADIO_SERVER_PORT=str(port), GRADIO_ANALYTICS_ENABLED="False")
     env.setdefault("FER_MODEL", "bundled")
-    proc = subprocess.Popen([sys.executable, "app.py"], cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([sys.executable, script], cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=open(os.environ.get("FER_APP_LOG", os.devnull), "w"))
     url = f"http://127.0.0.1:{port}/"
     deadline = time.time() + 180
     while time.time() < deadline and proc.poll() is None:
@@ -46,7 +51,7 @@ def start_app(root: Path = ROOT) -> tuple[subprocess.Popen, str]:
         except OSError:
             time.sleep(0.05)
     proc.kill()
-    raise SystemExit(f"{root}/app.py did not answer")
+    raise SystemExit(f"{root}/{script} did not answer")
 
 
 class ServerCpu:
@@ -72,16 +77,25 @@ class ServerCpu:
         self.seconds = None if end is None or self._start is None else end - self._start
 
 
-# counts every new annotated frame shown: the output image's source, checked on each repaint
+# counts every new annotated frame shown: the overlay's frame number (app_webcam.js sets it as it
+# draws an answer over the video), checked on each repaint, so two answers within one repaint count once
 COUNT_FRAMES_JS = """() => { window.__frames = 0; let last = null; const tick = () => {
-    const img = document.querySelector('#webcam-output img');
-    if (img && img.src && img.src !== last) { last = img.src; window.__frames++; }
+    const frame = document.querySelector('#webcam-overlay')?.dataset.frame;
+    if (frame && frame !== last) { last = frame; window.__frames++; }
     requestAnimationFrame(tick); }; requestAnimationFrame(tick); }"""
 
 
-def browser_streams(url: str, seconds: float, streams: int = 1, window=None) -> list[float]:
+# the peer's count: every new annotated image Gradio's output component shows (its source)
+COUNT_PEER_FRAMES_JS = """() => { window.__frames = 0; let last = null; const tick = () => {
+    const src = document.querySelector('#webcam-output img')?.getAttribute('src');
+    if (src && src !== last) { last = src; window.__frames++; }
+    requestAnimationFrame(tick); }; requestAnimationFrame(tick); }"""
+
+
+def browser_streams(url: str, seconds: float, streams: int = 1, window=None, peer: bool = False) -> list[float]:
     """Annotated frames per second that reach each of ``streams`` pages (separate visitors) streaming
-    at once, counted over the same ``seconds``; ``window`` (a context manager) wraps that interval."""
+    at once, counted over the same ``seconds``; ``window`` (a context manager) wraps that interval.
+    ``peer``: the page is :mod:`benchmarks.gradio_webcam_peer`'s."""
     from playwright.sync_api import sync_playwright
 
     from test_browser import fake_camera_video
@@ -92,7 +106,7 @@ def browser_streams(url: str, seconds: float, streams: int = 1, window=None) -> 
         browser = p.chromium.launch(executable_path=chromium, args=[
             "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
             "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream", f"--use-file-for-fake-video-capture={camera}"])
-        pages = [_start_stream(browser, url) for _ in range(streams)]
+        pages = [(_start_peer_stream if peer else _start_stream)(browser, url) for _ in range(streams)]
         time.sleep(2)  # let the streams settle
         start_frames, start = [page.evaluate("window.__frames") for page in pages], time.perf_counter()
         with window or contextlib.nullcontext():
@@ -108,8 +122,17 @@ def _start_stream(browser, url: str):
     page.goto(url, wait_until="domcontentloaded")
     page.wait_for_selector("#upload-input", timeout=120_000)
     page.get_by_role("tab", name="Webcam").click()
-    page.get_by_text("Click to Access Webcam").click()
     page.evaluate(COUNT_FRAMES_JS)
+    page.locator("#webcam-toggle").click()  # "Start"
+    page.wait_for_function("() => document.querySelector('#webcam-overlay')?.dataset.frame", timeout=120_000)
+    return page
+
+
+def _start_peer_stream(browser, url: str):
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    page.goto(url, wait_until="domcontentloaded")
+    page.get_by_text("Click to Access Webcam").click(timeout=120_000)
+    page.evaluate(COUNT_PEER_FRAMES_JS)
     page.locator("#webcam-input").get_by_role("button", name="capture photo").click()  # "Record"
     page.wait_for_selector("#webcam-output img", timeout=120_000)
     return page
@@ -139,26 +162,43 @@ def api_fps(url: str, requests: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--seconds", type=float, default=20.0, help="length of each round's count")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds, each with a fresh browser; medians are printed")
     parser.add_argument("--requests", type=int, default=30)
     parser.add_argument("--streams", type=int, default=1, help="visitors streaming at once (the app serves 2)")
     args = parser.parse_args()
     proc, url = start_app()
+    peer_proc, peer_url = start_app(script="benchmarks/gradio_webcam_peer.py")
     try:
-        cpu = ServerCpu(proc.pid)
-        rates = browser_streams(url, args.seconds, args.streams, window=cpu)
-        print(f"machine: {os.cpu_count()} CPU threads (browser, app and analysis share them)")
-        for i, fps in enumerate(rates, start=1):
-            which = f" (stream {i} of {len(rates)})" if len(rates) > 1 else ""
-            print(f"webcam stream in Chromium, 640x480, 1 face{which}: {fps:5.1f} annotated frames/s "
-                  f"({round(fps * args.seconds)} in {args.seconds:.0f} s)")
-        if cpu.seconds is not None and sum(rates):
-            print(f"server CPU: {1000 * cpu.seconds / (sum(rates) * args.seconds):5.1f} ms per annotated frame "
-                  f"({100 * cpu.seconds / args.seconds:.0f}% of one core)")
-        print(f"peer: request/response /predict via gradio_client: {api_fps(url, args.requests):5.1f} frames/s")
+        print(f"machine: {os.cpu_count()} CPU threads (browser, app and analysis share them); "
+              f"the app and Gradio's streaming webcam (the peer) take turns, {args.rounds} rounds")
+        sides = {"app": (proc, url, False), "peer": (peer_proc, peer_url, True)}
+        fps = {side: [] for side in sides}
+        server_ms = {side: [] for side in sides}
+        for round_ in range(1, args.rounds + 1):
+            for side, (server, address, peer) in sides.items():
+                cpu = ServerCpu(server.pid)
+                rates = browser_streams(address, args.seconds, args.streams, window=cpu, peer=peer)
+                ms = 1000 * cpu.seconds / (sum(rates) * args.seconds) if cpu.seconds is not None and sum(rates) else float("nan")
+                fps[side].append(rates)
+                server_ms[side].append(ms)
+                print(f"round {round_}, {side}: " + ", ".join(f"{r:.1f}" for r in rates) + " annotated frames/s"
+                      + (" (one per stream)" if len(rates) > 1 else "") + f"; server CPU {ms:.1f} ms per annotated frame")
+        for side, name in (("app", "the app"), ("peer", "peer: Gradio's streaming webcam")):
+            for i in range(args.streams):
+                which = f" (stream {i + 1} of {args.streams})" if args.streams > 1 else ""
+                print(f"{name}, Chromium, 640x480, 1 face{which}: {statistics.median(r[i] for r in fps[side]):5.1f} "
+                      f"annotated frames/s (median of {args.rounds} rounds of {args.seconds:.0f} s)")
+            print(f"{name}: server CPU {statistics.median(server_ms[side]):5.1f} ms per annotated frame (median)")
+        ratios = [sum(a) / sum(b) for a, b in zip(fps["app"], fps["peer"]) if sum(b)]
+        if ratios:
+            print(f"the app shows {statistics.median(ratios):.1f}x the peer's frames/s (rounds: "
+                  + ", ".join(f"{r:.1f}" for r in ratios) + ")")
+        print(f"request/response /predict via gradio_client: {api_fps(url, args.requests):5.1f} frames/s")
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        for server in (proc, peer_proc):
+            server.terminate()
+            server.wait(timeout=30)
 
 
 if __name__ == "__main__":

@@ -51,7 +51,7 @@ def draw_results(image: np.ndarray, result: ImageResult, numbered: bool = False)
         ty = y0 - text_h - 2 * pad if y0 - text_h - 2 * pad >= 0 else y0
         tx = min(max(0, x0), max(0, width - text_w - 2 * pad))
         draw.rectangle((tx, ty, tx + text_w + 2 * pad, ty + text_h + 2 * pad), fill=color)
-        draw.text((tx + pad - left, ty + pad - top), text, fill=_text_color(color), font=font)
+        draw.text((tx + pad - left, ty + pad - top), text, fill=text_color(color), font=font)
     return np.asarray(canvas)
 
 
@@ -73,6 +73,7 @@ def _line_width(width: int, height: int) -> int:
     return max(2, round(min(width, height) / 250))
 
 
-def _text_color(background: tuple[int, int, int]) -> tuple[int, int, int]:
+def text_color(background: tuple[int, int, int]) -> tuple[int, int, int]:
+    """Black or white, whichever reads better on ``background`` (also the live webcam's labels, drawn by the page)."""
     luminance = 0.299 * background[0] + 0.587 * background[1] + 0.114 * background[2]
     return (0, 0, 0) if luminance > 140 else (255, 255, 255)

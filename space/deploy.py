@@ -2,7 +2,7 @@
 
 ``python -m space.deploy --space OWNER/NAME [--model-repo OWNER/NAME --revision COMMIT] [--dry-run]``
 
-Uploads exactly what the Space runs (``app.py``, the ``fer`` library with its assets, ``examples/``,
+Uploads exactly what the Space runs (``app.py`` and its ``app_webcam.js``, the ``fer`` library with its assets, ``examples/``,
 ``requirements.txt``, ``README.md``, ``.gitattributes``) in one commit through ``huggingface_hub``,
 which stores binary files through Xet/LFS by itself; files the Space holds that are no longer part of
 the app are deleted in the same commit, unchanged ones are not sent again. The Space is created
@@ -31,7 +31,7 @@ from fer.source import DEFAULT_REPO_ID, DEFAULT_REVISION
 
 ROOT = Path(__file__).resolve().parent.parent
 # What the Space needs, relative to the repository root: files, or folders taken whole
-SPACE_FILES = ["app.py", "requirements.txt", "README.md", ".gitattributes", "fer", "examples"]
+SPACE_FILES = ["app.py", "app_webcam.js", "requirements.txt", "README.md", ".gitattributes", "fer", "examples"]
 IGNORE = ["__pycache__", "*.pyc", ".DS_Store", ".ipynb_checkpoints", "examples/*.py"]
 # The model files the app loads (fer.source.resolve_model downloads the same ones)
 MODEL_FILES = [CONFIG_NAME, WEIGHTS_NAME, TFLITE_NAME, "README.md"]

@@ -1,5 +1,6 @@
 """The Gradio app: its handlers directly, then the real server on 127.0.0.1 through gradio_client."""
 
+import base64
 import csv
 import io
 import json
@@ -33,8 +34,10 @@ def test_handlers_take_files_and_number_the_faces(app):
     annotated, label, rows, status, shown = app.show(str(EXAMPLES / "no_face_coffee.jpg"))
     assert rows == [] and status == app.NO_FACE and label.value["label"] == "no face found"
     assert app.show(None) == (None, None, [], "", None)
-    frame, label, live = app.show_webcam(np.zeros((480, 640, 3), np.uint8), None, 5)
-    assert frame.shape == (480, 640, 3) and label == "no face found" and live.tracker.window == 5
+    live = app.LiveStream(app.FaceTracker(window=5))
+    answer = app.live_answer(live, np.zeros((480, 640, 3), np.uint8), 1, 5)
+    assert answer["size"] == [640, 480] and answer["faces"] == [] and answer["main"] is None
+    assert answer["summary"] == "No face in view yet."
 
 
 def _face(label, box=(0, 0, 10, 10)):
@@ -121,42 +124,82 @@ def test_upload_tab_picks_fast_or_accurate(app):
 
 def test_webcam_follows_the_face_across_frames(app):
     frame = load_image(EXAMPLES / "grace_hopper.jpg")
-    live = None
-    for _ in range(3):
-        annotated, label, live = app.show_webcam(frame, live, 3)
+    live = app.LiveStream(app.FaceTracker(window=3))
+    for seq in range(1, 4):
+        answer = app.live_answer(live, frame, seq, 3)
     assert [t.id for t in live.tracker.tracks] == [1] and len(live.tracker.tracks[0].history) == 3
-    assert set(label) == set(app.recognizer.labels) and len(live.timeline.samples) == 3
+    assert set(answer["main"]) == set(app.recognizer.labels) and len(live.timeline.samples) == 3
+    (face,) = answer["faces"]
+    assert face["id"] == 1 and face["label"] == max(answer["main"], key=answer["main"].get)
+    x0, y0, x1, y1 = face["box"]
+    assert 0 <= x0 < x1 <= frame.shape[1] and 0 <= y0 < y1 <= frame.shape[0]
 
 
-def _webcam_jpegs(count: int) -> list[bytes]:
-    """What the browser sends: JPEGs of a face moving a little from frame to frame."""
+def _webcam_frames(count: int) -> list[str]:
+    """What the page sends: JPEG data URLs of a face moving a little from frame to frame."""
     face = load_image(EXAMPLES / "grace_hopper.jpg")
     frames = []
     for shift in range(count):
         buffer = io.BytesIO()
         Image.fromarray(np.roll(face, 4 * shift, axis=1)).save(buffer, format="JPEG", quality=90)
-        frames.append(buffer.getvalue())
+        frames.append("data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii"))
     return frames
 
 
-def test_webcam_stream_answers_inline_and_plots_the_timeline_once_a_second(app, monkeypatch):
-    first, second, third = _webcam_jpegs(3)
-    shown, label, plot, summary, live = app.stream_webcam(first, None, 5)
-    assert shown.url.startswith("data:image/jpeg;base64,") and shown.path is None  # inline: no file, no second request
-    assert app.webcam_out.postprocess(shown) is shown and set(label) == set(app.recognizer.labels)
-    assert plot.count("<polyline") == 7 and summary.endswith("% of the last 1 s")
-    # within the second, frames update the image and label; the timeline waits (but records)
-    shown2, label2, plot2, summary2, live = app.stream_webcam(second, live, 5)
-    assert shown2.url != shown.url and plot2 == summary2 == app.gr.skip() and len(live.timeline.samples) == 2
-    # the same frame again (the browser sampled the camera twice): the last answer, no analysis
-    monkeypatch.setattr(app.recognizer, "predict", lambda *a, **k: pytest.fail("a repeated frame was analysed"))
-    repeat = app.stream_webcam(second, live, 5)
-    assert repeat[0] is shown2 and repeat[1:4] == (app.gr.skip(),) * 3 and len(live.timeline.samples) == 2
-    monkeypatch.undo()
+@pytest.fixture
+def live_streams(app, monkeypatch):
+    """The app's live streams, emptied for one test."""
+    monkeypatch.setattr(app, "_live_streams", {})
+    return app._live_streams
+
+
+def test_live_frames_are_answered_with_faces_and_the_timeline_once_a_second(app, live_streams):
+    first, second, third = _webcam_frames(3)
+    answer = app.analyse_live_frame({"stream": "s1", "seq": 1, "frame": first, "window": 5})
+    assert answer["seq"] == 1 and len(answer["faces"]) == 1 and set(answer["main"]) == set(app.recognizer.labels)
+    assert answer["timeline"].count("<polyline") == 7 and answer["summary"].endswith("% of the last 1 s")
+    json.dumps(answer)  # what the page receives
+    # within the second, frames bring faces; the timeline waits (but records)
+    answer2 = app.analyse_live_frame({"stream": "s1", "seq": 2, "frame": second, "window": 5})
+    live = live_streams["s1"]
+    assert "timeline" not in answer2 and len(answer2["faces"]) == 1 and len(live.timeline.samples) == 2
+    # a frame overtaken by a newer one's answer (two are analysed at once) leaves the tracks alone
+    assert app.analyse_live_frame({"stream": "s1", "seq": 1, "frame": first, "window": 5}) == {"seq": 1, "stale": True}
+    assert len(live.timeline.samples) == 2
     live.plotted_at -= app.PLOT_EVERY_S  # a second later
-    plot3 = app.stream_webcam(third, live, 5)[2]
-    assert plot3.count(" ") > plot.count(" ")  # more points on the lines: the timeline grows
-    assert app.stop_webcam() == (app.TIMELINE_PLACEHOLDER, "", None)  # the stream ended: start afresh
+    answer3 = app.analyse_live_frame({"stream": "s1", "seq": 3, "frame": third, "window": 5})
+    assert answer3["timeline"].count(" ") > answer["timeline"].count(" ")  # more points on the lines: it grows
+    app.end_live_stream({"stream": "s1"})  # Stop: the next Start is a fresh stream
+    assert live_streams == {}
+
+
+def test_live_streams_are_limited_in_number_and_length(app, live_streams, monkeypatch):
+    (frame,) = _webcam_frames(1)
+    for name in ("a", "b"):
+        assert "faces" in app.analyse_live_frame({"stream": name, "seq": 1, "frame": frame, "window": 5})
+    busy = app.analyse_live_frame({"stream": "c", "seq": 1, "frame": frame, "window": 5})
+    assert busy == {"error": f"{app.LIVE_STREAMS} webcam streams are running, as many as this server takes at once; "
+                             "please try again in a minute."}
+    live_streams["a"].seen_at -= app.LIVE_IDLE_S + 1  # stream a's page was closed without a Stop
+    assert "faces" in app.analyse_live_frame({"stream": "c", "seq": 1, "frame": frame, "window": 5})
+    assert set(live_streams) == {"b", "c"}
+    live_streams["b"].started_at -= app.LIVE_TIME_LIMIT_S + 1
+    ended = app.analyse_live_frame({"stream": "b", "seq": 2, "frame": frame, "window": 5})
+    assert ended == {"error": f"A stream lasts {app.LIVE_TIME_LIMIT_S} s; press Start to go on."} and "b" not in live_streams
+
+
+@pytest.mark.parametrize("message, error", [
+    ({"stream": "s", "seq": 1, "frame": "data:text/plain;base64,aGk=", "window": 5}, "not an image"),
+    ({"stream": "s", "seq": 1, "frame": "data:image/jpeg;base64,bm90IGEganBlZw==", "window": 5}, "Cannot read this camera frame"),
+    ({"stream": "s", "seq": 1, "frame": "data:image/jpeg;base64,%%%", "window": 5}, "Cannot read this camera frame"),
+    ({"stream": "s", "seq": "one", "frame": "", "window": 5}, "malformed"),
+    ({"stream": "s", "seq": 1, "frame": "", "window": 99}, "malformed"),
+    ({"seq": 1}, "malformed"),
+    ([1, 2], "malformed"),
+])
+def test_bad_live_frames_get_a_message_not_a_crash(app, live_streams, message, error):
+    answer = app.analyse_live_frame(message)
+    assert set(answer) == {"error"} and error in answer["error"] and live_streams == {}
 
 
 def test_heat_map_changes_the_picture(app):

@@ -152,12 +152,25 @@ def test_click_an_example_and_pick_a_face(page):
     page.screenshot(path=str(SCREENSHOTS / "2-example.png"), full_page=True)
 
 
+def _frames_drawn(page) -> int:
+    """The newest camera frame whose analysis is drawn over the video (0 before any)."""
+    return int(page.evaluate("document.querySelector('#webcam-overlay').dataset.frame || 0"))
+
+
 def test_webcam_streams_annotated_frames(page):
     page.get_by_role("tab", name="Webcam").click()
-    page.get_by_text("Click to Access Webcam").click()
-    page.locator("#webcam-input").get_by_role("button", name="capture photo").click()  # "Record": starts streaming
-    sync_api.expect(page.locator("#webcam-output img")).to_be_visible(timeout=TIMEOUT_MS)
-    assert any(e in _label_text(page, "#webcam-label") for e in EMOTIONS)
+    page.locator("#webcam-toggle").click()  # "Start"
+    page.wait_for_function("() => +document.querySelector('#webcam-overlay').dataset.frame >= 10", timeout=TIMEOUT_MS)
+    assert page.locator("#webcam-toggle").inner_text() == "Stop" and page.locator("#webcam-message").inner_text() == ""
+    assert page.evaluate("document.querySelector('#webcam-video').videoWidth") == 640  # the camera plays in the page
+    top = page.locator("#webcam-label .fer-top")  # the main face's highest probability, in bold
+    sync_api.expect(top).to_have_count(1, timeout=TIMEOUT_MS)
+    assert top.get_attribute("data-emotion") in EMOTIONS and top.locator(".fer-pct").inner_text().endswith("%")
+    # the box and its label are drawn over the video: coloured pixels on the overlay where the face is
+    painted = page.evaluate("""() => { const c = document.querySelector('#webcam-overlay');
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        let n = 0; for (let i = 3; i < d.length; i += 4) n += d[i] > 0; return n; }""")
+    assert painted > 1000
     page.screenshot(path=str(SCREENSHOTS / "3-webcam.png"), full_page=True)
 
 
@@ -171,12 +184,12 @@ def _timeline_seconds(page) -> int:
 
 
 def test_webcam_timeline_resets_when_stopped_and_grows_while_streaming(page):
-    record_stop = page.locator("#webcam-input").get_by_role("button", name="capture photo")
-    record_stop.click()  # "Stop" the stream the test above started
+    toggle = page.locator("#webcam-toggle")
+    toggle.click()  # "Stop" the stream the test above started
     sync_api.expect(page.locator("#webcam-timeline")).to_contain_text("appear here", timeout=TIMEOUT_MS)
-    assert page.locator("#webcam-timeline polyline").count() == 0
-    sync_api.expect(page.locator("#webcam-summary")).not_to_contain_text("of the last")
-    record_stop.click()  # "Record" again: a fresh timeline
+    assert page.locator("#webcam-timeline polyline").count() == 0 and toggle.inner_text() == "Start"
+    assert page.locator("#webcam-summary").inner_text() == "" and page.locator("#webcam-label .fer-top").count() == 0
+    toggle.click()  # "Start" again: a fresh timeline
     sync_api.expect(page.locator("#webcam-timeline polyline")).to_have_count(7, timeout=TIMEOUT_MS)  # one per emotion
     sync_api.expect(page.locator("#webcam-summary")).to_contain_text("of the last", timeout=TIMEOUT_MS)
     start = _timeline_seconds(page)
@@ -184,7 +197,10 @@ def test_webcam_timeline_resets_when_stopped_and_grows_while_streaming(page):
                            f" || [0, 0])[1] >= {start + 3}", timeout=TIMEOUT_MS)  # 3 s more of the same face
     assert start + 3 <= _timeline_seconds(page) <= 30
     page.screenshot(path=str(SCREENSHOTS / "7-webcam-timeline.png"), full_page=True)
-    record_stop.click()  # "Stop": the video test below has the machine to itself
+    toggle.click()  # "Stop": the video test below has the machine to itself
+    frames = _frames_drawn(page)
+    page.wait_for_timeout(500)
+    assert toggle.inner_text() == "Start" and _frames_drawn(page) == frames  # nothing more is sent
 
 
 def test_upload_a_video_and_get_plot_and_csv(page, tmp_path):

@@ -52,7 +52,7 @@ def model_files() -> dict[str, bytes]:
 
 def test_space_gets_the_app_library_assets_examples_and_nothing_else():
     files = {p.as_posix() for p in space_files()}
-    for needed in ("app.py", "requirements.txt", "README.md", ".gitattributes", "fer/__init__.py",
+    for needed in ("app.py", "app_webcam.js", "requirements.txt", "README.md", ".gitattributes", "fer/__init__.py",
                    "fer/source.py", "fer/assets/model/model.tflite", "fer/assets/model/config.json",
                    "fer/assets/face_detection/face_detection_short_range.tflite", "examples/two_faces.jpg"):
         assert needed in files
