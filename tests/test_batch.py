@@ -2,6 +2,7 @@
 over a handful of generated files with a broken one among them, resuming, and the Parquet schema."""
 
 import logging
+import math
 import shutil
 import subprocess
 import sys
@@ -102,11 +103,13 @@ def test_join_tracks_matches_boxes_across_boundaries():
 def test_collection_resume_and_schema(ray_local, collection, tmp_path, capsys):
     out = tmp_path / "results.parquet"
     # a first run that only got through two photos ...
+    # one part a run: no part on the clock (every 30 s by default), which a loaded machine would reach
     first = batch.analyze_collection([collection / "grace_hopper.jpg", collection / "no_face_coffee.jpg"], out,
-                                     workers=2, model=MODEL)
+                                     workers=2, model=MODEL, flush_seconds=math.inf)
     assert (first.processed, first.readable, first.errors) == (2, 2, 0)
     # ... then the whole folder: only the three files without results are analysed
-    second = batch.analyze_collection([collection], out, workers=2, model=MODEL, every=2, chunk_seconds=1)
+    second = batch.analyze_collection([collection], out, workers=2, model=MODEL, every=2, chunk_seconds=1,
+                                      flush_seconds=math.inf)
     assert (second.inputs, second.skipped, second.processed, second.errors) == (5, 2, 3, 1)
     assert second.frames == 1 + 15  # a photo and 15 video frames; the broken file has none
 

@@ -69,3 +69,31 @@ def test_exported_ensemble_runs_on_litert_and_explains_its_label(members, faces,
     face = FaceResult(box=(30, 30, 90, 90), score=0.9, label="happy", scores={label: 1 / 7 for label in runtime.labels})
     heat = overlay_gradcam(image, ImageResult([face], size=(120, 120)), runtime)
     assert heat.shape == image.shape and not np.array_equal(heat, image)
+
+
+def test_subsets_are_ranked_by_accuracy_then_size():
+    from train.ensemble import rank_subsets
+
+    labels = np.array([0, 1, 1])
+    logits = {  # a and b: each right on 2 of 3, their mean on all 3
+        "a": np.array([[2.0, 0.0], [1.0, 0.0], [0.0, 1.0]]),
+        "b": np.array([[0.0, 0.5], [0.0, 3.0], [0.0, 1.0]]),
+        "c": np.array([[0.0, 1.0], [0.0, 1.0], [0.0, 1.0]]),  # 2 of 3 (always 1)
+    }
+    ranked = rank_subsets(logits, labels)
+    assert len(ranked) == 7 and ranked[0] == (1.0, ("a", "b"))  # before the three together, also right on all
+    assert ranked[1] == (1.0, ("a", "b", "c")) and [r[0] for r in ranked] == sorted((r[0] for r in ranked), reverse=True)
+
+
+def test_search_scores_saved_candidates_on_the_validation_split(members, tmp_path, capsys):
+    from test_data import write_fer_csv
+    from train.ensemble import main
+
+    data = write_fer_csv(tmp_path / "fer.csv", [(i % 7, "PublicTest", 20 * i) for i in range(10)])
+    paths = []
+    for i, member in enumerate(members):
+        member.save(tmp_path / f"m{i}.keras")
+        paths.append(str(tmp_path / f"m{i}.keras"))
+    assert main(["--search", *paths, "--data", str(data)]) is None
+    out = capsys.readouterr().out
+    assert "PublicTest accuracy" in out and out.count(" + ") == 1 and len(out.strip().splitlines()) == 4

@@ -6,18 +6,25 @@ can serve as a distillation teacher. Members must share their input and preproce
 classifier ``python -m train`` makes does: 48x48 greyscale in [0, 1]); the folder is then measured as
 ``python -m train.export`` measures a run's model (calibration, PublicTest, test-time augmentation,
 faces in the wild), so its model card holds figures this one command reproduces.
+
+``python -m train.ensemble --search A B C ...`` chooses the members first: it scores every subset of
+the candidates on the validation split (PublicTest, single pass, mean logits), each candidate's logits
+computed once, and prints them best first.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 from pathlib import Path
 
 import keras
+import numpy as np
 
 from fer.config import ModelConfig
 from train.config import DEFAULT_DATA
+from train.data import load_split
 from train.export import measure_model_folder
 from train.model import build_ensemble
 
@@ -30,16 +37,44 @@ def load_member(path: Path) -> keras.Model:
     return keras.models.load_model(path, compile=False)
 
 
-def main(argv: list[str] | None = None) -> Path:
+def rank_subsets(logits: dict[str, np.ndarray], labels: np.ndarray) -> list[tuple[float, tuple[str, ...]]]:
+    """Accuracy of the mean logits of every non-empty subset of the candidates, best first (fewer
+    members first among equals: they cost less a face)."""
+    names = list(logits)
+    scored = [(float((np.mean([logits[n] for n in subset], axis=0).argmax(axis=1) == labels).mean()), subset)
+              for size in range(1, len(names) + 1) for subset in itertools.combinations(names, size)]
+    return sorted(scored, key=lambda row: (-row[0], len(row[1])))
+
+
+def search(candidates: list[Path], data: str, split: str, top: int = 15) -> list[tuple[float, tuple[str, ...]]]:
+    """Print the best ``top`` subsets of ``candidates`` on ``split``; return them all."""
+    val = load_split(data, split)
+    faces = val.images[..., None].astype("float32") / 255.0  # as training feeds its classifiers
+    logits = {str(p): load_member(p).predict(faces, batch_size=512, verbose=0) for p in candidates}
+    ranked = rank_subsets(logits, val.labels)
+    print(f"{split} accuracy (single pass, mean logits) of every subset of {len(candidates)} candidates, best first:")
+    for accuracy, subset in ranked[:top]:
+        print(f"  {accuracy:.4f}  {' + '.join(subset)}")
+    return ranked
+
+
+def main(argv: list[str] | None = None) -> Path | None:
     parser = argparse.ArgumentParser(prog="python -m train.ensemble", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--members", nargs="+", required=True, type=Path,
-                        help="classifiers: best.keras / model.keras files or model folders")
-    parser.add_argument("--out", required=True, type=Path, help="the model folder to write")
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument("--members", nargs="+", type=Path, help="classifiers: best.keras / model.keras files or model folders")
+    what.add_argument("--search", nargs="+", type=Path, metavar="CANDIDATE",
+                      help="score every subset of these classifiers on --val-split and print them; writes nothing")
+    parser.add_argument("--out", type=Path, help="the model folder to write (with --members)")
     parser.add_argument("--like", type=Path, default=Path("fer/assets/model"),
                         help="a model folder whose preprocessing (crop framing) the ensemble uses")
     parser.add_argument("--data", default=DEFAULT_DATA)
     parser.add_argument("--val-split", default="PublicTest")
     args = parser.parse_args(argv)
+    if args.search:
+        search(args.search, args.data, args.val_split)
+        return None
+    if args.out is None:
+        parser.error("--members needs --out")
 
     members = [load_member(p) for p in args.members]
     training = {
