@@ -15,6 +15,7 @@ import base64
 import ctypes
 import errno
 import functools
+import html
 import logging
 import math
 import os
@@ -22,7 +23,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -316,30 +317,41 @@ def live_answer(live: LiveStream, image: np.ndarray, seq: int, window: int, now:
 
 
 _live_streams: dict[str, LiveStream] = {}
+_ended_streams: deque[str] = deque(maxlen=256)  # recently ended: a late frame must not open them again
 _live_streams_lock = threading.Lock()
+LIVE_IN_FLIGHT = 2  # frames a page has on their way at once (app_webcam.js): only those can open a stream
 
 
 class LiveError(Exception):
     """A frame the live webcam cannot take; its message is shown to the visitor, who can press Start again."""
 
 
-def _live_stream(key: str, window: int, now: float) -> LiveStream:
-    """The stream ``key``, started if new and there is room. The page names each stream at random
-    (a server function is not told the visitor's Gradio session)."""
+def _live_stream(key: str, seq: int, window: int, now: float) -> LiveStream:
+    """The stream ``key``, opened by its first frames if there is room. The page names each stream at
+    random (a server function is not told the visitor's Gradio session). A frame of a stream that has
+    ended (Stop, its time limit, its page gone quiet) is refused, not taken for a new stream."""
     with _live_streams_lock:
         for old in [k for k, s in _live_streams.items() if now - s.seen_at > LIVE_IDLE_S]:
-            del _live_streams[old]  # its page closed without a Stop
+            _end(old)  # its page closed without a Stop
         live = _live_streams.get(key)
         if live is None:
+            if seq > LIVE_IN_FLIGHT or key in _ended_streams:
+                raise LiveError("This stream has ended; press Start to begin a new one.")
             if len(_live_streams) >= LIVE_STREAMS:
                 raise LiveError(f"{LIVE_STREAMS} webcam streams are running, as many as this server takes at once; "
                                 "please try again in a minute.")
             live = _live_streams[key] = LiveStream(FaceTracker(window=int(window)), started_at=now)
         if now - live.started_at > LIVE_TIME_LIMIT_S:
-            del _live_streams[key]
+            _end(key)
             raise LiveError(f"A stream lasts {LIVE_TIME_LIMIT_S} s; press Start to go on.")
         live.seen_at = now
         return live
+
+
+def _end(key: str) -> None:
+    """Close a stream (the caller holds ``_live_streams_lock``)."""
+    _live_streams.pop(key, None)
+    _ended_streams.append(key)
 
 
 def _frame_image(data_url: str) -> np.ndarray:
@@ -363,7 +375,7 @@ def analyse_live_frame(message: dict) -> dict:
         if not 1 <= window <= 15:
             raise ValueError
         image = _frame_image(str(message["frame"]))
-        live = _live_stream(stream, window, time.monotonic())
+        live = _live_stream(stream, seq, window, time.monotonic())
         return live_answer(live, image, seq, window)
     except LiveError as err:
         return {"error": str(err)}
@@ -377,7 +389,7 @@ def analyse_live_frame(message: dict) -> dict:
 def end_live_stream(message: dict) -> None:
     """Stop pressed: the stream's place is free at once (else after ``LIVE_IDLE_S``)."""
     with _live_streams_lock:
-        _live_streams.pop(str(message.get("stream")), None)
+        _end(str(message.get("stream")))
 
 
 def timeline_svg(timeline: EmotionTimeline, now: float, width: int = 600, height: int = 180) -> str:
@@ -399,9 +411,9 @@ def timeline_svg(timeline: EmotionTimeline, now: float, width: int = 600, height
     ticks = "".join(f'<text x="{x(t)}" y="{height - 6}" text-anchor="middle">{f"{t} s" if t else "now"}</text>'
                     for t in range(-TIMELINE_S, 1, 10))
     lines = "".join(f'<polyline fill="none" stroke="{EMOTION_COLORS.get(label, "#888")}" stroke-width="2" '
-                    f'data-emotion="{label}" points="{" ".join(f"{x(t):.1f},{y(p):.1f}" for t, p in zip(times, values))}"/>'
+                    f'data-emotion="{html.escape(label)}" points="{" ".join(f"{x(t):.1f},{y(p):.1f}" for t, p in zip(times, values))}"/>'
                     for label, values in series.items())
-    legend = " ".join(f'<span style="color:{EMOTION_COLORS.get(label, "#888")}">&#9632;</span> {label}' for label in series)
+    legend = " ".join(f'<span style="color:{EMOTION_COLORS.get(label, "#888")}">&#9632;</span> {html.escape(label)}' for label in series)
     return (f'<svg viewBox="0 0 {width} {height}" width="100%" role="img" font-size="11" fill="currentColor" '
             f'aria-label="probability of each emotion over the last {TIMELINE_S} s">{grid}{ticks}{lines}</svg>'
             f'<div style="font-size:0.85em">{legend}</div>')
@@ -412,7 +424,7 @@ def _timeline_summary(timeline: EmotionTimeline, now: float) -> str:
     if seen is None:
         return "No face in view yet."
     label, share, seconds = seen
-    return f"<strong>{label}</strong> {share:.0%} of the last {max(1, round(seconds))} s"
+    return f"<strong>{html.escape(label)}</strong> {share:.0%} of the last {max(1, round(seconds))} s"
 
 
 _example_cache: dict[int, tuple] = {}
@@ -501,7 +513,7 @@ def live_webcam() -> gr.HTML:
         "", html_template=LIVE_HTML, css_template=LIVE_CSS, elem_id="webcam",
         js_on_load=(Path(__file__).parent / "app_webcam.js").read_text(),
         server_functions=[analyse_live_frame, end_live_stream],
-        seconds=TIMELINE_S, colors=EMOTION_COLORS, text_colors=EMOTION_TEXT_COLORS, constraints=WEBCAM_SIZE,
+        seconds=TIMELINE_S, in_flight=LIVE_IN_FLIGHT, colors=EMOTION_COLORS, text_colors=EMOTION_TEXT_COLORS, constraints=WEBCAM_SIZE,
         time_limit=LIVE_TIME_LIMIT_S, placeholder=TIMELINE_PLACEHOLDER,
     )
 

@@ -9,7 +9,7 @@
 // while both are on their way is skipped, so the boxes lag behind the video by one round trip, never
 // more. `element`, `props` and `server` are given by Gradio (gr.HTML).
 
-const MAX_IN_FLIGHT = 2;
+const MAX_IN_FLIGHT = props.in_flight; // app.LIVE_IN_FLIGHT: the server opens a stream only for its first frames
 const JPEG_QUALITY = 0.8;
 const emotions = Object.keys(props.colors);
 const video = element.querySelector("video");
@@ -23,12 +23,8 @@ const plot = element.querySelector("#webcam-timeline .fer-plot");
 const summary = element.querySelector("#webcam-summary");
 const capture = document.createElement("canvas");
 
-let camera = null; // the MediaStream while streaming
-let streamId = null; // a new one on every Start: the server keeps each stream's tracks and timeline
-let sent = 0; // frames sent in this stream (their sequence numbers)
-let shown = 0; // the newest frame whose answer is drawn
-let inFlight = 0;
-let stopTimer = null;
+const ANSWER_TIMEOUT_MS = 10000; // a frame unanswered this long frees its place
+let live = null; // the stream from Start to Stop: { id, camera, sent, shown, inFlight, timer }
 
 // the seven bars, built once and updated in place: a fixed order, so bars do not jump about live
 bars.innerHTML = emotions.map((e) =>
@@ -78,16 +74,17 @@ function draw(answer) {
     ctx.fillText(text, left + pad, top + pad + fontSize * 0.85);
   }
   overlay.dataset.frame = String(answer.seq); // each new value: one more analysed frame on screen
+  overlay.dataset.boxes = JSON.stringify(answer.faces.map((face) => face.box)); // as analysed, not mirrored
 }
 
-function receive(id, answer) {
-  if (id !== streamId) return; // from a stream that has ended
+function receive(stream, answer) {
+  if (stream !== live) return; // from a stream that has ended
   if (answer.error) {
     stop(answer.error);
     return;
   }
-  if (answer.seq <= shown) return; // overtaken by a newer frame's answer
-  shown = answer.seq;
+  if (answer.stale || answer.seq <= stream.shown) return; // overtaken by a newer frame's answer
+  stream.shown = answer.seq;
   draw(answer);
   showScores(answer.main);
   if (answer.timeline !== undefined) {
@@ -96,53 +93,87 @@ function receive(id, answer) {
   }
 }
 
-function send() {
-  const id = streamId;
-  const seq = ++sent;
-  inFlight++;
-  capture.width = video.videoWidth;
-  capture.height = video.videoHeight;
-  capture.getContext("2d").drawImage(video, 0, 0);
-  capture.toBlob((blob) => { // encoded off the page's main thread, unlike toDataURL
+function encode(canvas) { // a JPEG data URL, encoded off the page's main thread (unlike toDataURL)
+  return new Promise((resolve, reject) => canvas.toBlob((blob) => {
+    if (!blob) return reject(new Error("the frame could not be encoded"));
     const reader = new FileReader();
-    reader.onload = () => server.analyse_live_frame({ stream: id, seq, frame: reader.result, window: +smoothing.value })
-      .then((answer) => receive(id, answer))
-      .catch(() => receive(id, { error: "The server did not answer; press Start to try again." }))
-      .finally(() => inFlight--);
+    reader.onload = () => resolve(reader.result);
+    reader.onerror = () => reject(reader.error);
     reader.readAsDataURL(blob);
-  }, "image/jpeg", JPEG_QUALITY);
+  }, "image/jpeg", JPEG_QUALITY));
 }
 
-function onCameraFrame() { // once per new camera frame, never twice for the same one
-  if (!camera) return;
-  video.requestVideoFrameCallback(onCameraFrame);
-  if (inFlight < MAX_IN_FLIGHT && video.videoWidth) send();
+async function send(stream) {
+  stream.inFlight++;
+  try {
+    capture.width = video.videoWidth;
+    capture.height = video.videoHeight;
+    capture.getContext("2d").drawImage(video, 0, 0);
+    const frame = await encode(capture);
+    if (stream !== live) return; // stopped meanwhile: the server has closed it
+    const request = { stream: stream.id, seq: ++stream.sent, frame, window: +smoothing.value };
+    // Gradio's client resolves undefined, never rejects, when the server fails
+    const timeout = new Promise((resolve) => setTimeout(resolve, ANSWER_TIMEOUT_MS));
+    const answer = await Promise.race([server.analyse_live_frame(request), timeout]);
+    receive(stream, answer ?? { error: "The server did not answer; press Start to try again." });
+  } catch (err) {
+    receive(stream, { error: `Could not send a camera frame (${err.message}); press Start to try again.` });
+  } finally {
+    stream.inFlight--;
+  }
+}
+
+// once per new camera frame, never twice for the same one; where a browser lacks
+// requestVideoFrameCallback, at a camera's 30 frames a second
+const nextFrame = "requestVideoFrameCallback" in HTMLVideoElement.prototype
+  ? (callback) => video.requestVideoFrameCallback(callback)
+  : (callback) => setTimeout(callback, 1000 / 30);
+
+function onCameraFrame(stream) {
+  if (stream !== live) return;
+  nextFrame(() => onCameraFrame(stream));
+  if (stream.inFlight < MAX_IN_FLIGHT && video.videoWidth) send(stream);
 }
 
 async function start() {
   message.textContent = "";
-  try {
-    camera = await navigator.mediaDevices.getUserMedia({ video: props.constraints, audio: false });
-  } catch (err) {
-    message.textContent = `No camera: ${err.message}. Allow this page to use the camera, or check that one is connected.`;
+  if (!navigator.mediaDevices) {
+    message.textContent = "This page cannot use a camera: browsers allow it only on https:// pages and on localhost.";
     return;
   }
-  streamId = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
-  sent = shown = 0;
-  video.srcObject = camera;
-  await video.play();
+  toggle.disabled = true; // until the camera plays: one click, one stream
+  let camera;
+  try {
+    camera = await navigator.mediaDevices.getUserMedia({ video: props.constraints, audio: false });
+    video.srcObject = camera;
+    await video.play();
+  } catch (err) {
+    camera?.getTracks().forEach((track) => track.stop());
+    video.srcObject = null;
+    message.textContent = `No camera: ${err.message}. Allow this page to use the camera, or check that one is connected.`;
+    return;
+  } finally {
+    toggle.disabled = false;
+  }
+  const stream = { id: `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`, camera, sent: 0, shown: 0, inFlight: 0 };
+  live = stream;
+  // the camera unplugged, taken by another program or its permission withdrawn
+  camera.getVideoTracks()[0]?.addEventListener("ended", () => stream === live && stop("The camera stopped; check it and press Start."));
+  stream.timer = setTimeout(() => stream === live && stop(`A stream lasts ${props.time_limit} s; press Start to go on.`),
+                            props.time_limit * 1000);
   toggle.textContent = "Stop";
   resetTimeline();
-  video.requestVideoFrameCallback(onCameraFrame);
-  stopTimer = setTimeout(() => stop(`A stream lasts ${props.time_limit} s; press Start to go on.`), props.time_limit * 1000);
+  nextFrame(() => onCameraFrame(stream));
 }
 
 function stop(why = "") {
-  if (streamId) server.end_live_stream({ stream: streamId }).catch(() => {});
-  camera?.getTracks().forEach((track) => track.stop());
-  camera = streamId = null;
+  if (!live) return;
+  const stream = live;
+  live = null; // from here on, its answers are ignored and its frames no longer sent
+  server.end_live_stream({ stream: stream.id });
+  stream.camera.getTracks().forEach((track) => track.stop());
+  clearTimeout(stream.timer);
   video.srcObject = null;
-  clearTimeout(stopTimer);
   overlay.getContext("2d").clearRect(0, 0, overlay.width, overlay.height);
   toggle.textContent = "Start";
   message.textContent = why;
@@ -150,7 +181,9 @@ function stop(why = "") {
   resetTimeline(); // the timeline starts afresh with the next stream
 }
 
-toggle.addEventListener("click", () => (camera ? stop() : start()));
+// a hidden page gets no camera frames: stop rather than show a frozen picture
+document.addEventListener("visibilitychange", () => document.hidden && stop("Paused while the page was hidden; press Start to go on."));
+toggle.addEventListener("click", () => (live ? stop() : start()));
 smoothing.addEventListener("input", () => { smoothingValue.textContent = smoothing.value; });
 showScores(null);
 resetTimeline();

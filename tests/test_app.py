@@ -5,7 +5,7 @@ import csv
 import io
 import json
 import os
-from collections import Counter
+from collections import Counter, deque
 from pathlib import Path
 
 import numpy as np
@@ -150,6 +150,7 @@ def _webcam_frames(count: int) -> list[str]:
 def live_streams(app, monkeypatch):
     """The app's live streams, emptied for one test."""
     monkeypatch.setattr(app, "_live_streams", {})
+    monkeypatch.setattr(app, "_ended_streams", deque(maxlen=256))
     return app._live_streams
 
 
@@ -171,6 +172,21 @@ def test_live_frames_are_answered_with_faces_and_the_timeline_once_a_second(app,
     assert answer3["timeline"].count(" ") > answer["timeline"].count(" ")  # more points on the lines: it grows
     app.end_live_stream({"stream": "s1"})  # Stop: the next Start is a fresh stream
     assert live_streams == {}
+
+
+def test_an_ended_stream_stays_ended(app, live_streams):
+    """Frames still on their way when a stream ends (Stop, its time limit, its page gone quiet) must
+    not open it again: it would hold one of the server's places with nobody watching."""
+    (frame,) = _webcam_frames(1)
+    ended = {"error": "This stream has ended; press Start to begin a new one."}
+    assert "faces" in app.analyse_live_frame({"stream": "s1", "seq": 1, "frame": frame, "window": 5})
+    app.end_live_stream({"stream": "s1"})
+    for seq in (1, 2, 3):
+        assert app.analyse_live_frame({"stream": "s1", "seq": seq, "frame": frame, "window": 5}) == ended
+    # a stream the server has never seen opens only with one of its first frames
+    assert app.analyse_live_frame({"stream": "s2", "seq": app.LIVE_IN_FLIGHT + 1, "frame": frame, "window": 5}) == ended
+    assert live_streams == {}
+    assert "faces" in app.analyse_live_frame({"stream": "s3", "seq": app.LIVE_IN_FLIGHT, "frame": frame, "window": 5})
 
 
 def test_live_streams_are_limited_in_number_and_length(app, live_streams, monkeypatch):

@@ -152,11 +152,6 @@ def test_click_an_example_and_pick_a_face(page):
     page.screenshot(path=str(SCREENSHOTS / "2-example.png"), full_page=True)
 
 
-def _frames_drawn(page) -> int:
-    """The newest camera frame whose analysis is drawn over the video (0 before any)."""
-    return int(page.evaluate("document.querySelector('#webcam-overlay').dataset.frame || 0"))
-
-
 def test_webcam_streams_annotated_frames(page):
     page.get_by_role("tab", name="Webcam").click()
     page.locator("#webcam-toggle").click()  # "Start"
@@ -166,11 +161,15 @@ def test_webcam_streams_annotated_frames(page):
     top = page.locator("#webcam-label .fer-top")  # the main face's highest probability, in bold
     sync_api.expect(top).to_have_count(1, timeout=TIMEOUT_MS)
     assert top.get_attribute("data-emotion") in EMOTIONS and top.locator(".fer-pct").inner_text().endswith("%")
-    # the box and its label are drawn over the video: coloured pixels on the overlay where the face is
-    painted = page.evaluate("""() => { const c = document.querySelector('#webcam-overlay');
-        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-        let n = 0; for (let i = 3; i < d.length; i += 4) n += d[i] > 0; return n; }""")
-    assert painted > 1000
+    # the box and its label are drawn over the mirrored video, mirrored too: the leftmost painted
+    # pixel sits at width - x1, not at x0 (waiting for a frame where the face is off-centre, as the
+    # fake camera's face sways, so that the two differ)
+    page.wait_for_function("""() => { const c = document.querySelector('#webcam-overlay');
+        const boxes = JSON.parse(c.dataset.boxes || '[]'); if (boxes.length !== 1) return false;
+        const [x0, , x1] = boxes[0], mirrored = c.width - x1; if (Math.abs(mirrored - x0) < 20) return false;
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let left = c.width;
+        for (let i = 3; i < d.length; i += 4) if (d[i] > 0) left = Math.min(left, ((i - 3) / 4) % c.width);
+        return Math.abs(left - mirrored) <= 4; }""", timeout=TIMEOUT_MS)
     page.screenshot(path=str(SCREENSHOTS / "3-webcam.png"), full_page=True)
 
 
@@ -197,10 +196,17 @@ def test_webcam_timeline_resets_when_stopped_and_grows_while_streaming(page):
                            f" || [0, 0])[1] >= {start + 3}", timeout=TIMEOUT_MS)  # 3 s more of the same face
     assert start + 3 <= _timeline_seconds(page) <= 30
     page.screenshot(path=str(SCREENSHOTS / "7-webcam-timeline.png"), full_page=True)
+    # every frame the page sends for analysis, counted from here on
+    page.evaluate("""() => { window.__sent = 0; const fetch = window.fetch;
+        window.fetch = (url, init) => { if (String(init?.body).includes('"analyse_live_frame"')) window.__sent++;
+                                        return fetch(url, init); }; }""")
+    page.wait_for_function("() => window.__sent >= 3", timeout=TIMEOUT_MS)
     toggle.click()  # "Stop": the video test below has the machine to itself
-    frames = _frames_drawn(page)
-    page.wait_for_timeout(500)
-    assert toggle.inner_text() == "Start" and _frames_drawn(page) == frames  # nothing more is sent
+    page.wait_for_timeout(200)
+    sent = page.evaluate("window.__sent")
+    page.wait_for_timeout(1000)
+    assert toggle.inner_text() == "Start" and page.evaluate("window.__sent") == sent  # nothing more is sent
+    assert page.evaluate("document.querySelector('#webcam-video').srcObject") is None  # the camera is let go
 
 
 def test_upload_a_video_and_get_plot_and_csv(page, tmp_path):
