@@ -129,9 +129,9 @@ class FaceDetector:
 
     ``full_range_score`` and ``short_range_score`` are the per-model thresholds; set one to ``None``
     to skip that model. ``tiles`` > 1 also runs the full-range model on a ``tiles`` x ``tiles`` grid of
-    overlapping tiles, which finds faces too small for the whole image, unless the whole image already
-    holds a large face (``tiles=1`` never tiles and skips the full-range model when the short-range one
-    found a large face: live video). Not thread-safe: MediaPipe task objects
+    overlapping tiles, which finds faces too small for the whole image (``tiles=1`` never tiles). Once
+    a large face is found (a portrait, a selfie, a webcam frame), the passes left are skipped: the
+    other model on the whole image, and the tiles. Not thread-safe: MediaPipe task objects
     must not be shared across threads (:class:`fer.EmotionRecognizer` keeps one detector per worker).
     """
 
@@ -170,10 +170,13 @@ class FaceDetector:
         # shrunk to nothing in the model's square input. Windows overlap by half, so every face as
         # tall as the strip lies whole in one of them.
         windows = tile_boxes(width, height, 1, overlap_fraction=0.5)
-        # short range first: in live video (tiles=1) a large face there is the usual case, and the
-        # full-range pass (more than twice the cost) is then skipped; photos always get both
-        for model in sorted(self._models, key=lambda m: m is not self.short_range):
-            if model is self.full_range and tiles == 1 and found and _has_large_face(found, width, height):
+        # Both models on the whole image, the second only while no large face has been found. Live
+        # video (tiles=1) starts with the short-range model, as a webcam films one close face and the
+        # full-range one costs more than twice as much; a photo starts with the full-range model,
+        # which also finds the smaller faces beside a large one (a second person a step behind) that
+        # the short-range model misses, and needs the short-range one only for close-ups it misses.
+        for model in sorted(self._models, key=lambda m: (m is self.short_range) == (tiles > 1)):
+            if found and _has_large_face(found, width, height):
                 break
             for window in windows:
                 found += _run(model, image, window)

@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import shared
+from conftest import EXAMPLES, shared
 from fer.detect import Detection, FaceDetector, iou, non_max_suppression, overlap, tile_boxes
 from fer.image import load_image
 
@@ -27,6 +27,29 @@ def test_portrait_has_one_face_with_keypoints_inside_its_box(detector, grace_hop
     (rx, ry), (lx, ly) = face.keypoints[:2]
     assert x0 <= rx < lx <= x1  # the person's right eye is on the image's left
     assert all(y0 <= y <= y1 for _, y in face.keypoints[:4])
+
+
+def test_passes_stop_at_a_large_face(detector, grace_hopper, monkeypatch):
+    """A photo starts with the full-range model and a live frame (tiles=1) with the short-range one;
+    once a large face is found, the passes left (the other model, the tiles) are skipped. An image
+    without a large face gets both models on the whole image and the full-range one on tiles."""
+    import fer.detect
+
+    runs = []
+    real_run = fer.detect._run
+    monkeypatch.setattr(fer.detect, "_run", lambda model, image, box: runs.append(model) or real_run(model, image, box))
+    portrait = load_image(grace_hopper)
+    assert len(detector.detect(portrait)) == 1 and runs == [detector.full_range]
+    runs.clear()
+    assert len(detector.detect(portrait, tiles=1)) == 1 and runs == [detector.short_range]
+    runs.clear()
+    assert detector.detect(np.zeros((480, 640, 3), np.uint8)) == []
+    assert runs == [detector.full_range, detector.short_range] + [detector.full_range] * 4  # whole image, 2x2 tiles
+
+
+def test_a_smaller_face_beside_a_large_one_is_found(detector):
+    """The short-range model misses the 60-px face beside the 130-px one; the full-range one does not."""
+    assert len(detector.detect(load_image(EXAMPLES / "two_faces.jpg"))) == 2
 
 
 def test_blank_image_has_no_face(detector):
