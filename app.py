@@ -54,7 +54,7 @@ import gradio as gr  # noqa: E402
 import numpy as np  # noqa: E402
 
 from fer import EmotionRecognizer, ImageError, ImageResult, load_image  # noqa: E402
-from fer.draw import COLORS, highlight_face, text_color  # noqa: E402
+from fer.draw import COLORS, draw_results, highlight_face, text_color  # noqa: E402
 from fer.source import ACCURATE, BUNDLED, FAST  # noqa: E402
 from fer.tracking import EmotionTimeline, FaceTracker  # noqa: E402
 from fer.video import VideoError, analyze_video  # noqa: E402
@@ -199,7 +199,7 @@ def _analyse(source, tiles: int | None = None, model: str | None = None) -> tupl
 def predict(path: str | None, model: str = DEFAULT_CHOICE):
     """API ``/predict``: annotated image and the main (largest) face's confidences."""
     image, result = _analyse(path, model=model)
-    return result.plot(image, numbered=True), _confidences(result)
+    return draw_results(image, result, numbered=True), _confidences(result)
 
 
 @clear_errors
@@ -219,7 +219,7 @@ class Shown:
 
 def _panel(image: np.ndarray, result: ImageResult, heat_map: bool = False, model: str | None = None):
     base = recognizer_for(model).explain(image, result) if heat_map and result.faces else image
-    shown = Shown(result.plot(base, numbered=True), result)
+    shown = Shown(draw_results(base, result, numbered=True), result)
     return shown.annotated, _face_label(result), _face_rows(result), _status(result, heat_map), shown
 
 

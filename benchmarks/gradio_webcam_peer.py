@@ -1,7 +1,7 @@
 """The peer of ``benchmarks/webcam_fps.py``: Gradio's own streaming webcam, the way Gradio's docs and
 demos stream a webcam (``gr.Image(sources=["webcam"], streaming=True)`` and ``.stream``), around the
 same recognizer, model and camera size as the app; each frame comes back annotated by
-``ImageResult.plot``. Run by the benchmark as ``python benchmarks/gradio_webcam_peer.py``
+``fer.draw.draw_results``. Run by the benchmark as ``python benchmarks/gradio_webcam_peer.py``
 (``GRADIO_SERVER_PORT`` and ``FER_MODEL`` from the environment)."""
 
 import os
@@ -11,13 +11,13 @@ from pathlib import Path
 import gradio as gr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from fer import EmotionRecognizer  # noqa: E402
+from fer import EmotionRecognizer, draw_results  # noqa: E402
 
 recognizer = EmotionRecognizer(os.environ.get("FER_MODEL", "bundled"))
 
 
 def annotate(frame):
-    return None if frame is None else recognizer.predict(frame, tiles=1).plot(frame)
+    return None if frame is None else draw_results(frame, recognizer.predict(frame, tiles=1))
 
 
 with gr.Blocks() as demo:

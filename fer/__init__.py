@@ -4,7 +4,8 @@
 >>> recognizer = EmotionRecognizer()            # bundled model, or FER_MODEL / a Hub repo id
 >>> result = recognizer.predict("photo.jpg")    # path, bytes, PIL image or RGB array
 >>> result.main_face.label, result.main_face.scores
->>> annotated = result.plot(image)              # RGB array with boxes and labels
+>>> from fer import draw_results
+>>> annotated = draw_results(image, result)    # RGB array with boxes and labels
 """
 
 import importlib

@@ -92,8 +92,10 @@ def analyse(recognizer, path: str, annotated: Path | None = None) -> dict:
     if annotated is not None:
         from PIL import Image
 
+        from fer.draw import draw_results
+
         try:
-            Image.fromarray(result.plot(image)).save(annotated)
+            Image.fromarray(draw_results(image, result)).save(annotated)
         except Exception as err:  # a full disk: the faces were found, the copy is what failed
             record["error"] = "faces found, but the annotated copy could not be saved: " + describe_failure(err)
     return record

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-if TYPE_CHECKING:  # for the annotation only: fer.results imports this module (ImageResult.plot)
-    from fer.results import ImageResult
+from fer.results import ImageResult
 
 COLORS = {  # one colour per emotion, readable on photos
     "angry": (230, 25, 75),

@@ -1,8 +1,7 @@
 """Typed results: what was found in one image, face by face.
 
-Drawing lives in :mod:`fer.draw`, which takes these results; ``ImageResult.plot`` is a shortcut to it
-kept for the documented ``result.plot(image)``. The import runs one way only (this module imports
-:mod:`fer.draw`, never the reverse), so neither module half-loads the other.
+Drawing is kept apart, as MediaPipe Tasks keeps it: :func:`fer.draw.draw_results` takes these
+results, and this module knows nothing of it.
 """
 
 from __future__ import annotations
@@ -15,7 +14,6 @@ from typing import Any
 
 import numpy as np
 
-from fer.draw import draw_results
 
 
 @dataclass(frozen=True)
@@ -93,7 +91,3 @@ class ImageResult:
                 writer.writerow([number, *record["box"], record["score"], record["label"],
                                  *(record["scores"][k] for k in labels)])
         return path
-
-    def plot(self, image: np.ndarray, numbered: bool = False) -> np.ndarray:
-        """An annotated copy of ``image``: ``fer.draw.draw_results(image, self, numbered)``."""
-        return draw_results(image, self, numbered)

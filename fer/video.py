@@ -13,6 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from fer.draw import draw_results
 from fer.results import ImageResult
 from fer.tracking import FaceTracker
 
@@ -151,7 +152,7 @@ def analyze_video(
                 if writer is None:
                     writer = _webm_writer(annotated, fps / every, rgb.shape[1], rgb.shape[0])
                 smoothed = ImageResult([t.face for t in tracked], result.size)
-                writer.write(cv2.cvtColor(smoothed.plot(rgb), cv2.COLOR_RGB2BGR))
+                writer.write(cv2.cvtColor(draw_results(rgb, smoothed), cv2.COLOR_RGB2BGR))
             if progress is not None:
                 progress(min(1.0, (index + 1) / frame_count), f"frame {index + 1} of {frame_count}")
         read = index + 1 if analysis.analysed_frames else 0

@@ -3,7 +3,7 @@ import pytest
 from PIL import Image
 
 from conftest import EXAMPLES, shared
-from fer import EMOTIONS, ImageResult, load_image
+from fer import EMOTIONS, ImageResult, draw_results, load_image
 
 
 def _check_face(face, size):
@@ -87,7 +87,7 @@ def test_plot_returns_an_annotated_copy(recognizer, grace_hopper):
     image = load_image(grace_hopper)
     before = image.copy()
     result = recognizer.predict(image)
-    annotated = result.plot(image)
+    annotated = draw_results(image, result)
     assert annotated.shape == image.shape and annotated.dtype == np.uint8
     assert np.array_equal(image, before)  # the input is untouched
     x0, y0, x1, y1 = result.main_face.box
