@@ -72,14 +72,15 @@ MAX_UPLOAD_MB = int(os.environ.get("FER_MAX_UPLOAD_MB", 50))
 log = logging.getLogger("app")
 
 # The webcam (the Webcam tab, app_webcam.js): the camera's video plays in the page and each new
-# camera frame goes to analyse_live_frame while fewer than two are on their way; the answers (boxes,
-# labels, the main face's probabilities) are drawn over the video, and the timeline of the last
-# TIMELINE_S is re-sent every PLOT_EVERY_S, not per frame. LIVE_STREAMS run at once (2 CPU cores) and
+# camera frame goes to analyse_live_frame while fewer than LIVE_IN_FLIGHT are on their way; the
+# answers (boxes, labels, the main face's probabilities) are drawn over the video, and the timeline
+# of the last TIMELINE_S is re-sent every PLOT_EVERY_S, not per frame. LIVE_STREAMS run at once (2 CPU cores) and
 # each lasts LIVE_TIME_LIMIT_S, so one visitor cannot hold the Space; a stream that sends nothing for
 # LIVE_IDLE_S (its page closed) frees its place.
 TIMELINE_S = 30
 PLOT_EVERY_S = 1.0
 LIVE_STREAMS = 2
+LIVE_IN_FLIGHT = 2  # frames a page has on their way at once (app_webcam.js): only those can open a stream
 LIVE_TIME_LIMIT_S = 120
 LIVE_IDLE_S = 5.0
 # asked of the camera: faces in a webcam are close-ups, and more pixels only cost the browser's JPEG
@@ -319,7 +320,6 @@ def live_answer(live: LiveStream, image: np.ndarray, seq: int, window: int, now:
 _live_streams: dict[str, LiveStream] = {}
 _ended_streams: deque[str] = deque(maxlen=256)  # recently ended: a late frame must not open them again
 _live_streams_lock = threading.Lock()
-LIVE_IN_FLIGHT = 2  # frames a page has on their way at once (app_webcam.js): only those can open a stream
 
 
 class LiveError(Exception):
