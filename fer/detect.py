@@ -176,7 +176,7 @@ class FaceDetector:
         # which also finds the smaller faces beside a large one (a second person a step behind) that
         # the short-range model misses, and needs the short-range one only for close-ups it misses.
         for model in sorted(self._models, key=lambda m: (m is self.short_range) == (tiles > 1)):
-            if found and _has_large_face(found, width, height):
+            if _has_large_face(found, width, height):
                 break
             for window in windows:
                 found += _run(model, image, window)
