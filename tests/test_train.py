@@ -38,7 +38,8 @@ def test_train_resume_and_export(tmp_path, tiny_csv):
 
 
 def test_resume_continues_exactly_where_the_run_stopped(tmp_path, tiny_csv):
-    common = [f"--data={tiny_csv}", "--widths=[4]", "--head_units=4", "--batch_size=8", "--patience=0", "--epochs=2", "--mix=mixup"]
+    common = [f"--data={tiny_csv}", "--widths=[4]", "--head_units=4", "--batch_size=8", "--patience=0", "--epochs=2", "--mix=mixup",
+              "--blur=1.5", "--low_res=0.5", "--noise=0.02"]  # every random layer is reseeded on resume
     train_main(common + [f"--out={tmp_path / 'straight'}"])
     interrupted = tmp_path / "interrupted"
     train_main(common + [f"--out={interrupted}", "--epochs=1"])
@@ -50,6 +51,23 @@ def test_resume_continues_exactly_where_the_run_stopped(tmp_path, tiny_csv):
     for a, b in zip(straight, resumed):  # same losses and accuracies, epoch by epoch
         for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
             assert float(a[key]) == pytest.approx(float(b[key]), rel=1e-4), key
+
+
+def test_low_resolution_shrinks_its_share_of_faces_and_only_in_training():
+    import keras
+
+    from train.model import RandomLowResolution
+
+    faces = np.random.default_rng(1).random((32, 48, 48, 1)).astype("float32")
+    assert np.array_equal(keras.ops.convert_to_numpy(RandomLowResolution(1.0, seed=0)(faces, training=False)), faces)
+    assert np.array_equal(keras.ops.convert_to_numpy(RandomLowResolution(0.0, seed=0)(faces, training=True)), faces)
+    out = keras.ops.convert_to_numpy(RandomLowResolution(1.0, sizes=(16, 24), seed=0)(faces, training=True))
+    smaller = {s: keras.ops.convert_to_numpy(keras.ops.image.resize(
+        keras.ops.image.resize(faces, (s, s), interpolation="area"), (48, 48), interpolation="bilinear")) for s in (16, 24)}
+    picked = [min(smaller, key=lambda s: np.abs(smaller[s][i] - out[i]).max()) for i in range(len(faces))]
+    assert all(np.allclose(out[i], smaller[s][i], atol=1e-5) for i, s in enumerate(picked))  # each face: one size
+    assert set(picked) == {16, 24}  # both sizes drawn across the batch
+    assert out.std() < faces.std()  # detail lost: white noise smooths out
 
 
 def _log(run):

@@ -53,6 +53,11 @@ class TrainConfig:
     contrast: float = 0.3
     brightness: float = 0.2
     erase: bool = False
+    # real-photo look (0 = off): blur's largest Gaussian sigma in pixels (on a third of the faces), the
+    # share of faces seen as if cut from a smaller photo, and the standard deviation of sensor noise
+    blur: float = 0.0
+    low_res: float = 0.0
+    noise: float = 0.0
     mix: str = "none"  # none | mixup | cutmix
     mix_alpha: float = 0.2
     mix_prob: float = 0.5

@@ -164,9 +164,12 @@ def write_model_card(folder: Path, config: ModelConfig) -> Path:
             f"Command: `{train.get('command', '')}`; {train.get('epochs_run')} epochs "
             f"(best at epoch {train.get('best_epoch')}), {train.get('train_seconds', 0) / 60:.0f} minutes on "
             f"{train.get('hardware')}. Augmentation: flips, shifts, rotation, zoom, brightness and contrast"
-            + (", random erasing" if run.get("erase") else "") + "; AdamW with warm-up and cosine decay; label smoothing"
+            + (", random erasing" if run.get("erase") else "") + _real_photo_look(run)
+            + "; AdamW with warm-up and cosine decay; label smoothing"
             + (f"; started from the weights of `{run['init_from']}` (a warm restart)" if run.get("init_from") else
                "; trained from scratch")
+            + (f"; distilled from {', '.join(f'`{t}`' for t in run['teachers'])} (weight {run['distill_weight']}, "
+               f"temperature {run['distill_temperature']})" if run.get("teachers") and run.get("distill_weight") else "")
             + ". The model was selected on PublicTest; the PrivateTest split was never used.",
             "",
         ]
@@ -188,6 +191,14 @@ def write_model_card(folder: Path, config: ModelConfig) -> Path:
     path = folder / "README.md"
     path.write_text("\n".join(lines))
     return path
+
+
+def _real_photo_look(run: dict) -> str:
+    """The real-photo augmentations a run used, as the model card's words (empty when none)."""
+    parts = [f"blur up to sigma {run['blur']} px" if run.get("blur") else "",
+             f"{run['low_res']:.0%} of faces seen at 24-40 px" if run.get("low_res") else "",
+             f"sensor noise (sd {run['noise']})" if run.get("noise") else ""]
+    return "".join(f", {p}" for p in parts if p)
 
 
 def _model_card_intro(config: ModelConfig) -> list[str]:

@@ -52,11 +52,17 @@ def build_augmenter(
     contrast: float = 0.3,
     brightness: float = 0.2,
     erase: bool = False,
+    blur: float = 0.0,
+    low_res: float = 0.0,
+    noise: float = 0.0,
     seed: int | None = None,
 ) -> keras.Sequential:
     """Random flips, shifts, rotations, zoom, brightness/contrast (and optional erasing) as layers.
 
-    Active only when called with ``training=True``; inputs are floats in [0, 1].
+    ``blur``, ``low_res`` and ``noise`` make some faces look as real photos reach the classifier:
+    out of focus (a third of the faces, Gaussian sigma up to ``blur`` pixels), cut from a smaller photo
+    (that share of the faces downscaled to 24-40 px and back) and with sensor noise (standard deviation
+    ``noise``); 0 leaves each out. Active only when called with ``training=True``; inputs are floats in [0, 1].
     """
     # explicit names: training keys each layer's random state on its name (see train.ReseedEachEpoch)
     augment = [
@@ -67,9 +73,53 @@ def build_augmenter(
         layers.RandomBrightness(brightness, value_range=(0.0, 1.0), seed=seed, name="brightness"),
         layers.RandomContrast(contrast, value_range=(0.0, 1.0), seed=seed, name="contrast"),
     ]
+    if blur > 0:
+        augment.append(layers.RandomGaussianBlur(
+            factor=(1 / 3, 1 / 3), kernel_size=5, sigma=(0.3, blur), value_range=(0.0, 1.0), seed=seed, name="blur"
+        ))
+    if low_res > 0:
+        augment.append(RandomLowResolution(low_res, seed=seed, name="low_res"))
+    if noise > 0:
+        augment.append(layers.GaussianNoise(noise, seed=seed, name="noise"))
     if erase:
         augment.append(layers.RandomErasing(factor=0.5, scale=(0.02, 0.15), value_range=(0.0, 1.0), seed=seed, name="erase"))
     return keras.Sequential(augment, name="augment")
+
+
+@keras.saving.register_keras_serializable(package="train")
+class RandomLowResolution(layers.Layer):
+    """A share of the images (``rate``) downscaled to one of ``sizes`` pixels and upscaled back.
+
+    A face in a real photo is often smaller than the 48 px the classifier sees, so it arrives upscaled
+    and soft; FER2013's faces rarely are. Every size is computed for the whole batch and each image
+    picks one (or its original), which keeps every shape static, so the layer runs on any backend.
+    """
+
+    def __init__(self, rate: float, sizes: tuple[int, ...] = (24, 32, 40), seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.rate, self.sizes, self.seed = float(rate), tuple(int(s) for s in sizes), seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, images, training=None):
+        if not training:
+            return images
+        height, width = images.shape[1], images.shape[2]
+        versions = [images] + [
+            keras.ops.image.resize(keras.ops.image.resize(images, (size, size), interpolation="area"),
+                                   (height, width), interpolation="bilinear")
+            for size in self.sizes
+        ]
+        batch = keras.ops.shape(images)[0]
+        shrink = keras.random.uniform((batch,), seed=self.seed_generator) < self.rate
+        size = keras.random.randint((batch,), 1, len(versions), seed=self.seed_generator)
+        choice = keras.ops.one_hot(keras.ops.where(shrink, size, 0), len(versions), dtype=images.dtype)
+        return keras.ops.einsum("nk,nkhwc->nhwc", choice, keras.ops.stack(versions, axis=1))
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate, "sizes": list(self.sizes), "seed": self.seed}
 
 
 ENSEMBLE_NAME = "fer_ensemble"

@@ -70,7 +70,8 @@ def build_training_model(cfg: TrainConfig, steps_per_epoch: int) -> keras.Model:
     if cfg.init_from:
         classifier.set_weights(keras.models.load_model(cfg.init_from, compile=False).get_weights())
     augmenter = build_augmenter(
-        cfg.translate, cfg.rotate_degrees, cfg.zoom, cfg.contrast, cfg.brightness, cfg.erase, seed=cfg.seed
+        cfg.translate, cfg.rotate_degrees, cfg.zoom, cfg.contrast, cfg.brightness, cfg.erase,
+        blur=cfg.blur, low_res=cfg.low_res, noise=cfg.noise, seed=cfg.seed,
     )
     images = keras.Input((48, 48, 1), name="image")
     augmented = augmenter(keras.layers.Rescaling(1.0 / 255.0, name="to_unit_range")(images))
