@@ -27,7 +27,11 @@ class TrainConfig:
     # validation always uses FER2013's labels, so figures stay comparable across runs
     labels: str = "fer2013"  # fer2013 | ferplus_majority | ferplus_soft
     ferplus: str = "../shared/data/ferplus/fer2013new-train-publictest.csv"
-    # model
+    # model: this project's VGG-style CNN, or the pretrained RAF-DB MobileFaceNet to fine-tune
+    # (train/mobilefacenet.py; its weights come from `pretrained`, run at `network_size` pixels)
+    arch: str = "cnn"  # cnn | mobilefacenet
+    pretrained: str = "../shared/pretrained/facial_expression_recognition_mobilefacenet_2022july_int8bq.onnx"
+    network_size: int = 64
     widths: list[int] = field(default_factory=lambda: [32, 64, 128, 256])
     convs_per_block: int = 2
     block_dropout: float = 0.1

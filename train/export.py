@@ -18,7 +18,7 @@ import keras
 import numpy as np
 import yaml
 
-from fer.classifier import sha256_of, softmax
+from fer.classifier import LiteRTRunner, sha256_of, softmax
 from fer.config import TFLITE_NAME, WEIGHTS_NAME, ModelConfig, Preprocessing
 from train.calibration import fit_temperature, negative_log_likelihood
 from train.model import ensemble_members
@@ -46,7 +46,8 @@ def export_model_folder(
     config = ModelConfig(
         preprocessing=preprocessing,
         architecture={"name": classifier.name, "parameters": int(classifier.count_params()),
-                      "members": len(ensemble_members(classifier))},
+                      "members": len(ensemble_members(classifier)),
+                      "pretrained_members": sum(not _has_dense_head(m) for m in ensemble_members(classifier))},
         training=training,
         metrics=metrics,
         weights_sha256=sha256_of(folder / WEIGHTS_NAME),
@@ -201,22 +202,37 @@ def _real_photo_look(run: dict) -> str:
     return "".join(f", {p}" for p in parts if p)
 
 
+# the notice a model fine-tuned from the OpenCV Zoo's expression model carries (Apache-2.0, section 4)
+PRETRAINED_NOTICE = (
+    "Part of this model is fine-tuned from the OpenCV Model Zoo's facial expression recognition model "
+    "(MobileFaceNet trained on RAF-DB, \"progressive teacher\", Jiang & Deng; "
+    "`facial_expression_recognition_mobilefacenet_2022july`), licensed under the Apache License 2.0, "
+    "and changed: de-quantised, given a 48-px greyscale input, fine-tuned on FER2013."
+)
+
+
 def _model_card_intro(config: ModelConfig) -> list[str]:
     params = config.architecture.get("parameters", 0) / 1e6
     members = config.architecture.get("members", 1)
+    pretrained = config.architecture.get("pretrained_members", 0)
     labels = ", ".join(config.labels)
+    notice = [PRETRAINED_NOTICE, ""] if pretrained else []
     if members > 1:
+        kinds = (f"{members} VGG-style CNNs" if not pretrained else
+                 f"{members - pretrained} VGG-style CNNs and {pretrained} MobileFaceNet")
         return [
             "# FER2013 emotion ensemble", "",
-            f"An ensemble of {members} VGG-style CNNs ({params:.2f}M parameters in all), each trained on the FER2013 "
+            f"An ensemble of {kinds} ({params:.2f}M parameters in all), each trained on the FER2013 "
             f"Training split to label a face as one of seven emotions: {labels}. Its logits are the mean of its "
             "members' logits, in one LiteRT file. It is the `accurate` model of the `fer` library and its Gradio "
-            "Space (`EmotionRecognizer(model=\"accurate\")`).", "",
+            "Space (`EmotionRecognizer(model=\"accurate\")`).", "", *notice,
         ]
+    kind = "VGG-style CNN" if not pretrained else "MobileFaceNet"
     return [
-        "# FER2013 emotion CNN", "",
-        f"A {params:.2f}M-parameter VGG-style CNN, trained on the FER2013 Training split to label a face as one "
+        f"# FER2013 emotion {'CNN' if not pretrained else 'MobileFaceNet'}", "",
+        f"A {params:.2f}M-parameter {kind}, trained on the FER2013 Training split to label a face as one "
         f"of seven emotions: {labels}. It is the default (`fast`) model of the `fer` library and its Gradio Space.", "",
+        *notice,
     ]
 
 
@@ -233,18 +249,31 @@ def explainable(classifier: keras.Model) -> keras.Model:
     For an ensemble (:func:`train.model.build_ensemble`) the members' features are stacked along the
     channels and their gradients divided by the number of members: the mean of the logits is linear
     in each member's, so Grad-CAM++ over the stacked channels explains the ensemble's label.
+    Members without this head (the pretrained MobileFaceNet, :mod:`train.mobilefacenet`) are left out
+    of the explanation, which then shows what the CNN members' share of the mean logits looked at;
+    a model with no such member is exported with its logits alone (the runtime then explains nothing).
     """
     members = ensemble_members(classifier)
-    if len(members) == 1:
+    explained = [member for member in members if _has_dense_head(member)]
+    if not explained:
+        return classifier
+    if members == [classifier]:
         return _explainable_single(classifier)
     image = keras.Input(classifier.input_shape[1:], name="face")
-    outputs = [_explainable_single(member)(image) for member in members]
+    outputs = [_explainable_single(member)(image) for member in explained]
     n = float(len(members))
     return keras.Model(image, {
         "logits": classifier(image),
         "features": keras.layers.Concatenate(axis=-1)([o["features"] for o in outputs]),
         "head_gradients": keras.layers.Concatenate(axis=1)([o["head_gradients"] for o in outputs]) / n,
     })
+
+
+def _has_dense_head(classifier: keras.Model) -> bool:
+    """Whether the classifier ends as :func:`train.model.build_classifier` builds it (pooling, dense,
+    batch norm, ReLU, dense), the head whose gradient :func:`_explainable_single` writes out."""
+    names = {layer.name for layer in classifier.layers}
+    return {"gap", "head_dense", "head_bn", "logits"} <= names
 
 
 def _explainable_single(classifier: keras.Model) -> keras.Model:
@@ -276,8 +305,9 @@ def export_tflite(classifier: keras.Model, folder: Path, faces: np.ndarray, scal
     tflite_top1 = interpreter.get_tensor(logits[0]["index"]).argmax(axis=1)
     keras_top1 = np.concatenate([np.asarray(classifier(x[i : i + 512], training=False)).argmax(axis=1) for i in range(0, len(x), 512)])
     agreement = float((tflite_top1 == keras_top1).mean())
+    outputs = [LiteRTRunner.RANKS[n] for n in (2, 4, 3) if any(len(d["shape"]) == n for d in interpreter.get_output_details())]
     return {"file": TFLITE_NAME, "sha256": sha256_of(path), "top1_agreement": agreement, "n": int(len(x)),
-            "outputs": ["logits", "features", "head_gradients"]}
+            "outputs": outputs}
 
 
 def refresh_tflite(folder: Path, data: str | None) -> dict:

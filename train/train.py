@@ -60,13 +60,26 @@ def architecture(cfg: TrainConfig) -> dict:
                 head_units=cfg.head_units, head_dropout=cfg.head_dropout)
 
 
+def build_network(cfg: TrainConfig) -> keras.Model:
+    """The classifier the config names, under the current dtype policy (``fer_cnn``, logits out)."""
+    if cfg.arch == "mobilefacenet":
+        from train.mobilefacenet import build_mobilefacenet  # needs onnx, only for this architecture
+
+        if not Path(cfg.pretrained).is_file():
+            raise SystemExit(f"arch mobilefacenet: pretrained model not found: {cfg.pretrained}")
+        return build_mobilefacenet(cfg.pretrained, size=cfg.network_size)
+    if cfg.arch != "cnn":
+        raise SystemExit(f"unknown arch {cfg.arch!r}; use cnn or mobilefacenet")
+    return build_classifier(**architecture(cfg))
+
+
 def build_training_model(cfg: TrainConfig, steps_per_epoch: int) -> keras.Model:
     """uint8 images -> [0, 1] floats -> augmentation -> classifier, compiled with AdamW and cosine LR.
 
     With teachers and a distillation weight, the frozen teachers see the same augmented batch and
     the model outputs ``[student logits, teacher logits]`` for :class:`train.distill.DistillationLoss`.
     """
-    classifier = build_classifier(**architecture(cfg))
+    classifier = build_network(cfg)
     if cfg.init_from:
         classifier.set_weights(keras.models.load_model(cfg.init_from, compile=False).get_weights())
     augmenter = build_augmenter(
@@ -109,7 +122,7 @@ def save_float32(classifier: keras.Model, path: Path, cfg: TrainConfig) -> None:
     policy = keras.config.dtype_policy()
     keras.config.set_dtype_policy("float32")
     try:
-        copy = build_classifier(**architecture(cfg))
+        copy = build_network(cfg)
     finally:
         keras.config.set_dtype_policy(policy)
     copy.set_weights(classifier.get_weights())
