@@ -6,6 +6,10 @@ Builds the real training model (``train.train.build_training_model``: augmentati
 leaks into the next. Prints ms per step and the equivalent seconds per epoch of FER2013 Training
 (28,709 images). Settings: TensorFlow float32 / mixed_bfloat16, with and without XLA (``jit_compile``),
 batch 128 / 256, and the JAX backend where jax is installed. Measure here before training for hours.
+
+``--config train/configs/NAME.yaml`` times that run's model (its architecture and augmentation, e.g.
+the pretrained MobileFaceNet of ``configs/mobilefacenet.yaml``) instead of the default CNN;
+``--settings 2`` times only the first settings (TensorFlow float32 and bfloat16, no XLA).
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ SETTINGS = [  # (backend, precision, jit_compile, batch size)
 ]
 
 
-def time_one(precision: str, jit: bool, batch: int, steps: int, widths: list[int]) -> float:
+def time_one(precision: str, jit: bool, batch: int, steps: int, widths: list[int], config: str | None) -> float:
     """ms per training step of one setting, in this process (its backend is already chosen)."""
     import keras
     import numpy as np
@@ -40,7 +44,8 @@ def time_one(precision: str, jit: bool, batch: int, steps: int, widths: list[int
     from train.train import build_training_model
 
     keras.config.set_dtype_policy(precision)
-    model = build_training_model(TrainConfig(batch_size=batch, widths=widths), steps_per_epoch=steps)
+    cfg = TrainConfig.load(config) if config else TrainConfig(widths=widths)
+    model = build_training_model(cfg.updated({"batch_size": batch, "precision": precision}), steps_per_epoch=steps)
     model.compile(optimizer=model.optimizer, loss=model.loss, metrics=["accuracy"], jit_compile=jit)
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (batch * steps, 48, 48, 1)).astype("float32")
@@ -55,19 +60,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--widths", default="32,64,128,256", help="the classifier's block widths")
+    parser.add_argument("--config", help="time this training config's model instead of the CNN of --widths")
+    parser.add_argument("--settings", type=int, default=len(SETTINGS), help="time only the first N settings")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # "backend,precision,jit,batch": run one setting here
     args = parser.parse_args()
     widths = [int(w) for w in args.widths.split(",")]
     if args.one:
         _, precision, jit, batch = args.one.split(",")
-        print(time_one(precision, jit == "1", int(batch), args.steps, widths))
+        print(time_one(precision, jit == "1", int(batch), args.steps, widths, args.config))
         return
-    print(f"machine: {os.cpu_count()} CPU threads; classifier widths {widths}; {args.steps} steps a setting")
+    model = f"the model of {args.config}" if args.config else f"classifier widths {widths}"
+    print(f"machine: {os.cpu_count()} CPU threads; {model}; {args.steps} steps a setting")
     print(f"{'backend':<11} {'precision':<15} {'XLA':<4} {'batch':>5} {'ms/step':>8} {'s/epoch':>8}")
-    for backend, precision, jit, batch in SETTINGS:
+    for backend, precision, jit, batch in SETTINGS[: args.settings]:
         one = f"{backend},{precision},{int(jit)},{batch}"
         env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2")
-        done = subprocess.run([sys.executable, __file__, "--one", one, "--steps", str(args.steps), "--widths", args.widths],
+        command = [sys.executable, __file__, "--one", one, "--steps", str(args.steps), "--widths", args.widths]
+        done = subprocess.run(command + (["--config", args.config] if args.config else []),
                               env=env, capture_output=True, text=True)
         try:
             ms = float(done.stdout.strip().splitlines()[-1])
