@@ -59,8 +59,9 @@ def normalise(maps: np.ndarray, size: int) -> np.ndarray:
 def gradcam(classifier: EmotionClassifier, crops: np.ndarray, classes: np.ndarray) -> np.ndarray:
     """``(N, S, S)`` heat maps in [0, 1] for ``crops`` (uint8) and the class index of each."""
     if not classifier.runner.explains:
-        raise RuntimeError(f"{classifier.folder}: its model.tflite has no explanation outputs; re-export it "
-                           "with python -m train.export --refresh-tflite")
+        raise RuntimeError(f"{classifier.folder}: its model.tflite has no explanation outputs. Models of this "
+                           "project's CNN gain them with python -m train.export --refresh-tflite; a network "
+                           "without its dense head (a MobileFaceNet alone) cannot be explained this way")
     out = classifier.runner(classifier.inputs(crops), outputs=("features", "head_gradients"))
     grads = activation_gradients(out["features"], out["head_gradients"], np.asarray(classes))
     return normalise(gradcam_plus_plus(out["features"], grads), classifier.input_size)

@@ -55,14 +55,14 @@ def run_results(run: Path) -> dict:
         "seconds_per_epoch": round(state.get("seconds", 0.0) / max(1, len(epochs_logged)), 1),
         "hardware": state.get("hardware", "CPU (2 cores)"),
         "labels": config.get("labels", "fer2013"),
-        "widths": config["widths"],
+        "widths": config["widths"] if config.get("arch", "cnn") == "cnn" else f"{config['arch']} at {config['network_size']} px",
     }
     cached.write_text(json.dumps(results, indent=2))
     return results
 
 
 def markdown_table(rows: list[dict]) -> str:
-    header = "| run | val accuracy | macro F1 | parameters | epochs (best) | s/epoch | labels | widths | hardware |"
+    header = "| run | val accuracy | macro F1 | parameters | epochs (best) | s/epoch | labels | widths (or network) | hardware |"
     lines = [header, "|---" * (header.count("|") - 1) + "|"]
     for r in sorted(rows, key=lambda r: -r["accuracy"]):
         epochs = f"{r['epochs_run']}/{r['planned_epochs']} ({r['best_epoch']})"

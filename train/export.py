@@ -74,7 +74,7 @@ def write_model_card(folder: Path, config: ModelConfig) -> Path:
         "license": "apache-2.0",
         "pipeline_tag": "image-classification",
         "tags": ["facial-expression-recognition", "emotion-recognition", "fer2013", "keras"],
-        "datasets": ["fer2013"],
+        "datasets": ["fer2013"] + (["raf-db"] if config.architecture.get("pretrained_members") else []),
         "metrics": ["accuracy", "f1"],
     }
     if val:
@@ -167,8 +167,7 @@ def write_model_card(folder: Path, config: ModelConfig) -> Path:
             f"{train.get('hardware')}. Augmentation: flips, shifts, rotation, zoom, brightness and contrast"
             + (", random erasing" if run.get("erase") else "") + _real_photo_look(run)
             + "; AdamW with warm-up and cosine decay; label smoothing"
-            + (f"; started from the weights of `{run['init_from']}` (a warm restart)" if run.get("init_from") else
-               "; trained from scratch")
+            + _starting_point(run)
             + (f"; distilled from {', '.join(f'`{t}`' for t in run['teachers'])} (weight {run['distill_weight']}, "
                f"temperature {run['distill_temperature']})" if run.get("teachers") and run.get("distill_weight") else "")
             + ". The model was selected on PublicTest; the PrivateTest split was never used.",
@@ -202,13 +201,24 @@ def _real_photo_look(run: dict) -> str:
     return "".join(f", {p}" for p in parts if p)
 
 
-# the notice a model fine-tuned from the OpenCV Zoo's expression model carries (Apache-2.0, section 4)
+# the notice a model made from the OpenCV Zoo's expression model carries (Apache-2.0, section 4)
 PRETRAINED_NOTICE = (
-    "Part of this model is fine-tuned from the OpenCV Model Zoo's facial expression recognition model "
+    "Licence notice: {part} derived from the OpenCV Model Zoo's facial expression recognition model "
     "(MobileFaceNet trained on RAF-DB, \"progressive teacher\", Jiang & Deng; "
-    "`facial_expression_recognition_mobilefacenet_2022july`), licensed under the Apache License 2.0, "
-    "and changed: de-quantised, given a 48-px greyscale input, fine-tuned on FER2013."
+    "`facial_expression_recognition_mobilefacenet_2022july`), licensed under the Apache License 2.0 "
+    "(https://www.apache.org/licenses/LICENSE-2.0). Changes: its weights were de-quantised, it was given a "
+    "48-px greyscale input, and, where this card's training section says so, it was fine-tuned on FER2013."
 )
+
+
+def _starting_point(run: dict) -> str:
+    """Where a run's weights started, as the model card's words."""
+    if run.get("arch") == "mobilefacenet":
+        return (f"; fine-tuned from the RAF-DB MobileFaceNet `{Path(run.get('pretrained', '')).name}`, "
+                f"run at {run.get('network_size')} px inside")
+    if run.get("init_from"):
+        return f"; started from the weights of `{run['init_from']}` (a warm restart)"
+    return "; trained from scratch"
 
 
 def _model_card_intro(config: ModelConfig) -> list[str]:
@@ -216,10 +226,11 @@ def _model_card_intro(config: ModelConfig) -> list[str]:
     members = config.architecture.get("members", 1)
     pretrained = config.architecture.get("pretrained_members", 0)
     labels = ", ".join(config.labels)
-    notice = [PRETRAINED_NOTICE, ""] if pretrained else []
+    notice = [PRETRAINED_NOTICE.format(part="part of this model is" if members > pretrained else "this model is"), ""]
+    notice = notice if pretrained else []
     if members > 1:
         kinds = (f"{members} VGG-style CNNs" if not pretrained else
-                 f"{members - pretrained} VGG-style CNNs and {pretrained} MobileFaceNet")
+                 f"{members - pretrained} VGG-style CNN(s) and {pretrained} MobileFaceNet(s) pretrained on RAF-DB")
         return [
             "# FER2013 emotion ensemble", "",
             f"An ensemble of {kinds} ({params:.2f}M parameters in all), each trained on the FER2013 "
@@ -227,12 +238,16 @@ def _model_card_intro(config: ModelConfig) -> list[str]:
             "members' logits, in one LiteRT file. It is the `accurate` model of the `fer` library and its Gradio "
             "Space (`EmotionRecognizer(model=\"accurate\")`).", "", *notice,
         ]
-    kind = "VGG-style CNN" if not pretrained else "MobileFaceNet"
+    if pretrained:
+        return [
+            "# FER2013 emotion MobileFaceNet", "",
+            f"A {params:.2f}M-parameter MobileFaceNet pretrained on RAF-DB, labelling a face as one of seven "
+            f"emotions: {labels}. Load it by its folder.", "", *notice,
+        ]
     return [
-        f"# FER2013 emotion {'CNN' if not pretrained else 'MobileFaceNet'}", "",
-        f"A {params:.2f}M-parameter {kind}, trained on the FER2013 Training split to label a face as one "
+        "# FER2013 emotion CNN", "",
+        f"A {params:.2f}M-parameter VGG-style CNN, trained on the FER2013 Training split to label a face as one "
         f"of seven emotions: {labels}. It is the default (`fast`) model of the `fer` library and its Gradio Space.", "",
-        *notice,
     ]
 
 

@@ -8,9 +8,10 @@ project's ``(48, 48, 1)`` greyscale face in [0, 1] and returns logits in FER2013
 
     python -m train.mobilefacenet --out runs/mobilefacenet_init.keras [--size 112] [--check]
 
-``--check`` compares the Keras copy's logits with OpenCV's own run of the ONNX file.
-The result can be fine-tuned with ``python -m train --init_from=runs/mobilefacenet_init.keras``
-(the architecture comes with the file) or evaluated as it is with ``train.ensemble --search``.
+``--check`` compares the Keras copy's logits with OpenCV's own run of the ONNX file. The file can be
+scored as it is, alone or with other members, by ``python -m train.ensemble --search``; fine-tuning
+builds the network afresh from the ONNX file: ``python -m train --arch=mobilefacenet --network_size=64``
+(``train/configs/mobilefacenet.yaml``).
 """
 
 from __future__ import annotations
@@ -127,11 +128,13 @@ def build_mobilefacenet(onnx_path: str | Path = PRETRAINED, input_size: int = 48
         elif node.op_type == "Flatten":
             out = layers.Flatten(name=name)(inputs[0])  # (N, 1, 1, C): the same order as NCHW's
         elif node.op_type == "Gemm":
-            order = [RAF_ORDER.index(c) for c in FER2013_ORDER]
-            weight, bias = inputs[1][order], inputs[2][order]  # rows per class, in FER2013's order
-            dense = layers.Dense(weight.shape[0], name="logits", dtype="float32")
+            if attrs.get("alpha", 1.0) != 1.0 or attrs.get("beta", 1.0) != 1.0 or attrs.get("transA", 0):
+                raise ValueError("only Gemm with alpha = beta = 1 and no transA is supported")
+            kernel = inputs[1].T if attrs.get("transB", 0) else inputs[1]  # (features, classes)
+            order = [RAF_ORDER.index(c) for c in FER2013_ORDER]  # the classes in FER2013's order
+            dense = layers.Dense(kernel.shape[1], name="logits", dtype="float32")
             out = dense(inputs[0])
-            dense.set_weights([weight.T if attrs.get("transB", 0) else weight, bias])
+            dense.set_weights([kernel[:, order], inputs[2][order]])
         else:
             raise ValueError(f"ONNX op {node.op_type} is not supported")
         tensors[node.output[0]] = out

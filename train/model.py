@@ -60,7 +60,8 @@ def build_augmenter(
     """Random flips, shifts, rotations, zoom, brightness/contrast (and optional erasing) as layers.
 
     ``blur``, ``low_res`` and ``noise`` make some faces look as real photos reach the classifier:
-    out of focus (a third of the faces, Gaussian sigma up to ``blur`` pixels), cut from a smaller photo
+    out of focus (a third of the faces, Gaussian sigma between 0.3 and ``blur`` pixels, one draw a batch as
+    Keras' layer does), cut from a smaller photo
     (that share of the faces downscaled to 24-40 px and back) and with sensor noise (standard deviation
     ``noise``); 0 leaves each out. Active only when called with ``training=True``; inputs are floats in [0, 1].
     """
@@ -105,7 +106,7 @@ class RandomLowResolution(layers.Layer):
             return images
         height, width = images.shape[1], images.shape[2]
         versions = [images] + [
-            keras.ops.image.resize(keras.ops.image.resize(images, (size, size), interpolation="area"),
+            keras.ops.image.resize(keras.ops.image.resize(images, (size, size), interpolation="bilinear", antialias=True),
                                    (height, width), interpolation="bilinear")
             for size in self.sizes
         ]
