@@ -120,3 +120,15 @@ def test_training_fine_tunes_the_pretrained_network_and_saves_it_in_float32(tmp_
     assert "Licence notice: this model is derived from the OpenCV Model Zoo" in card  # Apache-2.0, section 4
     assert "fine-tuned from the RAF-DB MobileFaceNet `small.onnx`, run at 8 px inside" in card
     assert "raf-db" in card and "trained from scratch" not in card
+
+
+def test_an_ensemble_with_it_explains_through_its_cnn_members_only(tmp_path):
+    from train.export import explainable
+    from train.model import build_classifier, build_ensemble
+
+    cnn = build_classifier(widths=(4, 8), head_units=8)
+    pretrained = build_mobilefacenet(_small_graph(tmp_path / "small.onnx"), input_size=48, size=8)
+    out = explainable(build_ensemble([cnn, pretrained]))(np.zeros((2, 48, 48, 1), np.float32))
+    assert out["features"].shape[-1] == 8  # the CNN's last block only
+    assert tuple(out["head_gradients"].shape) == (2, 8, 7)
+    assert explainable(pretrained) is pretrained  # alone: logits only, nothing to explain

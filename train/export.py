@@ -226,8 +226,8 @@ def _model_card_intro(config: ModelConfig) -> list[str]:
     members = config.architecture.get("members", 1)
     pretrained = config.architecture.get("pretrained_members", 0)
     labels = ", ".join(config.labels)
-    notice = [PRETRAINED_NOTICE.format(part="part of this model is" if members > pretrained else "this model is"), ""]
-    notice = notice if pretrained else []
+    part = "part of this model is" if members > pretrained else "this model is"
+    notice = [PRETRAINED_NOTICE.format(part=part), ""] if pretrained else []
     if members > 1:
         kinds = (f"{members} VGG-style CNNs" if not pretrained else
                  f"{members - pretrained} VGG-style CNN(s) and {pretrained} MobileFaceNet(s) pretrained on RAF-DB")
