@@ -14,6 +14,8 @@ from typing import Any
 import yaml
 
 DEFAULT_DATA = "../shared/data/fer2013/fer2013-train-publictest.csv.gz"
+# the OpenCV Zoo's RAF-DB MobileFaceNet (../shared/pretrained/README.md), for arch mobilefacenet
+PRETRAINED_MOBILEFACENET = "../shared/pretrained/facial_expression_recognition_mobilefacenet_2022july_int8bq.onnx"
 
 
 @dataclass
@@ -30,7 +32,7 @@ class TrainConfig:
     # model: this project's VGG-style CNN, or the pretrained RAF-DB MobileFaceNet to fine-tune
     # (train/mobilefacenet.py; its weights come from `pretrained`, run at `network_size` pixels)
     arch: str = "cnn"  # cnn | mobilefacenet
-    pretrained: str = "../shared/pretrained/facial_expression_recognition_mobilefacenet_2022july_int8bq.onnx"
+    pretrained: str = PRETRAINED_MOBILEFACENET
     network_size: int = 64
     widths: list[int] = field(default_factory=lambda: [32, 64, 128, 256])
     convs_per_block: int = 2

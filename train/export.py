@@ -21,7 +21,7 @@ import yaml
 from fer.classifier import LiteRTRunner, sha256_of, softmax
 from fer.config import TFLITE_NAME, WEIGHTS_NAME, ModelConfig, Preprocessing
 from train.calibration import fit_temperature, negative_log_likelihood
-from train.model import ensemble_members
+from train.model import LOW_RES_SIZES, ensemble_members
 
 WILD_FACES = Path("../shared/data/faces-in-the-wild")
 
@@ -196,7 +196,7 @@ def write_model_card(folder: Path, config: ModelConfig) -> Path:
 def _real_photo_look(run: dict) -> str:
     """The real-photo augmentations a run used, as the model card's words (empty when none)."""
     parts = [f"blur up to sigma {run['blur']} px" if run.get("blur") else "",
-             f"{run['low_res']:.0%} of faces seen at 24-40 px" if run.get("low_res") else "",
+             f"{run['low_res']:.0%} of faces seen at {min(LOW_RES_SIZES)}-{max(LOW_RES_SIZES)} px" if run.get("low_res") else "",
              f"sensor noise (sd {run['noise']})" if run.get("noise") else ""]
     return "".join(f", {p}" for p in parts if p)
 

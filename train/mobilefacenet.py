@@ -23,10 +23,11 @@ import keras
 import numpy as np
 from keras import layers
 
-PRETRAINED = "../shared/pretrained/facial_expression_recognition_mobilefacenet_2022july_int8bq.onnx"
-# RAF-DB's class order in this model (its README); FER2013's is fer.config.EMOTIONS
+from fer.config import EMOTIONS as FER2013_ORDER
+from train.config import PRETRAINED_MOBILEFACENET as PRETRAINED
+
+# RAF-DB's class order in this model (its README), where FER2013's is fer.config.EMOTIONS
 RAF_ORDER = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
-FER2013_ORDER = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 
 
 def dequantize(quantized: np.ndarray, scale: np.ndarray, zero_point: np.ndarray, axis: int, block: int) -> np.ndarray:

@@ -87,6 +87,10 @@ def build_augmenter(
     return keras.Sequential(augment, name="augment")
 
 
+# the sizes (px) a face "cut from a smaller photo" is shrunk to before it is brought back to 48
+LOW_RES_SIZES = (24, 32, 40)
+
+
 @keras.saving.register_keras_serializable(package="train")
 class RandomLowResolution(layers.Layer):
     """A share of the images (``rate``) downscaled to one of ``sizes`` pixels and upscaled back.
@@ -96,7 +100,7 @@ class RandomLowResolution(layers.Layer):
     picks one (or its original), which keeps every shape static, so the layer runs on any backend.
     """
 
-    def __init__(self, rate: float, sizes: tuple[int, ...] = (24, 32, 40), seed: int | None = None, **kwargs):
+    def __init__(self, rate: float, sizes: tuple[int, ...] = LOW_RES_SIZES, seed: int | None = None, **kwargs):
         super().__init__(**kwargs)
         self.rate, self.sizes, self.seed = float(rate), tuple(int(s) for s in sizes), seed
         self.seed_generator = keras.random.SeedGenerator(seed)
