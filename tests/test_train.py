@@ -88,6 +88,28 @@ def test_ferplus_soft_labels_train(tmp_path, tiny_csv):
     assert EmotionClassifier(folder).config.training["config"]["labels"] == "ferplus_soft"
 
 
+def test_blended_targets_keep_every_row_and_fer2013s_labels(tmp_path, tiny_csv):
+    from train.config import TrainConfig
+    from train.data import load_split
+    from train.train import one_hot, training_targets
+
+    votes = tmp_path / "ferplus.csv"
+    header = "Usage,Image name,neutral,happiness,surprise,sadness,anger,disgust,fear,contempt,unknown,NF\n"
+    rows = "".join(f"Training,f{i}.png,{i % 2},0,0,0,{1 - i % 2},0,0,0,0,0\n" for i in range(39))
+    rows += "Training,,5,0,0,0,0,0,0,0,0,0\n"  # no image name: unusable votes
+    votes.write_text(header + rows + "".join(f"PublicTest,p{i}.png,1,0,0,0,0,0,0,0,0,0\n" for i in range(10)))
+    cfg = TrainConfig(data=str(tiny_csv), ferplus=str(votes), labels="fer2013+ferplus", ferplus_weight=0.25)
+    images, targets, hard = training_targets(cfg)
+    labels = load_split(tiny_csv, "Training").labels
+    assert len(images) == len(targets) == 40 and (hard == labels).all()
+    np.testing.assert_allclose(targets.sum(axis=1), 1.0, rtol=1e-6)
+    voted = one_hot(np.where(np.arange(40) % 2, 6, 0))  # angry (index 0) on even rows, neutral (6) on odd
+    np.testing.assert_allclose(targets[:39], 0.75 * one_hot(labels)[:39] + 0.25 * voted[:39], rtol=1e-6)
+    np.testing.assert_array_equal(targets[39], one_hot(labels)[39])
+    with pytest.raises(SystemExit, match="ferplus_weight"):
+        training_targets(TrainConfig(data=str(tiny_csv), ferplus=str(votes), labels="fer2013+ferplus", ferplus_weight=1.5))
+
+
 def test_experiments_table_lists_runs(tmp_path, tiny_csv):
     from train.experiments import main as experiments_main
 
@@ -147,3 +169,29 @@ def test_time_budget_caps_the_run_and_logs_the_rate(tmp_path, tiny_csv):
                 "--epochs=50", "--patience=0", "--time_budget_min=0.0001"])
     assert json.loads((run / "state.json").read_text())["epoch"] == 1
     assert "learning_rate" in (run / "log.csv").read_text().splitlines()[0]
+
+
+def test_export_replaces_a_model_folder_only_once_the_new_one_is_complete(tmp_path, monkeypatch):
+    import train.export as export
+
+    shipped = tmp_path / "model"
+    shipped.mkdir()
+    (shipped / "config.json").write_text("the shipped model")
+
+    def fails_halfway(classifier, out, *args):
+        out.mkdir()
+        (out / "config.json").write_text("half written")
+        raise RuntimeError("the faces-in-the-wild step failed")
+
+    monkeypatch.setattr(export, "_measure_into", fails_halfway)
+    with pytest.raises(RuntimeError):
+        export.measure_model_folder(None, shipped, {}, None, "data.csv", "PublicTest")
+    assert [p.name for p in tmp_path.iterdir()] == ["model"] and (shipped / "config.json").read_text() == "the shipped model"
+
+    def completes(classifier, out, *args):
+        out.mkdir()
+        (out / "config.json").write_text("the new model")
+
+    monkeypatch.setattr(export, "_measure_into", completes)
+    assert export.measure_model_folder(None, shipped, {}, None, "data.csv", "PublicTest") == shipped
+    assert [p.name for p in tmp_path.iterdir()] == ["model"] and (shipped / "config.json").read_text() == "the new model"

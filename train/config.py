@@ -25,10 +25,13 @@ class TrainConfig:
     train_split: str = "Training"
     val_split: str = "PublicTest"  # model selection happens here; PrivateTest stays untouched
     out: str = "runs/baseline"
-    # training targets: FER2013's own labels, or FER+ votes (majority or the vote distribution);
+    # training targets: FER2013's own labels, FER+ votes (majority or the vote distribution), or a
+    # blend: (1 - ferplus_weight) * FER2013's one-hot label + ferplus_weight * the vote distribution,
+    # which keeps every row and FER2013's label prior while the votes say how ambiguous a face is;
     # validation always uses FER2013's labels, so figures stay comparable across runs
-    labels: str = "fer2013"  # fer2013 | ferplus_majority | ferplus_soft
+    labels: str = "fer2013"  # fer2013 | ferplus_majority | ferplus_soft | fer2013+ferplus
     ferplus: str = "../shared/data/ferplus/fer2013new-train-publictest.csv"
+    ferplus_weight: float = 0.5
     # model: this project's VGG-style CNN, or the pretrained RAF-DB MobileFaceNet to fine-tune
     # (train/mobilefacenet.py; its weights come from `pretrained`, run at `network_size` pixels)
     arch: str = "cnn"  # cnn | mobilefacenet

@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         report = evaluate(args.data, args.split, args.model, args.detect, args.tta, args.plots)
-    except (FileNotFoundError, ValueError) as err:
+    except (OSError, ValueError) as err:  # no such data or model, an unreadable image, the Hub
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(json.dumps(report, indent=2) if args.json else format_report(report))

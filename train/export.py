@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -386,7 +387,46 @@ def measure_model_folder(
 ) -> Path:
     """Export ``classifier`` to the model folder ``out``, then fit its temperature and measure it
     (validation split, test-time augmentation, faces in the wild where present) through its LiteRT
-    copy, writing every figure into ``config.json`` and the model card."""
+    copy, writing every figure into ``config.json`` and the model card.
+
+    The folder is built beside ``out`` and takes its place only when complete: ``out`` is often the
+    shipped model (``fer/assets/model``), which a failure halfway must not leave half replaced."""
+    out = Path(out)
+    staging = out.with_name(out.name + ".partial")
+    if staging.exists():
+        shutil.rmtree(staging)
+    try:
+        _measure_into(classifier, staging, training, preprocessing, data, val_split, log_csv)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    _replace_folder(staging, out)
+    print(f"model folder: {out}")
+    return out
+
+
+def _replace_folder(new: Path, old: Path) -> None:
+    """Put the folder ``new`` where ``old`` is, removing ``old`` only once ``new`` stands in its place."""
+    if not old.exists():
+        new.rename(old)
+        return
+    retired = old.with_name(old.name + ".old")
+    if retired.exists():
+        shutil.rmtree(retired)
+    old.rename(retired)
+    new.rename(old)
+    shutil.rmtree(retired)
+
+
+def _measure_into(
+    classifier: keras.Model,
+    out: Path,
+    training: dict[str, Any],
+    preprocessing: Preprocessing,
+    data: str,
+    val_split: str,
+    log_csv: Path | None,
+) -> None:
     from fer.classifier import EmotionClassifier
     from train.data import load_split
     from train.evaluate import classify_crops, evaluate
@@ -432,8 +472,6 @@ def measure_model_folder(
     for key in ("validation", "faces_in_the_wild"):
         if key in metrics:
             print(f"{key}: accuracy {metrics[key]['accuracy']:.4f}, macro F1 {metrics[key]['macro_f1']:.4f} (n={metrics[key]['n']})")
-    print(f"model folder: {folder}")
-    return folder
 
 
 if __name__ == "__main__":

@@ -35,17 +35,25 @@ def training_targets(cfg: TrainConfig) -> tuple[np.ndarray, np.ndarray, np.ndarr
     """(images ``(N, 48, 48, 1)`` uint8, targets ``(N, 7)``, hard labels) for the training split.
 
     With FER+ labels, votes are matched to FER2013 rows by position and rows without usable votes
-    are dropped; the hard labels (for class weights) are the majority votes.
+    are dropped; the hard labels (for class weights) are the majority votes. The blend keeps every
+    row (those without usable votes keep their one-hot label) and FER2013's labels as hard labels.
     """
     train = load_split(cfg.data, cfg.train_split)
     if cfg.labels == "fer2013":
         return train.images[..., None], one_hot(train.labels), train.labels
-    if cfg.labels not in ("ferplus_majority", "ferplus_soft"):
-        raise SystemExit(f"labels must be fer2013, ferplus_majority or ferplus_soft, not {cfg.labels!r}")
+    choices = ("ferplus_majority", "ferplus_soft", "fer2013+ferplus")
+    if cfg.labels not in choices:
+        raise SystemExit(f"labels must be fer2013, {', '.join(choices)}, not {cfg.labels!r}")
     votes = read_ferplus_votes(cfg.ferplus).get(cfg.train_split)
     if votes is None or len(votes) != len(train):
         raise SystemExit(f"{cfg.ferplus} does not have one row per {cfg.train_split} row of {cfg.data}")
-    targets, keep = ferplus_targets(votes, soft=cfg.labels == "ferplus_soft")
+    targets, keep = ferplus_targets(votes, soft=cfg.labels != "ferplus_majority")
+    if cfg.labels == "fer2013+ferplus":
+        if not 0.0 <= cfg.ferplus_weight <= 1.0:
+            raise SystemExit(f"ferplus_weight must lie in [0, 1], not {cfg.ferplus_weight}")
+        blended = one_hot(train.labels)
+        blended[keep] = (1.0 - cfg.ferplus_weight) * blended[keep] + cfg.ferplus_weight * targets
+        return train.images[..., None], blended, train.labels
     return train.images[keep][..., None], targets, targets.argmax(axis=1)
 
 
