@@ -93,9 +93,24 @@ TIMELINE_PLACEHOLDER = f"The main face's emotions over the last {TIMELINE_S} s a
 # The visitor picks a model on the Upload tab and in /predict and /analyze: "Fast" is FER_MODEL (the
 # fast default unless set), "Accurate" the ensemble; FER_MODEL=accurate makes it the preselected one.
 MODEL_CHOICES = ("Fast", "Accurate")
-DEFAULT_CHOICE = "Accurate" if os.environ.get("FER_MODEL") == ACCURATE else "Fast"
+
+
+def choice_sources(fer_model: str | None) -> tuple[str, dict[str, str | None]]:
+    """(the preselected choice, the model source behind each choice) for the app's ``FER_MODEL``."""
+    fer_model = fer_model or ""
+    if fer_model.partition(":")[0] == BUNDLED:  # offline by request: the bundled copy of either model
+        sources = {"Fast": BUNDLED, "Accurate": f"{BUNDLED}:{ACCURATE}"}
+        return ("Accurate" if fer_model == sources["Accurate"] else "Fast"), sources
+    if fer_model == ACCURATE:
+        return "Accurate", {"Fast": FAST, "Accurate": ACCURATE}
+    return "Fast", {"Fast": None, "Accurate": ACCURATE}  # None: FER_MODEL (a repo, a folder) or fast
+
+
+DEFAULT_CHOICE, MODEL_SOURCES = choice_sources(os.environ.get("FER_MODEL"))
 _recognizers: dict[str, EmotionRecognizer] = {}
-_recognizers_lock = threading.Lock()
+# one lock per choice: the first "Accurate" request, which may download the ensemble, must not hold
+# up "Fast" requests meanwhile
+_recognizer_locks = {choice: threading.Lock() for choice in MODEL_CHOICES}
 
 
 def recognizer_for(choice: str | None = None) -> EmotionRecognizer:
@@ -103,18 +118,10 @@ def recognizer_for(choice: str | None = None) -> EmotionRecognizer:
     choice = choice or DEFAULT_CHOICE
     if choice not in MODEL_CHOICES:
         raise gr.Error(f"Unknown model {choice!r}: choose {' or '.join(MODEL_CHOICES)}.")
-    with _recognizers_lock:
+    with _recognizer_locks[choice]:
         if choice not in _recognizers:
-            _recognizers[choice] = EmotionRecognizer(_model_source(choice))
+            _recognizers[choice] = EmotionRecognizer(MODEL_SOURCES[choice])
         return _recognizers[choice]
-
-
-def _model_source(choice: str) -> str | None:
-    if os.environ.get("FER_MODEL") == BUNDLED:  # offline by request: the bundled copy of either model
-        return f"{BUNDLED}:{ACCURATE}" if choice == "Accurate" else BUNDLED
-    if choice == "Accurate":
-        return ACCURATE
-    return FAST if DEFAULT_CHOICE == "Accurate" else None  # None: FER_MODEL, or the fast default
 
 
 recognizer = recognizer_for(DEFAULT_CHOICE)  # the webcam, video and examples use the preselected model

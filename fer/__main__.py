@@ -72,11 +72,15 @@ def analyse_video(recognizer, path: str, args: argparse.Namespace, annotated: Pa
 
     try:
         analysis = analyze_video(recognizer, path, every=args.every, annotated=annotated)
-        if args.csv:
-            analysis.write_csv(args.csv)
     except Exception as err:  # whatever it is, this file's record says so and the others go on
         return {"path": path, "video": None, "error": describe_failure(err)}
-    return {"path": path, "video": analysis.summary(), "error": None}
+    record = {"path": path, "video": analysis.summary(), "error": None}
+    if args.csv:
+        try:
+            analysis.write_csv(args.csv)
+        except Exception as err:  # the analysis stands; the CSV is what failed
+            record["error"] = "video analysed, but the CSV could not be written: " + describe_failure(err)
+    return record
 
 
 def analyse(recognizer, path: str, annotated: Path | None = None) -> dict:
@@ -105,9 +109,11 @@ def format_table(records: list[dict]) -> str:
     lines = []
     for record in records:
         path = "".join(c if c.isprintable() else "?" for c in record["path"])  # no terminal escapes
-        if record["error"]:
+        if record["error"] and not (record.get("faces") or record.get("video")):
             lines.append(f"{path}: ERROR {record['error']}")
             continue
+        if record["error"]:  # the analysis stands, but a file asked for could not be written
+            lines.append(f"{path}: ERROR {record['error']}")
         if "video" in record:
             video = record["video"]
             lines.append(f"{path}: {video['duration']:.1f} s, {video['analysed_frames']} frames analysed, "
@@ -145,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     # says what matters, and the CLI owns its process, so its warnings filter is ours to set
     warnings.filterwarnings("ignore", module=r"PIL\.")
     from fer.predictor import EmotionRecognizer
+    from fer.source import first_line
 
     if args.out is not None:
         try:
@@ -153,7 +160,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"python -m fer: cannot create the --out folder ({(err.strerror or 'failure').lower()})",
                   file=sys.stderr)
             return 2
-    recognizer = EmotionRecognizer(args.model, args.revision)
+    try:
+        recognizer = EmotionRecognizer(args.model, args.revision)
+    except (OSError, ValueError) as err:  # no such model, unreachable Hub, corrupt download
+        log.debug("model failed to load", exc_info=err)
+        print(f"python -m fer: cannot load the model: {first_line(err)}", file=sys.stderr)
+        return 2
     records = []
     for index, path in enumerate(args.images, start=1):
         video = is_video(path)

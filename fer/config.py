@@ -61,7 +61,12 @@ class ModelConfig:
         data = dict(data)
         data["labels"] = tuple(data.get("labels", EMOTIONS))
         pre = data.get("preprocessing", {})
-        data["preprocessing"] = pre if isinstance(pre, Preprocessing) else Preprocessing(**pre)
+        if not isinstance(pre, Preprocessing):
+            unknown = set(pre) - {f.name for f in fields(Preprocessing)}
+            if unknown:  # a config from a newer version: refused as a whole, like unknown top-level keys
+                raise ValueError(f"unknown preprocessing keys in model config: {sorted(unknown)}")
+            pre = Preprocessing(**pre)
+        data["preprocessing"] = pre
         return cls(**data)
 
     def save(self, folder: str | Path) -> Path:

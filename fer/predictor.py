@@ -90,7 +90,15 @@ class EmotionRecognizer:
             with self._create_lock:
                 create = self._created < self.max_workers
                 self._created += create
-            worker = _Worker(self._folder, self._tiles) if create else self._idle.get()
+            if not create:
+                worker = self._idle.get()
+            else:
+                try:
+                    worker = _Worker(self._folder, self._tiles)
+                except BaseException:  # give the slot back, or a failed start would shrink the pool for good
+                    with self._create_lock:
+                        self._created -= 1
+                    raise
         try:
             yield worker
         finally:

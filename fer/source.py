@@ -3,9 +3,11 @@
 ``resolve_model(source, revision)`` takes a model name (``fast``, the default, or ``accurate``), a
 folder path, ``owner/name`` or ``hf-hub:owner/name`` (like timm), or nothing, in which case
 ``FER_MODEL`` / ``FER_MODEL_REVISION`` and then ``fast`` apply. A name stands for a Hub repo at a
-pinned revision with a copy bundled in the package; Hub files come through huggingface_hub's cache.
-When the Hub cannot be reached (offline, firewalled) the named model's bundled copy is used instead,
-and the log says so.
+set revision with a copy bundled in the package; Hub files come through huggingface_hub's cache.
+When the Hub cannot be reached (offline, firewalled) a named model's bundled copy is used instead,
+and the log says so; so is the default's when ``FER_MODEL`` names another repo, so that the app
+still starts. A repo the caller named is refused instead: a typed path that does not exist reads as
+``owner/name``, and answering it with another model would hide the mistake.
 """
 
 from __future__ import annotations
@@ -61,8 +63,11 @@ class ModelLocation:
 
 def resolve_model(source: str | Path | None = None, revision: str | None = None) -> ModelLocation:
     """Find the model folder for ``source`` (see module docstring), downloading it if needed."""
-    source = str(source if source is not None else os.environ.get("FER_MODEL") or FAST)
-    revision = revision or os.environ.get("FER_MODEL_REVISION") or None
+    chosen_by_caller = source is not None
+    if not chosen_by_caller:  # FER_MODEL_REVISION goes with FER_MODEL, never with a model the caller names
+        source = os.environ.get("FER_MODEL") or FAST
+        revision = revision or os.environ.get("FER_MODEL_REVISION") or None
+    source = str(source)
     if source == BUNDLED or source.startswith(BUNDLED + ":"):  # "bundled:accurate": that model, no Hub
         name = source.partition(":")[2] or FAST
         if name not in MODELS:
@@ -79,7 +84,7 @@ def resolve_model(source: str | Path | None = None, revision: str | None = None)
         raise FileNotFoundError(f"model {source!r} is neither a folder nor a Hub repo id (owner/name) nor a model name ({names})")
     repo_id = source.removeprefix(HUB_PREFIX)
     pinned = next((m.revision for m in MODELS.values() if m.repo_id == repo_id), None)
-    return _download(repo_id, revision or pinned, fallback=None)
+    return _download(repo_id, revision or pinned, fallback=None, offline_fallback=not chosen_by_caller)
 
 
 def bundled_origin(folder: Path) -> str:
@@ -88,19 +93,23 @@ def bundled_origin(folder: Path) -> str:
     return BUNDLED if name == FAST else f"{BUNDLED}:{name}"
 
 
-def _download(repo_id: str, revision: str | None, fallback: Path | None) -> ModelLocation:
+def _download(repo_id: str, revision: str | None, fallback: Path | None, offline_fallback: bool = True) -> ModelLocation:
     try:
         folder = snapshot_download(repo_id, revision=revision, allow_patterns=[WEIGHTS_NAME, TFLITE_NAME, CONFIG_NAME, "*.md"])
         return ModelLocation(Path(folder), f"{HUB_PREFIX}{repo_id}@{revision or 'main'}", fallback=fallback)
     except LocalEntryNotFoundError as err:
-        # no connection and nothing cached: the one case where quietly using a bundled copy is right
-        log.warning("Hugging Face Hub unreachable for %s (%s); using the bundled model", repo_id, _first_line(err))
-        if fallback is None:
-            fallback = next((m.bundled for m in MODELS.values() if m.repo_id == repo_id), BUNDLED_MODEL)
+        # no connection and nothing cached: the case where a bundled copy may stand in, and the log says so
+        fallback = fallback or next((m.bundled for m in MODELS.values() if m.repo_id == repo_id), None)
+        if fallback is None and not offline_fallback:
+            raise FileNotFoundError(
+                f"model {repo_id!r} is not a folder here, and as a Hub repo it is not cached and the Hub "
+                f"cannot be reached ({first_line(err)})") from None
+        fallback = fallback or BUNDLED_MODEL
+        log.warning("Hugging Face Hub unreachable for %s (%s); using the bundled model", repo_id, first_line(err))
     except HfHubHTTPError as err:
         if fallback is None:  # a repo the user named but that does not exist or is private: say so, don't mask it
             raise
-        log.warning("Hub model %s unavailable (%s); using the bundled model", repo_id, _first_line(err))
+        log.warning("Hub model %s unavailable (%s); using the bundled model", repo_id, first_line(err))
     return ModelLocation(fallback, bundled_origin(fallback))
 
 
@@ -109,5 +118,5 @@ def _looks_like_repo_id(text: str) -> bool:
     return len(parts) == 2 and all(parts) and not text.startswith((".", "~"))
 
 
-def _first_line(err: Exception) -> str:
+def first_line(err: Exception) -> str:
     return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__

@@ -32,12 +32,14 @@ class VideoError(ValueError):
 class VideoAnalysis:
     labels: tuple[str, ...]
     fps: float
-    frame_count: int
+    frame_count: int  # the header's count (approximate), or the frames read where it gives none
     every: int
     rows: list[dict] = field(default_factory=list)  # one per face per analysed frame, raw probabilities
     analysed_frames: int = 0
+    analysed_until: int = 0  # the index of the last frame read, plus one
     annotated_path: Path | None = None
     stopped_at: int | None = None  # the frame where decoding failed before the end, if it did
+    limit_reached: bool = False  # the stream ran on past the frames its header gave, up to the limits
 
     @property
     def duration(self) -> float:
@@ -61,6 +63,9 @@ class VideoAnalysis:
         if self.stopped_at is not None:
             summary["warning"] = (f"decoding stopped at frame {self.stopped_at} of {self.frame_count} "
                                   f"(the file may be truncated or damaged); results cover the frames before it")
+        if self.limit_reached:
+            summary["warning"] = (f"the video runs on past the length its header gives; analysis "
+                                  f"stopped at the length limit, after frame {self.analysed_until}")
         return summary
 
     def write_csv(self, path: str | Path) -> Path:
@@ -98,6 +103,8 @@ class VideoAnalysis:
 
 
 def open_video(path: str | Path, max_seconds: float) -> tuple[cv2.VideoCapture, float, int]:
+    """(capture, frames per second, the header's frame count, 0 where it gives none), or a
+    :class:`VideoError` saying why the video is refused."""
     path = Path(path)
     if not path.is_file():
         raise VideoError(f"no such file: {path.name}")
@@ -105,8 +112,12 @@ def open_video(path: str | Path, max_seconds: float) -> tuple[cv2.VideoCapture, 
     if not capture.isOpened():
         raise VideoError(f"cannot read {path.name} as a video")
     fps = capture.get(cv2.CAP_PROP_FPS) or 0.0
-    frames = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
-    if fps <= 0 or frames <= 0:
+    frames = capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0.0
+    # a file written while it was recorded (a browser's MediaRecorder WebM) has no length in its
+    # header: the count reads as 0 or hugely negative; 0 says "unknown", and the limits then hold
+    # while the frames are read (analyze_video)
+    frames = int(frames) if 0 < frames < 2**31 else 0
+    if fps <= 0:
         capture.release()
         raise VideoError(f"{path.name} has no readable frames")
     width, height = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
@@ -130,7 +141,7 @@ def analyze_video(
     annotated: str | Path | None = None,
     max_seconds: float = 300.0,
     window: int = 3,
-    progress: Callable[[float, str], object] | None = None,
+    progress: Callable[[float | None, str], object] | None = None,
 ) -> VideoAnalysis:
     """Analyse every ``every``-th frame; with ``annotated``, write those frames, boxed and labelled
     with probabilities smoothed over ``window`` analysed frames, to that ``.webm`` file."""
@@ -140,8 +151,11 @@ def analyze_video(
     analysis = VideoAnalysis(recognizer.labels, fps, frame_count, every)
     tracker = FaceTracker(window=window)
     writer = None
+    # the header's frame count, which open_video checked, can be wrong (a damaged or crafted file):
+    # the limits hold while reading too, with the slack that approximate counts need
+    stop = int(min(MAX_VIDEO_FRAMES, max_seconds * fps) * 1.02) + every
     try:
-        for index, rgb in iter_frames(capture, every):
+        for index, rgb in iter_frames(capture, every, stop=stop):
             result = recognizer.predict(rgb, tiles=1)
             tracked = tracker.update(result)
             for item, raw in zip(tracked, result.faces):  # update() keeps the order of the faces
@@ -153,12 +167,19 @@ def analyze_video(
                     writer = _webm_writer(annotated, fps / every, rgb.shape[1], rgb.shape[0])
                 smoothed = ImageResult([t.face for t in tracked], result.size)
                 writer.write(cv2.cvtColor(draw_results(rgb, smoothed), cv2.COLOR_RGB2BGR))
-            if progress is not None:
+            if progress is not None and frame_count:
                 progress(min(1.0, (index + 1) / frame_count), f"frame {index + 1} of {frame_count}")
+            elif progress is not None:  # no length known: no fraction to show
+                progress(None, f"frame {index + 1}")
         read = index + 1 if analysis.analysed_frames else 0
+        analysis.analysed_until = read
+        if not frame_count:  # the frames the stream held (up to the limit), skipped ones included
+            analysis.frame_count = max(read, int(capture.get(cv2.CAP_PROP_POS_FRAMES)))
         # the stream ended well before the frames its header announced (counts are approximate)
         if frame_count - read > max(2 * every, frame_count // 50):
             analysis.stopped_at = read
+        elif read > stop - every and capture.grab():  # frames remain past the limit
+            analysis.limit_reached = True
     finally:
         capture.release()
         if writer is not None:

@@ -122,6 +122,15 @@ def test_upload_tab_picks_fast_or_accurate(app):
         app.analyze(path, "Huge")
 
 
+def test_fer_model_sets_the_preselected_choice_and_what_each_choice_loads(app):
+    assert app.choice_sources(None) == ("Fast", {"Fast": None, "Accurate": "accurate"})  # None: FER_MODEL or fast
+    assert app.choice_sources("someone/emotions") == ("Fast", {"Fast": None, "Accurate": "accurate"})
+    assert app.choice_sources("accurate") == ("Accurate", {"Fast": "fast", "Accurate": "accurate"})
+    offline = {"Fast": "bundled", "Accurate": "bundled:accurate"}  # never the Hub, whichever is picked
+    assert app.choice_sources("bundled") == ("Fast", offline)
+    assert app.choice_sources("bundled:accurate") == ("Accurate", offline)
+
+
 def test_webcam_follows_the_face_across_frames(app):
     frame = load_image(EXAMPLES / "grace_hopper.jpg")
     live = app.LiveStream(app.FaceTracker(window=3))

@@ -16,7 +16,7 @@ import pyarrow.parquet as pq  # noqa: E402
 from conftest import EXAMPLES, ROOT  # noqa: E402
 from fer import batch  # noqa: E402
 from fer.video import analyze_video  # noqa: E402
-from videos import face_video  # noqa: E402
+from videos import face_video, without_duration  # noqa: E402
 
 MODEL = "bundled"
 
@@ -62,6 +62,9 @@ def test_video_chunks_follow_every_and_bad_videos_become_error_units(collection,
     video = [(u["start"], u["stop"], u["chunk"], u["chunks"]) for u in units if u["kind"] == "video"]
     assert video == [(0, 12, 0, 3), (12, 24, 1, 3), (24, -1, 2, 3)]  # 10 frames rounded up to a multiple of 3
     assert units[-1]["kind"] == "error" and "junk.mp4" in units[-1]["error"]
+    webcam = without_duration(face_video(tmp_path / "webcam.webm", frames=30, fps=10))  # no length known
+    units = batch.plan_units([str(webcam)], every=3, chunk_seconds=1)
+    assert [(u["kind"], u["start"], u["stop"]) for u in units] == [("video", 0, -1)]  # one chunk, read to the end
 
 
 def test_chunked_video_matches_one_pass(recognizer, collection):

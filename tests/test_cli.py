@@ -76,3 +76,22 @@ def test_out_folder_that_cannot_be_made(capsys, tmp_path, grace_hopper):
     (tmp_path / "file").write_text("x")
     assert main([str(grace_hopper), "--out", str(tmp_path / "file" / "sub")]) == 2
     assert "cannot create the --out folder" in capsys.readouterr().err
+
+
+def test_a_model_that_cannot_load_is_a_clear_error(capsys, tmp_path, grace_hopper):
+    (tmp_path / "model").mkdir()  # a folder without config.json
+    assert main([str(grace_hopper), "--model", str(tmp_path / "model")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("python -m fer: cannot load the model: ") and "Traceback" not in err
+
+
+def test_a_failed_annotated_copy_still_shows_the_faces_in_the_table(capsys, monkeypatch, tmp_path, grace_hopper):
+    from PIL import Image
+
+    def full_disk(self, fp, *args, **kwargs):
+        raise OSError(28, "No space left on device", str(fp))
+
+    monkeypatch.setattr(Image.Image, "save", full_disk)
+    main([str(grace_hopper), "--out", str(tmp_path / "out")])
+    out = capsys.readouterr().out
+    assert "ERROR faces found, but the annotated copy could not be saved" in out and "1 face(s)" in out

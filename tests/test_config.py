@@ -18,6 +18,10 @@ def test_model_config_rejects_unknown_keys(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"labels": list(EMOTIONS), "colour": "red"}))
     with pytest.raises(ValueError, match="colour"):
         ModelConfig.load(tmp_path)
+    # inside preprocessing too, so that a newer Hub config falls back to the bundled copy like any bad one
+    (tmp_path / "config.json").write_text(json.dumps({"preprocessing": {"input_size": 48, "gamma": 2.2}}))
+    with pytest.raises(ValueError, match="gamma"):
+        ModelConfig.load(tmp_path)
 
 
 def test_train_config_yaml_and_overrides(tmp_path):

@@ -6,6 +6,8 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
+
 from conftest import EXAMPLES
 from fer import EmotionRecognizer, load_image
 
@@ -43,3 +45,19 @@ def test_threads_share_one_recognizer_and_get_the_single_thread_answers():
         answers = list(pool.map(recognizer.predict, images * 6))
     assert [a.to_dict() for a in answers] == expected * 6
     assert recognizer._created <= 2  # never more workers than asked for
+
+
+def test_a_worker_that_fails_to_start_gives_its_slot_back(monkeypatch):
+    import fer.predictor
+
+    recognizer = EmotionRecognizer(workers=2)
+    real = fer.predictor._Worker
+    monkeypatch.setattr(fer.predictor, "_Worker", lambda *a: (_ for _ in ()).throw(MemoryError("no room")))
+    with recognizer._worker():  # the first worker is busy, so a second must be made, and that fails
+        with pytest.raises(MemoryError):
+            with recognizer._worker():
+                pass
+    assert recognizer._created == 1
+    monkeypatch.setattr(fer.predictor, "_Worker", real)
+    with recognizer._worker() as first, recognizer._worker() as second:  # the slot is there again
+        assert first is not second and recognizer._created == 2

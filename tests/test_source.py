@@ -77,9 +77,13 @@ def test_downloads_from_the_hub_at_a_pinned_revision(hub):
 def test_env_vars_choose_repo_and_revision(hub, monkeypatch):
     first = hub.add_commit("someone/emotions", model_files())
     hub.add_commit("someone/emotions", model_files(**{"README.md": b"# v2\n"}))
+    accurate = hub.add_commit(ACCURATE_REPO_ID, model_files())
     monkeypatch.setenv("FER_MODEL", "someone/emotions")
     monkeypatch.setenv("FER_MODEL_REVISION", first)
     assert resolve_model().origin == f"hf-hub:someone/emotions@{first}"
+    # the revision goes with FER_MODEL only: the app's "Accurate" choice names its own model
+    assert resolve_model("accurate").origin == f"hf-hub:{ACCURATE_REPO_ID}@main"
+    assert resolve_model("accurate", revision=accurate).origin == f"hf-hub:{ACCURATE_REPO_ID}@{accurate}"
 
 
 def test_cached_model_loads_offline(hub, monkeypatch):
@@ -112,9 +116,16 @@ def test_unreachable_hub_falls_back_to_bundled(hub, monkeypatch, caplog):
         closed = f"http://127.0.0.1:{s.getsockname()[1]}"
     _reload_hub_constants(monkeypatch, closed, "/nonexistent-cache")
     with caplog.at_level(logging.WARNING, logger="fer.source"):
-        location = resolve_model("someone/emotions")
+        location = resolve_model("fast")
     assert location.origin == BUNDLED
     assert "unreachable" in caplog.text
+    # the app's FER_MODEL: it still starts, on the bundled model
+    monkeypatch.setenv("FER_MODEL", "someone/emotions")
+    assert resolve_model().origin == BUNDLED
+    # a repo (or a mistyped folder) the caller names is refused, not answered by another model
+    with pytest.raises(FileNotFoundError, match="'runs/typo' is not a folder here.*Hub cannot be reached"):
+        resolve_model("runs/typo")
+
 
 
 def test_models_are_picked_by_name(hub, monkeypatch):

@@ -5,7 +5,7 @@ import pytest
 
 from fer.__main__ import main
 from fer.video import VideoError, analyze_video
-from videos import face_video
+from videos import face_video, without_duration
 
 
 def test_analysis_csv_plot_and_annotated_webm(recognizer, tmp_path):
@@ -75,3 +75,45 @@ def test_video_limits_name_the_limit(recognizer, tmp_path, monkeypatch):
     monkeypatch.setattr(fer.video, "MAX_VIDEO_PIXELS", 100)
     with pytest.raises(VideoError, match="megapixels"):
         analyze_video(recognizer, video)
+
+
+def test_a_header_that_undercounts_frames_cannot_lift_the_limits(recognizer, tmp_path, monkeypatch):
+    import cv2
+
+    import fer.video
+
+    video = face_video(tmp_path / "v.mp4", frames=30)
+
+    def lying_header(path, max_seconds):  # as a crafted file would: the header claims 4 frames
+        capture = cv2.VideoCapture(str(path))
+        return capture, capture.get(cv2.CAP_PROP_FPS), 4
+
+    monkeypatch.setattr(fer.video, "open_video", lying_header)
+    monkeypatch.setattr(fer.video, "MAX_VIDEO_FRAMES", 8)
+    analysis = analyze_video(recognizer, video, every=1)
+    assert analysis.analysed_frames == 9  # 8 frames and the slack of one step; 30 without the check
+    assert "stopped at the length limit" in analysis.summary()["warning"]
+    monkeypatch.setattr(fer.video, "MAX_VIDEO_FRAMES", 100)  # a header that merely undercounts a short video
+    whole = analyze_video(recognizer, video, every=1)
+    assert whole.analysed_frames == 30 and "warning" not in whole.summary()
+
+
+def test_a_csv_that_cannot_be_written_keeps_the_video_summary(tmp_path, capsys):
+    video = face_video(tmp_path / "pan.mp4", frames=6)
+    assert main([str(video), "--every", "3", "--csv", str(tmp_path / "no" / "such" / "v.csv"), "--json"]) == 1
+    record = json.loads(capsys.readouterr().out)[0]
+    assert record["video"]["analysed_frames"] == 2 and list(record["video"]["tracks"]) == ["1"]
+    assert record["error"].startswith("video analysed, but the CSV could not be written")
+
+
+def test_a_webm_recorded_in_a_browser_without_a_length_is_analysed(recognizer, tmp_path, monkeypatch):
+    import fer.video
+
+    video = without_duration(face_video(tmp_path / "webcam.webm", frames=12))
+    seen = []
+    analysis = analyze_video(recognizer, video, every=2, progress=lambda f, d: seen.append((f, d)))
+    assert analysis.analysed_frames == 6 and analysis.frame_count == 12 and "warning" not in analysis.summary()
+    assert seen[-1] == (None, "frame 11")  # no fraction where the length is unknown
+    monkeypatch.setattr(fer.video, "MAX_VIDEO_FRAMES", 4)  # the limits hold while reading
+    limited = analyze_video(recognizer, video, every=1)
+    assert limited.analysed_frames == 5 and "stopped at the length limit" in limited.summary()["warning"]

@@ -23,3 +23,14 @@ def face_video(path: Path, frames: int = 12, fps: float = 10.0, size: tuple[int,
         writer.write(frame)
     writer.release()
     return path
+
+
+def without_duration(webm: Path) -> Path:
+    """The WebM with its Duration element blanked into a Void element of the same size, as a
+    browser's MediaRecorder writes its files (recorded live, the length is not known up front)."""
+    data = bytearray(webm.read_bytes())
+    at = data.find(b"\x44\x89\x88")  # Duration's ID and a size of 8 bytes (a float64)
+    assert at > 0, "no 8-byte Duration element in this WebM"
+    data[at : at + 11] = b"\xec\x89" + bytes(9)  # Void (ID 0xEC) holding 9 bytes: the same 11 bytes
+    webm.write_bytes(bytes(data))
+    return webm
