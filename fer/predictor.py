@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import queue
 import threading
@@ -33,11 +34,26 @@ log = logging.getLogger(__name__)
 MAX_ANALYSIS_PIXELS = int(os.environ.get("FER_MAX_ANALYSIS_PIXELS", 2048 * 2048))
 
 
+# a container's CPU quota (cgroup v2), as Hugging Face Spaces and Kubernetes set it: the affinity
+# mask there lists the host's cores, and a worker per host core would only multiply the memory
+CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
+
+
 def default_workers() -> int:
-    """``FER_WORKERS``, or one worker per CPU core this process may use."""
+    """``FER_WORKERS``, or one worker per CPU core this process may use, within its container's quota."""
     if os.environ.get("FER_WORKERS"):
         return max(1, int(os.environ["FER_WORKERS"]))
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(cores, _cpu_quota() or cores))
+
+
+def _cpu_quota() -> int | None:
+    """Whole cores in the cgroup's ``cpu.max`` (``"200000 100000"`` is 2), None where unlimited or absent."""
+    try:
+        quota, period = CGROUP_CPU_MAX.read_text().split()[:2]
+        return math.ceil(int(quota) / int(period))
+    except (OSError, ValueError):  # no cgroup v2 file, or "max": no quota
+        return None
 
 
 class _Worker:

@@ -61,3 +61,21 @@ def test_a_worker_that_fails_to_start_gives_its_slot_back(monkeypatch):
     monkeypatch.setattr(fer.predictor, "_Worker", real)
     with recognizer._worker() as first, recognizer._worker() as second:  # the slot is there again
         assert first is not second and recognizer._created == 2
+
+
+def test_workers_follow_the_containers_cpu_quota(monkeypatch, tmp_path):
+    import fer.predictor
+    from fer.predictor import default_workers
+
+    monkeypatch.delenv("FER_WORKERS", raising=False)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(64)), raising=False)  # the host's cores
+    cpu_max = tmp_path / "cpu.max"
+    monkeypatch.setattr(fer.predictor, "CGROUP_CPU_MAX", cpu_max)
+    cpu_max.write_text("150000 100000\n")  # 1.5 cores
+    assert default_workers() == 2
+    cpu_max.write_text("max 100000\n")  # no quota
+    assert default_workers() == 64
+    cpu_max.unlink()  # no cgroup v2
+    assert default_workers() == 64
+    monkeypatch.setenv("FER_WORKERS", "3")
+    assert default_workers() == 3
