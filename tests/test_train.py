@@ -171,27 +171,22 @@ def test_time_budget_caps_the_run_and_logs_the_rate(tmp_path, tiny_csv):
     assert "learning_rate" in (run / "log.csv").read_text().splitlines()[0]
 
 
-def test_export_replaces_a_model_folder_only_once_the_new_one_is_complete(tmp_path, monkeypatch):
-    import train.export as export
+def test_export_replaces_a_model_folder_only_once_the_new_one_is_complete(tmp_path):
+    from train.export import built_beside
 
     shipped = tmp_path / "model"
     shipped.mkdir()
     (shipped / "config.json").write_text("the shipped model")
-
-    def fails_halfway(classifier, out, *args):
-        out.mkdir()
-        (out / "config.json").write_text("half written")
-        raise RuntimeError("the faces-in-the-wild step failed")
-
-    monkeypatch.setattr(export, "_measure_into", fails_halfway)
     with pytest.raises(RuntimeError):
-        export.measure_model_folder(None, shipped, {}, None, "data.csv", "PublicTest")
+        with built_beside(shipped) as folder:
+            folder.mkdir()
+            (folder / "config.json").write_text("half written")
+            raise RuntimeError("the faces-in-the-wild step failed")
     assert [p.name for p in tmp_path.iterdir()] == ["model"] and (shipped / "config.json").read_text() == "the shipped model"
-
-    def completes(classifier, out, *args):
-        out.mkdir()
-        (out / "config.json").write_text("the new model")
-
-    monkeypatch.setattr(export, "_measure_into", completes)
-    assert export.measure_model_folder(None, shipped, {}, None, "data.csv", "PublicTest") == shipped
+    with built_beside(shipped) as folder:
+        folder.mkdir()
+        (folder / "config.json").write_text("the new model")
     assert [p.name for p in tmp_path.iterdir()] == ["model"] and (shipped / "config.json").read_text() == "the new model"
+    with built_beside(tmp_path / "new") as folder:  # nothing to replace
+        folder.mkdir()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model", "new"]

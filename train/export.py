@@ -9,9 +9,11 @@ data is present, on faces-in-the-wild photos through the whole pipeline, and wri
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -387,46 +389,37 @@ def measure_model_folder(
 ) -> Path:
     """Export ``classifier`` to the model folder ``out``, then fit its temperature and measure it
     (validation split, test-time augmentation, faces in the wild where present) through its LiteRT
-    copy, writing every figure into ``config.json`` and the model card.
-
-    The folder is built beside ``out`` and takes its place only when complete: ``out`` is often the
-    shipped model (``fer/assets/model``), which a failure halfway must not leave half replaced."""
+    copy, writing every figure into ``config.json`` and the model card."""
     out = Path(out)
-    staging = out.with_name(out.name + ".partial")
-    if staging.exists():
-        shutil.rmtree(staging)
-    try:
+    with built_beside(out) as staging:
         _measure_into(classifier, staging, training, preprocessing, data, val_split, log_csv)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    _replace_folder(staging, out)
     print(f"model folder: {out}")
     return out
 
 
-def _replace_folder(new: Path, old: Path) -> None:
-    """Put the folder ``new`` where ``old`` is, removing ``old`` only once ``new`` stands in its place."""
-    if not old.exists():
-        new.rename(old)
-        return
-    retired = old.with_name(old.name + ".old")
-    if retired.exists():
-        shutil.rmtree(retired)
-    old.rename(retired)
-    new.rename(old)
-    shutil.rmtree(retired)
+@contextlib.contextmanager
+def built_beside(folder: Path) -> Iterator[Path]:
+    """A fresh folder beside ``folder`` to build in, which takes ``folder``'s place only once the
+    block completes: ``folder`` is often the shipped model (``fer/assets/model``), which a failure
+    halfway must not leave half replaced."""
+    staging = folder.with_name(folder.name + ".partial")
+    retired = folder.with_name(folder.name + ".old")
+    for leftover in (staging, retired):
+        if leftover.exists():
+            shutil.rmtree(leftover)
+    try:
+        yield staging
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if folder.exists():
+        folder.rename(retired)
+    staging.rename(folder)
+    shutil.rmtree(retired, ignore_errors=True)
 
 
-def _measure_into(
-    classifier: keras.Model,
-    out: Path,
-    training: dict[str, Any],
-    preprocessing: Preprocessing,
-    data: str,
-    val_split: str,
-    log_csv: Path | None,
-) -> None:
+def _measure_into(classifier, out, training, preprocessing, data, val_split, log_csv) -> None:
+    """:func:`measure_model_folder`'s work, in the folder ``out``."""
     from fer.classifier import EmotionClassifier
     from train.data import load_split
     from train.evaluate import classify_crops, evaluate
