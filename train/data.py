@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
 from fer.config import EMOTIONS
+from fer.image import load_image
 
 FER2013_SIZE = 48
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
@@ -95,12 +96,11 @@ def read_image_folder(path: str | Path, size: int | None = FER2013_SIZE) -> Spli
         for file in sorted(class_dir.iterdir()):
             if file.suffix.lower() not in IMAGE_SUFFIXES:
                 continue
-            with Image.open(file) as im:
-                im = ImageOps.exif_transpose(im)
-                if size is None:
-                    images.append(np.asarray(im.convert("RGB")))
-                else:
-                    images.append(np.asarray(im.convert("L").resize((size, size), Image.BILINEAR)))
+            rgb = load_image(file)  # as the runtime reads it: EXIF orientation, transparency, 16-bit
+            if size is None:
+                images.append(rgb)
+            else:
+                images.append(np.asarray(Image.fromarray(rgb).convert("L").resize((size, size), Image.BILINEAR)))
             labels.append(EMOTIONS.index(class_dir.name.lower()))
             paths.append(str(file))
     if not labels:
