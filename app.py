@@ -455,7 +455,11 @@ def fresh_output_dir() -> Path:
     than an hour are removed here."""
     OUTPUT_ROOT.mkdir(exist_ok=True)
     for old in OUTPUT_ROOT.iterdir():
-        if time.time() - old.stat().st_mtime > OUTPUT_MAX_AGE_S:
+        try:
+            expired = time.time() - old.stat().st_mtime > OUTPUT_MAX_AGE_S
+        except FileNotFoundError:  # another request's sweep removed it first
+            continue
+        if expired:
             shutil.rmtree(old, ignore_errors=True)
     return Path(tempfile.mkdtemp(dir=OUTPUT_ROOT))
 

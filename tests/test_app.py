@@ -277,3 +277,17 @@ def test_video_endpoint_through_gradio_client(server, tmp_path):
     annotated, plot, csv_file, summary = client.predict(handle_file(str(video)), 3, api_name="/analyze_video")
     assert os.path.exists(annotated["video"] if isinstance(annotated, dict) else annotated)
     assert os.path.exists(csv_file) and summary["analysed_frames"] == 2
+
+
+def test_output_folders_expire_and_a_concurrent_sweep_is_harmless(app, tmp_path, monkeypatch):
+    root = tmp_path / "results"
+    monkeypatch.setattr(app, "OUTPUT_ROOT", root)
+    root.mkdir()
+    (root / "old").mkdir()
+    os.utime(root / "old", (0, 0))  # 1970: long expired
+    (root / "recent").mkdir()
+    real_iterdir = Path.iterdir
+    # as if another request's sweep removed a folder between this one's listing and its stat()
+    monkeypatch.setattr(Path, "iterdir", lambda self: iter([*real_iterdir(self), self / "vanished"]))
+    fresh = app.fresh_output_dir()
+    assert fresh.parent == root and sorted(p.name for p in real_iterdir(root)) == sorted(["recent", fresh.name])
