@@ -65,7 +65,7 @@ def test_temperature_softens_without_changing_the_ranking():
     assert soft.max() < sharp.max() and soft.argmax() == sharp.argmax()
 
 
-def test_corrupted_weights_are_refused(tmp_path):
+def test_a_wrong_recorded_litert_sha256_is_refused(tmp_path):
     folder = tmp_path / "model"
     shutil.copytree(BUNDLED_MODEL, folder)
     config = ModelConfig.load(folder)

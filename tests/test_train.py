@@ -86,6 +86,7 @@ def test_ferplus_soft_labels_train(tmp_path, tiny_csv):
     folder = train_main([f"--data={tiny_csv}", f"--out={tmp_path / 'fp'}", f"--ferplus={votes}", "--labels=ferplus_soft",
                          "--widths=[4]", "--head_units=4", "--epochs=1", "--patience=0"])
     assert EmotionClassifier(folder).config.training["config"]["labels"] == "ferplus_soft"
+    assert "targets: the vote distributions of the FER+ relabelling's votes" in (folder / "README.md").read_text()
 
 
 def test_blended_targets_keep_every_row_and_fer2013s_labels(tmp_path, tiny_csv):
@@ -145,6 +146,10 @@ def test_distilled_student_learns_from_frozen_teachers(tmp_path, tiny_csv):
     assert student.name == "fer_cnn" and student.output_shape == (None, 7)  # a plain classifier, no teachers inside
     after = keras.models.load_model(teacher).get_weights()
     assert all(np.array_equal(a, b) for a, b in zip(before, after))
+    # the teacher's logits reach the loss: the same run without them ends elsewhere
+    train_main(small + [f"--out={tmp_path / 'labels_only'}", f"--teachers=[{teacher}]", "--distill_weight=0"])
+    alone = keras.models.load_model(tmp_path / "labels_only" / "best.keras").get_weights()
+    assert any(not np.allclose(a, b) for a, b in zip(student.get_weights(), alone))
 
 
 def test_distillation_loss_without_teachers_is_the_label_loss():

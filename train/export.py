@@ -170,8 +170,8 @@ def write_model_card(folder: Path, config: ModelConfig) -> Path:
             f"{train.get('hardware')}. Augmentation: flips, shifts, rotation, zoom, brightness and contrast"
             + (", random erasing" if run.get("erase") else "") + _real_photo_look(run)
             + "; AdamW with warm-up and cosine decay; label smoothing"
-            + _starting_point(run)
-            + (f"; distilled from {', '.join(f'`{t}`' for t in run['teachers'])} (weight {run['distill_weight']}, "
+            + _targets(run) + _starting_point(run)
+            + (f"; distilled from {', '.join(_as_it_was(t) for t in run['teachers'])} (weight {run['distill_weight']}, "
                f"temperature {run['distill_temperature']})" if run.get("teachers") and run.get("distill_weight") else "")
             + ". The model was selected on PublicTest; the PrivateTest split was never used.",
             "",
@@ -220,8 +220,27 @@ def _starting_point(run: dict) -> str:
         return (f"; fine-tuned from the RAF-DB MobileFaceNet `{Path(run.get('pretrained', '')).name}`, "
                 f"run at {run.get('network_size')} px inside")
     if run.get("init_from"):
-        return f"; started from the weights of `{run['init_from']}` (a warm restart)"
+        return f"; started from the weights of {_as_it_was(run['init_from'])} (a warm restart)"
     return "; trained from scratch"
+
+
+def _as_it_was(path: str) -> str:
+    """A model file the run read, named for the card; the shipped folders are replaced by later
+    exports, so a path into them says which version it meant."""
+    if Path(path).parts[:2] == ("fer", "assets"):
+        return f"`{path}` (that folder as it was when this run started)"
+    return f"`{path}`"
+
+
+def _targets(run: dict) -> str:
+    """What the run was trained to output, as the model card's words."""
+    votes = "the FER+ relabelling's votes (microsoft/FERPlus, MIT licence)"
+    return {
+        "ferplus_soft": f"; targets: the vote distributions of {votes}",
+        "ferplus_majority": f"; targets: the majority votes of {votes}",
+        "fer2013+ferplus": f"; targets: {1 - run.get('ferplus_weight', 0.5):g} x FER2013's label + "
+                           f"{run.get('ferplus_weight', 0.5):g} x the vote distribution of {votes}",
+    }.get(run.get("labels", "fer2013"), "")
 
 
 def _model_card_intro(config: ModelConfig) -> list[str]:
