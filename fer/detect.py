@@ -161,6 +161,8 @@ class FaceDetector:
 
         ``tiles`` overrides the detector's tiling for this call (1 = none, fastest).
         """
+        if self.full_range is None and self.short_range is None:
+            raise RuntimeError("this FaceDetector is closed; make a new one")  # not "no faces"
         tiles = self.tiles if tiles is None else tiles
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise ValueError(f"expected an (H, W, 3) uint8 RGB image, got {image.shape} {image.dtype}")

@@ -140,3 +140,10 @@ def test_tiling_is_what_finds_the_smallest_faces(detector):
 @pytest.mark.parametrize("name", ["dlib/dogs.jpg", "skimage/coffee.png", "skimage/rocket.jpg"])
 def test_no_face_on_negatives(detector, name):
     assert detector.detect(load_image(shared("scenes", *name.split("/")))) == []
+
+
+def test_a_closed_detector_says_so_instead_of_finding_no_face(grace_hopper):
+    with FaceDetector() as closed:
+        assert len(closed.detect(load_image(grace_hopper))) == 1
+    with pytest.raises(RuntimeError, match="closed"):
+        closed.detect(load_image(grace_hopper))
