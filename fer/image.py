@@ -179,13 +179,7 @@ def pil_to_rgb(im: Image.Image) -> np.ndarray:
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         im = Image.alpha_composite(background, rgba)
     elif im.mode.startswith("I") or im.mode == "F":
-        # 16-bit, 32-bit and float greyscale: scale the actual range to 0-255 instead of clipping;
-        # NaN and infinities (float TIFFs) count as the darkest value
-        array = np.asarray(im, dtype=np.float64)
-        finite = np.isfinite(array)
-        low, high = (float(array[finite].min()), float(array[finite].max())) if finite.any() else (0.0, 0.0)
-        array = (np.where(finite, array, low) - low) / (high - low or 1.0) * 255.0
-        return _array_to_rgb(array.round().astype(np.uint8))
+        return _array_to_rgb(_stretched(np.asarray(im, dtype=np.float64)))
     if im.mode != "RGB":
         im = im.convert("RGB")
     return np.array(im, dtype=np.uint8)
@@ -237,6 +231,17 @@ def _what_it_is(data: bytes) -> str:
     return "this file is not an image in a format we can read"
 
 
+def _stretched(array: np.ndarray) -> np.ndarray:
+    """16-bit, 32-bit and float pixels as uint8, their actual range scaled to 0-255 rather than
+    clipped or shifted (12-bit sensor data in 16 bits would otherwise be near black); NaN and
+    infinities (float TIFFs) count as the darkest value."""
+    array = array.astype(np.float64)
+    finite = np.isfinite(array)
+    low, high = (float(array[finite].min()), float(array[finite].max())) if finite.any() else (0.0, 0.0)
+    array = (np.where(finite, array, low) - low) / (high - low or 1.0) * 255.0
+    return array.round().astype(np.uint8)
+
+
 def _array_to_rgb(array: np.ndarray) -> np.ndarray:
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[..., 0]
@@ -250,8 +255,8 @@ def _array_to_rgb(array: np.ndarray) -> np.ndarray:
         if np.nanmin(array) < 0 or np.nanmax(array) > 1:
             raise ImageError("float images must hold values in [0, 1]")
         array = (np.nan_to_num(array) * 255).round().astype(np.uint8)
-    elif array.dtype == np.uint16:
-        array = (array >> 8).astype(np.uint8)
+    elif array.dtype == np.uint16:  # as 16-bit files are read
+        array = _stretched(array)
     elif array.dtype != np.uint8:
         raise ImageError(f"unsupported array dtype {array.dtype}; use uint8")
     if array.ndim == 2:

@@ -159,3 +159,9 @@ def test_float_images_with_nan_and_constant_16_bit():
     out = load_image(Image.fromarray(floats))
     assert out[0, 0, 0] == 0 and out[1, 1, 0] == 255
     assert load_image(Image.new("I;16", (3, 3), 700)).max() == 0  # flat: no division by zero
+
+
+def test_16_bit_arrays_read_as_16_bit_files_do():
+    twelve_bit = np.linspace(0, 4095, 64, dtype=np.uint16).reshape(8, 8)  # a sensor's 12 bits in 16
+    from_array, from_file = load_image(twelve_bit), load_image(Image.fromarray(twelve_bit))
+    assert np.array_equal(from_array, from_file) and from_array.max() == 255  # not shifted to near black
