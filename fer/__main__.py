@@ -150,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     # Pillow warns on stderr about oddities it copes with (corrupt EXIF); each file's record already
     # says what matters, and the CLI owns its process, so its warnings filter is ours to set
     warnings.filterwarnings("ignore", module=r"PIL\.")
+    from fer.native_logs import quiet_native_logs
     from fer.predictor import EmotionRecognizer
     from fer.source import first_line
 
@@ -167,13 +168,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"python -m fer: cannot load the model: {first_line(err)}", file=sys.stderr)
         return 2
     records = []
-    for index, path in enumerate(args.images, start=1):
-        video = is_video(path)
-        annotated = None
-        if args.out is not None:
-            annotated = args.out / output_name(index, len(args.images), path, ".webm" if video else ".png")
-        records.append(analyse_video(recognizer, path, args, annotated) if video
-                       else analyse(recognizer, path, annotated))
+    # the CLI owns its process, so it filters fd 2 for the whole analysis: MediaPipe also notes
+    # tensor alignment on later calls, depending on where its buffers happen to lie
+    with quiet_native_logs():
+        for index, path in enumerate(args.images, start=1):
+            video = is_video(path)
+            annotated = None
+            if args.out is not None:
+                annotated = args.out / output_name(index, len(args.images), path, ".webm" if video else ".png")
+            records.append(analyse_video(recognizer, path, args, annotated) if video
+                           else analyse(recognizer, path, annotated))
     print(json.dumps(records, indent=2) if args.json else format_table(records))
     # non-zero only when nothing could be read: a batch with one bad file still did its job
     return 1 if all(r["error"] for r in records) else 0

@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image
 
 from fer.config import EMOTIONS
-from fer.image import load_image
+from fer.image import ImageError, load_image
 
 FER2013_SIZE = 48
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
@@ -96,7 +96,10 @@ def read_image_folder(path: str | Path, size: int | None = FER2013_SIZE) -> Spli
         for file in sorted(class_dir.iterdir()):
             if file.suffix.lower() not in IMAGE_SUFFIXES:
                 continue
-            rgb = load_image(file)  # as the runtime reads it: EXIF orientation, transparency, 16-bit
+            try:
+                rgb = load_image(file)  # as the runtime reads it: EXIF orientation, transparency, 16-bit
+            except ImageError as err:  # the runtime's messages name no path; a data set's should
+                raise ValueError(f"{file}: {err}") from None
             if size is None:
                 images.append(rgb)
             else:
