@@ -409,9 +409,53 @@ def measure_model_folder(
     """Export ``classifier`` to the model folder ``out``, then fit its temperature and measure it
     (validation split, test-time augmentation, faces in the wild where present) through its LiteRT
     copy, writing every figure into ``config.json`` and the model card."""
+    from fer.classifier import EmotionClassifier
+    from train.data import load_split
+    from train.evaluate import classify_crops, evaluate
+    from train.metrics import expected_calibration_error
+    from train.plots import training_curves_plot
+
     out = Path(out)
-    with built_beside(out) as staging:
-        _measure_into(classifier, staging, training, preprocessing, data, val_split, log_csv)
+    with built_beside(out) as staging:  # out itself changes only once every step has succeeded
+        val = load_split(data, val_split)
+        # the LiteRT copy first: every figure below is measured through it, as the runtime runs
+        folder = export_model_folder(classifier, staging, training, preprocessing, faces=val.images)
+        config = ModelConfig.load(folder)
+        tflite = config.metrics["tflite"]
+
+        # calibration: fit the temperature on the validation split's logits (the split used for selection)
+        classifier_runtime = EmotionClassifier(folder)
+        logits = classifier_runtime.logits(val.images)
+        temperature = fit_temperature(logits, val.labels)
+        calibration = {
+            "temperature": temperature,
+            "fitted_on": val_split,
+            "ece_before": round(expected_calibration_error(val.labels, softmax(logits, 1.0)), 4),
+            "ece_after": round(expected_calibration_error(val.labels, softmax(logits, temperature)), 4),
+            "nll_before": round(negative_log_likelihood(logits, val.labels, 1.0), 4),
+            "nll_after": round(negative_log_likelihood(logits, val.labels, temperature), 4),
+        }
+        config = dataclasses.replace(config, temperature=temperature)
+        config.save(folder)
+
+        plots = folder / "plots"
+        metrics = {"tflite": tflite, "validation": _summary(evaluate(data, val_split, str(folder), plots=plots))}
+        metrics["calibration"] = calibration
+        metrics["validation_tta"] = {  # accuracy only: the temperature does not change the arg max
+            mode: round(float((classify_crops(classifier_runtime, val.images, mode).argmax(axis=1) == val.labels).mean()), 4)
+            for mode in ("flip", "tencrop")
+        }
+        if log_csv is not None and log_csv.exists():
+            training_curves_plot(log_csv, plots / "training_curves.png")
+        if WILD_FACES.is_dir():
+            metrics["faces_in_the_wild"] = _summary(evaluate(WILD_FACES, None, str(folder), detect=True))
+        config = dataclasses.replace(config, metrics=metrics)
+        config.save(folder)
+        write_model_card(folder, config)
+        print(json.dumps({k: v for k, v in metrics.items() if k not in ("validation", "faces_in_the_wild")}, indent=2))
+        for key in ("validation", "faces_in_the_wild"):
+            if key in metrics:
+                print(f"{key}: accuracy {metrics[key]['accuracy']:.4f}, macro F1 {metrics[key]['macro_f1']:.4f} (n={metrics[key]['n']})")
     print(f"model folder: {out}")
     return out
 
@@ -435,55 +479,6 @@ def built_beside(folder: Path) -> Iterator[Path]:
         folder.rename(retired)
     staging.rename(folder)
     shutil.rmtree(retired, ignore_errors=True)
-
-
-def _measure_into(classifier, out, training, preprocessing, data, val_split, log_csv) -> None:
-    """:func:`measure_model_folder`'s work, in the folder ``out``."""
-    from fer.classifier import EmotionClassifier
-    from train.data import load_split
-    from train.evaluate import classify_crops, evaluate
-    from train.metrics import expected_calibration_error
-    from train.plots import training_curves_plot
-
-    val = load_split(data, val_split)
-    # the LiteRT copy first: every figure below is measured through it, as the runtime runs
-    folder = export_model_folder(classifier, out, training, preprocessing, faces=val.images)
-    config = ModelConfig.load(folder)
-    tflite = config.metrics["tflite"]
-
-    # calibration: fit the temperature on the validation split's logits (the split used for selection)
-    classifier_runtime = EmotionClassifier(folder)
-    logits = classifier_runtime.logits(val.images)
-    temperature = fit_temperature(logits, val.labels)
-    calibration = {
-        "temperature": temperature,
-        "fitted_on": val_split,
-        "ece_before": round(expected_calibration_error(val.labels, softmax(logits, 1.0)), 4),
-        "ece_after": round(expected_calibration_error(val.labels, softmax(logits, temperature)), 4),
-        "nll_before": round(negative_log_likelihood(logits, val.labels, 1.0), 4),
-        "nll_after": round(negative_log_likelihood(logits, val.labels, temperature), 4),
-    }
-    config = dataclasses.replace(config, temperature=temperature)
-    config.save(folder)
-
-    plots = folder / "plots"
-    metrics = {"tflite": tflite, "validation": _summary(evaluate(data, val_split, str(folder), plots=plots))}
-    metrics["calibration"] = calibration
-    metrics["validation_tta"] = {  # accuracy only: the temperature does not change the arg max
-        mode: round(float((classify_crops(classifier_runtime, val.images, mode).argmax(axis=1) == val.labels).mean()), 4)
-        for mode in ("flip", "tencrop")
-    }
-    if log_csv is not None and log_csv.exists():
-        training_curves_plot(log_csv, plots / "training_curves.png")
-    if WILD_FACES.is_dir():
-        metrics["faces_in_the_wild"] = _summary(evaluate(WILD_FACES, None, str(folder), detect=True))
-    config = dataclasses.replace(config, metrics=metrics)
-    config.save(folder)
-    write_model_card(folder, config)
-    print(json.dumps({k: v for k, v in metrics.items() if k not in ("validation", "faces_in_the_wild")}, indent=2))
-    for key in ("validation", "faces_in_the_wild"):
-        if key in metrics:
-            print(f"{key}: accuracy {metrics[key]['accuracy']:.4f}, macro F1 {metrics[key]['macro_f1']:.4f} (n={metrics[key]['n']})")
 
 
 if __name__ == "__main__":
