@@ -178,7 +178,7 @@ def driver_rows_per_s(rows: int = 200_000) -> float:
         writer = batch.PartWriter(Path(tmp) / "out.parquet")
         start = time.perf_counter()
         with tqdm(disable=True) as bar:
-            batch.stream_to_parts(Fake(), writer, batch.Summary(), 1, bar)
+            batch.stream_to_parts(Fake(), ["/v.mp4"], writer, batch.Summary(), 1, bar)
         writer.flush()
         return rows / (time.perf_counter() - start)
 

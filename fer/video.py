@@ -102,9 +102,16 @@ class VideoAnalysis:
         return fig
 
 
-def open_video(path: str | Path, max_seconds: float) -> tuple[cv2.VideoCapture, float, int]:
+def open_video(path: str | Path, max_seconds: float, max_frames: float | None = None,
+               max_pixels: float | None = None) -> tuple[cv2.VideoCapture, float, int]:
     """(capture, frames per second, the header's frame count, 0 where it gives none), or a
-    :class:`VideoError` saying why the video is refused."""
+    :class:`VideoError` saying why the video is refused.
+
+    ``max_frames`` and ``max_pixels`` default to the app's limits (``MAX_VIDEO_FRAMES``,
+    ``MAX_VIDEO_PIXELS``); the batch job, which reads long videos in chunks, lifts them with ``math.inf``.
+    """
+    max_frames = MAX_VIDEO_FRAMES if max_frames is None else max_frames
+    max_pixels = MAX_VIDEO_PIXELS if max_pixels is None else max_pixels
     path = Path(path)
     if not path.is_file():
         raise VideoError(f"no such file: {path.name}")
@@ -124,10 +131,11 @@ def open_video(path: str | Path, max_seconds: float) -> tuple[cv2.VideoCapture, 
     problem = None
     if frames / fps > max_seconds:
         problem = f"{path.name} lasts {frames / fps:.0f} s; the limit is {max_seconds:.0f} s"
-    elif frames > MAX_VIDEO_FRAMES:
-        problem = f"{path.name} has {frames} frames; the limit is {MAX_VIDEO_FRAMES}"
-    elif width * height > MAX_VIDEO_PIXELS:
-        problem = f"{path.name} is {width}x{height}; the limit is {MAX_VIDEO_PIXELS / 1e6:.1f} megapixels a frame (4K)"
+    elif frames > max_frames:
+        problem = f"{path.name} has {frames} frames; the limit is {max_frames:.0f} (FER_MAX_VIDEO_FRAMES raises it)"
+    elif width * height > max_pixels:
+        problem = (f"{path.name} is {width}x{height}; the limit is {max_pixels / 1e6:.1f} megapixels a frame "
+                   f"(FER_MAX_VIDEO_PIXELS raises it)")
     if problem:
         capture.release()
         raise VideoError(problem)
@@ -196,8 +204,8 @@ def iter_frames(capture: cv2.VideoCapture, every: int = 1, start: int = 0,
     ``every``, until the stream ends. Skipped frames are only grabbed, not decoded into images,
     which is most of the cost of reading them. ``start`` seeks, so a long video can be read in
     frame ranges by several workers (:mod:`fer.batch`)."""
-    if start:
-        capture.set(cv2.CAP_PROP_POS_FRAMES, start)
+    if start and not _seek(capture, start):
+        return
     index = start
     while stop is None or index < stop:
         if not capture.grab():
@@ -208,6 +216,22 @@ def iter_frames(capture: cv2.VideoCapture, every: int = 1, start: int = 0,
                 return
             yield index, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
         index += 1
+
+
+def _seek(capture: cv2.VideoCapture, start: int) -> bool:
+    """Put ``capture`` at frame ``start``; False when the stream ends before it.
+
+    Some containers and codecs land a seek elsewhere (the keyframe before, or a frame a broken
+    index names), and the reader then reports where it landed: there the frames are read through
+    from the first instead, slower but exact, so that frame numbers are right.
+    """
+    capture.set(cv2.CAP_PROP_POS_FRAMES, start)
+    if round(capture.get(cv2.CAP_PROP_POS_FRAMES)) == start:
+        return True
+    capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
+    if round(capture.get(cv2.CAP_PROP_POS_FRAMES)) != 0:
+        raise VideoError(f"cannot seek to frame {start}, nor back to the first frame")
+    return all(capture.grab() for _ in range(start))
 
 
 def _webm_writer(path: str | Path, fps: float, width: int, height: int) -> cv2.VideoWriter:

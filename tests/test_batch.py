@@ -3,6 +3,7 @@ over a handful of generated files with a broken one among them, resuming, and th
 
 import logging
 import math
+import os
 import shutil
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import pyarrow.parquet as pq  # noqa: E402
 
 from conftest import EXAMPLES, ROOT  # noqa: E402
 from fer import batch  # noqa: E402
+from fer.batch.provenance import ModelChoice, choose_model, record_settings, run_settings  # noqa: E402
 from fer.video import analyze_video  # noqa: E402
 from videos import face_video, without_duration  # noqa: E402
 
@@ -51,8 +53,55 @@ def test_import_fer_does_not_import_ray():
 
 def test_inputs_from_folders_globs_and_names(collection):
     found = batch.list_inputs([collection, str(collection / "*.mp4"), collection / "missing.png"])
-    names = [p.removeprefix(str(collection.resolve()) + "/") for p in found]
+    names = [p.removeprefix(str(collection) + "/") for p in found]
     assert names == ["broken.jpg", "grace_hopper.jpg", "no_face_coffee.jpg", "pan.mp4", "sub/two_faces.jpg", "missing.png"]
+    assert not any(found.values())  # nothing known to be wrong before analysis
+
+
+def test_a_file_name_that_is_not_utf8_gets_an_error_row(tmp_path):
+    """Parquet strings are UTF-8: such a name (Linux allows any bytes) is an error row with its path
+    escaped, not an exception that ends the run, again on every rerun."""
+    name = os.path.join(os.fsencode(tmp_path), b"caf\xe9.jpg")
+    with open(name, "wb") as f:
+        f.write(b"not read")
+    escaped = str(tmp_path / "caf\\xe9.jpg")
+    for listed in ([tmp_path], [os.fsdecode(name)], [str(tmp_path / "*.jpg")]):
+        found = batch.list_inputs(listed)
+        assert list(found) == [escaped] and "not UTF-8" in found[escaped]
+    [unit] = batch.plan_units(list(found), errors=found)
+    rows = batch.analyse_unit(None, unit)
+    assert pa.Table.from_pylist(rows, schema=batch.RAW_SCHEMA).column("path").to_pylist() == [escaped]
+
+
+def test_links_keep_their_names_and_what_cannot_be_listed_gets_an_error_row(tmp_path, monkeypatch):
+    """A Hugging Face cache keeps snapshots/.../clip.mp4 as a link to blobs/<hash>: the input is the
+    video clip.mp4. A broken link and a folder that cannot be read are inputs with their reason; a
+    link back to a parent folder does not loop."""
+    (tmp_path / "blobs").mkdir()
+    face_video(tmp_path / "blobs" / "video.mp4", frames=10).rename(tmp_path / "blobs" / "3f2a9c")
+    snap = tmp_path / "snap"
+    snap.mkdir()
+    (snap / "clip.mp4").symlink_to("../blobs/3f2a9c")
+    (snap / "gone.jpg").symlink_to("../blobs/missing")
+    (snap / "loop").symlink_to("..")
+    (snap / "locked").mkdir()
+    scandir = os.scandir
+
+    def refusing_scandir(path="."):  # as chmod 000 would, for root too
+        if os.fspath(path).endswith("locked"):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return scandir(path)
+
+    monkeypatch.setattr(os, "scandir", refusing_scandir)
+    found = batch.list_inputs([snap])
+    broken = "broken symbolic link: its target ../blobs/missing does not exist"
+    assert found == {str(snap / "clip.mp4"): "", str(snap / "gone.jpg"): broken,
+                     str(snap / "locked"): "cannot read this folder: Permission denied"}
+    assert batch.list_inputs([snap / "gone.jpg"]) == {str(snap / "gone.jpg"): broken}
+    assert list(batch.list_inputs([str(snap / "*.mp4")])) == [str(snap / "clip.mp4")]
+    units = batch.plan_units(list(found), chunk_seconds=0.5, errors=found)
+    assert [(u["path"].rsplit("/", 1)[-1], u["kind"]) for u in units] == [
+        ("clip.mp4", "video"), ("clip.mp4", "video"), ("gone.jpg", "error"), ("locked", "error")]
 
 
 def test_video_chunks_follow_every_and_bad_videos_become_error_units(collection, tmp_path):
@@ -65,6 +114,22 @@ def test_video_chunks_follow_every_and_bad_videos_become_error_units(collection,
     webcam = without_duration(face_video(tmp_path / "webcam.webm", frames=30, fps=10))  # no length known
     units = batch.plan_units([str(webcam)], every=3, chunk_seconds=1)
     assert [(u["kind"], u["start"], u["stop"]) for u in units] == [("video", 0, -1)]  # one chunk, read to the end
+
+
+def test_long_and_large_videos_are_chunked_not_refused(recognizer, collection, monkeypatch):
+    """The app's limits on one request (FER_MAX_VIDEO_FRAMES, FER_MAX_VIDEO_PIXELS) do not apply:
+    a two-hour film is what chunks are for."""
+    import fer.video
+
+    monkeypatch.setattr(fer.video, "MAX_VIDEO_FRAMES", 5)
+    monkeypatch.setattr(fer.video, "MAX_VIDEO_PIXELS", 100)
+    units = batch.plan_units([str(collection / "pan.mp4")], chunk_seconds=1)
+    assert [u["kind"] for u in units] == ["video"] * 3
+    assert [r["frame"] for r in batch.analyse_unit(recognizer, units[-1])] == list(range(20, 30))
+    # what a header claims does not multiply the units without bound: the last chunk reads to the end
+    monkeypatch.setattr(batch.units, "MAX_CHUNKS", 2)
+    units = batch.plan_units([str(collection / "pan.mp4")], chunk_seconds=1)
+    assert [(u["start"], u["stop"]) for u in units] == [(0, 10), (10, -1)]
 
 
 def test_chunked_video_matches_one_pass(recognizer, collection):
@@ -85,6 +150,36 @@ def _face(chunk, chunks, frame, face, box):
             "_chunks": chunks, "_rows": 1}
 
 
+def _empty(chunk, chunks, frame):
+    """The row of a chunk that decoded no frame, as analyse_unit marks it."""
+    return {"path": "v.mp4", "frame": frame, "error": "no frame decoded", "_chunk": chunk, "_chunks": chunks,
+            "_rows": 1, "_empty": True}
+
+
+def test_a_chunk_past_the_last_frame_is_marked_and_a_real_error_is_not(recognizer, collection, tmp_path):
+    unit = {"path": str(collection / "pan.mp4"), "kind": "video", "start": 40, "stop": 50, "chunk": 4, "chunks": 6,
+            "fps": 10.0, "error": ""}
+    [row] = batch.analyse_unit(recognizer, unit)
+    assert row["_empty"] and row["error"] == "no frame decoded from frame 40 to frame 49"
+    [row] = batch.analyse_unit(recognizer, {**unit, "path": str(tmp_path / "gone.mp4")})
+    assert row["error"] and not row.get("_empty")
+
+
+def test_join_keeps_real_errors_and_drops_empty_chunks_only_past_the_last_frames():
+    a, crash = (0, 0, 10, 10), "OSError: decoder crashed"
+    # the header announced 4 chunks; the frames end in chunk 1, so chunks 2 and 3 decoding nothing is no error
+    rows = [_face(0, 4, 0, 1, a), _face(1, 4, 10, 1, a), _empty(2, 4, 20), _empty(3, 4, 30)]
+    assert not any(r.get("error") for r in batch.join_tracks(rows))
+    # a real error in the last chunk is kept, and so is a chunk without frames before one with frames
+    rows = [_face(0, 4, 0, 1, a), _empty(1, 4, 10), _face(2, 4, 20, 1, a),
+            {**_empty(3, 4, 30), "error": crash, "_empty": None}]
+    assert [(r["frame"], r.get("error")) for r in batch.join_tracks(rows) if r.get("error")] == [
+        (10, "no frame decoded"), (30, crash)]
+    # nothing readable: one error row, the real one
+    only = batch.join_tracks([_empty(0, 2, 0), {**_empty(1, 2, 10), "error": crash, "_empty": None}])
+    assert [r["error"] for r in only] == [crash]
+
+
 def test_join_tracks_matches_boxes_across_boundaries():
     a, b, far = (0, 0, 10, 10), (50, 50, 60, 60), (100, 0, 110, 10)
     rows = [
@@ -92,7 +187,7 @@ def test_join_tracks_matches_boxes_across_boundaries():
         # chunk 1's tracker numbered them the other way round, and a third face comes in
         _face(1, 3, 10, 1, b), _face(1, 3, 10, 2, a), _face(1, 3, 12, 3, far),
         # the last chunk decoded nothing (frame count overestimated): not an error of the video
-        {"path": "v.mp4", "frame": 20, "error": "no frame decoded", "_chunk": 2, "_chunks": 3, "_rows": 1},
+        _empty(2, 3, 20),
     ]
     joined = batch.join_tracks(rows)
     assert [(r["frame"], r["face"], r["x0"]) for r in joined] == [(0, 1, 0), (0, 2, 50), (9, 1, 0), (9, 2, 50),
@@ -108,7 +203,7 @@ def test_collection_resume_and_schema(ray_local, collection, tmp_path, capsys):
     # a first run that only got through two photos ...
     # one part a run: no part on the clock (every 30 s by default), which a loaded machine would reach
     first = batch.analyze_collection([collection / "grace_hopper.jpg", collection / "no_face_coffee.jpg"], out,
-                                     workers=2, model=MODEL, flush_seconds=math.inf)
+                                     workers=2, model=MODEL, every=2, flush_seconds=math.inf)
     assert (first.processed, first.readable, first.errors) == (2, 2, 0)
     # ... then the whole folder: only the three files without results are analysed
     second = batch.analyze_collection([collection], out, workers=2, model=MODEL, every=2, chunk_seconds=1,
@@ -119,6 +214,7 @@ def test_collection_resume_and_schema(ray_local, collection, tmp_path, capsys):
     table = pq.read_table(out)
     assert table.schema.equals(batch.SCHEMA)
     assert len(list(out.glob("part-*.parquet"))) == 2 and not list(out.glob(".*"))
+    assert (out / "_fer_batch.json").is_file()  # the model and every, beside the parts that readers read
     rows = {}
     for row in table.to_pylist():
         rows.setdefault(row["path"].rsplit("/", 1)[-1], []).append(row)
@@ -137,7 +233,7 @@ def test_collection_resume_and_schema(ray_local, collection, tmp_path, capsys):
 
     # a third run has nothing to do, and says so without starting any worker
     (out / ".part-interrupted.parquet.tmp").write_bytes(b"half a file")  # left by a killed run: ignored
-    assert batch.main([str(collection), "--out", str(out)]) == 0
+    assert batch.main([str(collection), "--out", str(out), "--every", "2"]) == 0
     assert "nothing to do: all 5 inputs" in capsys.readouterr().out
 
 
@@ -158,6 +254,98 @@ def test_interrupted_run_keeps_whole_inputs(ray_local, collection, tmp_path, mon
     with pytest.raises(KeyboardInterrupt):
         batch.analyze_collection([photo, video], out, workers=1)
     assert batch.done_inputs(out) == {photo}  # the video's second chunk never came: it is redone
+
+
+class Replayed:
+    """Raw rows as Ray Data might give them when workers die: blocks replayed, a block never given."""
+
+    def __init__(self, *batches):
+        self.batches = batches
+
+    def iter_batches(self, **_):
+        for rows in self.batches:
+            yield pa.Table.from_pylist(rows, schema=batch.RAW_SCHEMA)
+
+
+def _raw(path, chunk, chunks, rows, frame=0):
+    return {"path": path, "frame": frame, "_chunk": chunk, "_chunks": chunks, "_rows": rows}
+
+
+def test_every_input_gets_rows_when_workers_die(tmp_path):
+    """Ray Data drops a block whose worker died on every retry: each input it held gets an error row
+    when the stream ends (with the chunks that did come), and a replayed block is not written twice."""
+    from tqdm import tqdm
+
+    photo, video, never = "/c/photo.jpg", "/c/video.mp4", "/c/never.jpg"
+    chunk0 = [_raw(video, 0, 2, 2, frame=0), _raw(video, 0, 2, 2, frame=1)]
+    ds = Replayed([_raw(photo, 0, 1, 1)], chunk0, [_raw(photo, 0, 1, 1)], chunk0)  # chunk 1 never comes
+    writer, summary = batch.PartWriter(tmp_path / "out"), batch.Summary()
+    with tqdm(disable=True) as bar:
+        batch.stream_to_parts(ds, [photo, video, never], writer, summary, 1, bar)
+    writer.flush()
+    rows: dict[str, list] = {}
+    for row in pq.read_table(tmp_path / "out").to_pylist():
+        rows.setdefault(row["path"], []).append(row)
+    assert [(r["frame"], r["error"]) for r in rows[photo]] == [(0, None)]
+    assert sorted(r["frame"] for r in rows[video] if not r["error"]) == [0, 1]
+    assert ["worker died" in r["error"] for r in rows[video] if r["error"]] == [True]
+    assert ["worker died" in r["error"] for r in rows[never]] == [True]
+    assert (summary.processed, summary.errors, summary.lost, summary.frames) == (3, 2, 2, 3)
+    assert "2 lost to worker crashes" in summary.line()
+
+
+def test_done_inputs_makes_one_string_a_path_not_one_a_row(tmp_path):
+    import tracemalloc
+
+    out = tmp_path / "out"
+    out.mkdir()
+    pq.write_table(pa.table({"path": [f"/videos/{i % 3}.mp4" for i in range(200_000)]}), out / "part-a.parquet")
+    (out / "_fer_batch.json").write_text("{}")  # not a part
+    tracemalloc.start()
+    done = batch.done_inputs(out)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert done == {"/videos/0.mp4", "/videos/1.mp4", "/videos/2.mp4"}
+    assert peak < 2_000_000, f"{peak / 1e6:.1f} MB of Python objects to read three paths"
+
+
+def test_the_model_is_chosen_once_and_results_keep_their_settings(collection, tmp_path, monkeypatch):
+    """Each actor loads the model the driver resolved, whatever FER_MODEL says on its node, and a
+    results folder refuses rows of another model or every. No Ray starts: the checks come first."""
+    monkeypatch.setenv("FER_MODEL", "bundled:accurate")
+    chosen = choose_model()
+    assert (chosen.source, chosen.revision, chosen.origin) == ("bundled:accurate", None, "bundled:accurate")
+    assert choose_model("bundled").config_sha256 != chosen.config_sha256
+    out = tmp_path / "out"
+    record_settings(out, run_settings(chosen, every=2))
+    photo = collection / "grace_hopper.jpg"
+    with pytest.raises(ValueError, match="every: 2 there, 3 now.*--every.*another --out"):
+        batch.analyze_collection([photo], out, every=3)
+    with pytest.raises(ValueError, match="model: 'bundled:accurate' there, 'bundled' now"):
+        batch.analyze_collection([photo], out, every=2, model="bundled")
+    older = tmp_path / "older"  # results of a version that kept no record
+    older.mkdir()
+    pq.write_table(batch.SCHEMA.empty_table(), older / "part-0.parquet")
+    with pytest.raises(ValueError, match="without _fer_batch.json"):
+        batch.analyze_collection([photo], older)
+    with pytest.raises(ValueError, match="not the one the run chose"):  # an actor that got another model
+        batch.Analyzer(ModelChoice("bundled", None, "bundled", "0" * 64))
+
+
+def test_the_summary_counts_the_errors_it_does_not_list(tmp_path, monkeypatch, capsys):
+    summary = batch.Summary(inputs=12, processed=12, errors=12, out="r.parquet",
+                            error_paths=[f"/c/{i}.jpg" for i in range(12)])
+    monkeypatch.setattr(batch, "analyze_collection", lambda *a, **k: summary)
+    assert batch.main(["/c", "--out", "r.parquet"]) == 1
+    err = capsys.readouterr().err
+    assert "/c/9.jpg" in err and "/c/10.jpg" not in err
+    assert "and 2 more" in err and "error" in err.splitlines()[-1]
+
+
+def test_every_is_checked_once_and_refused_without_a_traceback(tmp_path, capsys):
+    assert batch.main([str(tmp_path), "--out", str(tmp_path / "out"), "--every", "0"]) == 2
+    assert "every must be at least 1" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
 
 
 def test_python_api_returns_a_dataset(ray_local, collection):

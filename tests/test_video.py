@@ -1,6 +1,7 @@
 import csv
 import json
 
+import numpy as np
 import pytest
 
 from fer.__main__ import main
@@ -69,11 +70,11 @@ def test_video_limits_name_the_limit(recognizer, tmp_path, monkeypatch):
 
     video = face_video(tmp_path / "v.mp4", frames=10)
     monkeypatch.setattr(fer.video, "MAX_VIDEO_FRAMES", 5)
-    with pytest.raises(VideoError, match="the limit is 5"):
+    with pytest.raises(VideoError, match=r"the limit is 5 \(FER_MAX_VIDEO_FRAMES raises it\)"):
         analyze_video(recognizer, video)
     monkeypatch.setattr(fer.video, "MAX_VIDEO_FRAMES", 1000)
     monkeypatch.setattr(fer.video, "MAX_VIDEO_PIXELS", 100)
-    with pytest.raises(VideoError, match="megapixels"):
+    with pytest.raises(VideoError, match=r"megapixels a frame \(FER_MAX_VIDEO_PIXELS raises it\)"):
         analyze_video(recognizer, video)
 
 
@@ -117,3 +118,33 @@ def test_a_webm_recorded_in_a_browser_without_a_length_is_analysed(recognizer, t
     monkeypatch.setattr(fer.video, "MAX_VIDEO_FRAMES", 4)  # the limits hold while reading
     limited = analyze_video(recognizer, video, every=1)
     assert limited.analysed_frames == 5 and "stopped at the length limit" in limited.summary()["warning"]
+
+
+class KeyframeSeeking:
+    """A reader whose seeks land on the keyframe before (every 10th frame), as with some codecs, and
+    which says where it is; each frame is filled with its own number."""
+
+    def __init__(self, frames: int = 30):
+        self.frames, self.position = frames, 0
+
+    def set(self, prop, value):
+        self.position = int(value) // 10 * 10
+        return True
+
+    def get(self, prop):
+        return float(self.position)
+
+    def grab(self):
+        self.position += 1
+        return self.position <= self.frames
+
+    def retrieve(self):
+        return True, np.full((2, 2, 3), self.position - 1, np.uint8)
+
+
+def test_a_seek_that_lands_elsewhere_reads_through_from_the_first_frame():
+    from fer.video import iter_frames
+
+    frames = [(index, int(rgb[0, 0, 0])) for index, rgb in iter_frames(KeyframeSeeking(), every=2, start=14, stop=20)]
+    assert frames == [(14, 14), (16, 16), (18, 18)]  # numbered as the frames they are
+    assert list(iter_frames(KeyframeSeeking(frames=12), start=14)) == []  # the stream ends before the start

@@ -8,11 +8,12 @@ How it runs, one module per stage, in the order the data goes through them:
 1. :mod:`fer.batch.inputs` lists the files, and :mod:`fer.batch.units` cuts each video into frame
    ranges of ``chunk_seconds`` (only its header is read), so one long video keeps every worker busy
    and a worker holds one frame and one chunk's rows at a time, whatever the video's length.
+   :mod:`fer.batch.provenance` resolves the model, once, on the driver.
 2. :mod:`fer.batch.ray_pipeline` sends those work units through ``map_batches`` into a pool of actors
    (``ray.data.ActorPoolStrategy``), one per CPU by default; each runs :mod:`fer.batch.analyse` with
-   its own :class:`fer.EmotionRecognizer`, loaded once (models are never pickled). Images are read by
-   :func:`fer.load_image`, videos by :func:`fer.video.iter_frames`, faces in a chunk are followed by
-   :class:`fer.tracking.FaceTracker`.
+   its own :class:`fer.EmotionRecognizer` of that model, loaded once (models are never pickled).
+   Images are read by :func:`fer.load_image`, videos by :func:`fer.video.iter_frames`, faces in a
+   chunk are followed by :class:`fer.tracking.FaceTracker`.
 3. :mod:`fer.batch.join` joins the tracks of consecutive chunks by box overlap at the boundary.
 4. :mod:`fer.batch.parquet_parts` writes each input, once whole, into a Parquet part file, and
    :mod:`fer.batch.summary` counts what was done.
@@ -24,8 +25,10 @@ could not be read.
 With ``out``, rows stream back to the driver and are written as a Parquet dataset: a folder of part
 files, each holding only complete inputs, written under a hidden name then renamed. A run that is
 stopped leaves every finished part readable, and a run with the same ``out`` skips every input that
-already has rows (errors included). Without ``out``, :func:`analyze_collection` returns the Ray
-Dataset, for use inside a larger Ray pipeline.
+already has rows (errors included); ``out`` records the model and ``every``, and a run with others is
+refused. Every input gets rows: one whose worker died on every retry gets an error row saying so.
+Without ``out``, :func:`analyze_collection` returns the Ray Dataset, for use inside a larger Ray
+pipeline.
 
 This module holds the two ways in, :func:`analyze_collection` and the command line (:func:`main`).
 Ray is imported only when a collection is analysed, never by ``import fer``.
@@ -43,7 +46,8 @@ from fer.batch.analyse import Analyzer, analyse_unit
 from fer.batch.inputs import list_inputs
 from fer.batch.join import join_group, join_tracks
 from fer.batch.parquet_parts import PartWriter, done_inputs, stream_to_parts
-from fer.batch.ray_pipeline import quiet_ray_data, raw_dataset, start_ray
+from fer.batch.provenance import check_settings, choose_model, record_settings, run_settings
+from fer.batch.ray_pipeline import keep_going_past_failed_blocks, quiet_ray_data, raw_dataset, start_ray
 from fer.batch.schema import BOX, RAW_SCHEMA, SCHEMA
 from fer.batch.summary import Summary
 from fer.batch.units import plan_units
@@ -72,21 +76,27 @@ def analyze_collection(
     """Analyse files, folders and globs with Ray Data.
 
     With ``out``: write the Parquet dataset folder ``out`` (skipping inputs already in it) and
-    return a :class:`Summary`; a Ray started here is shut down at the end. Without ``out``: return
-    the lazy Ray Dataset of final rows (``SCHEMA``), whose last step groups rows by path to join
-    video tracks; Ray is left running for the caller's pipeline. ``workers`` defaults to one actor
-    per CPU of the cluster; ``model`` and ``revision`` are those of :class:`fer.EmotionRecognizer`.
+    return a :class:`Summary`; a Ray started here is shut down at the end. ``out`` records the model
+    and ``every``, and a run with others is refused (ValueError). Without ``out``: return the lazy
+    Ray Dataset of final rows (``SCHEMA``), whose last step groups rows by path to join video
+    tracks; Ray is left running for the caller's pipeline. ``workers`` defaults to one actor per CPU
+    of the cluster; ``model`` and ``revision`` are those of :class:`fer.EmotionRecognizer`, resolved
+    here once for every worker.
     """
     if every < 1:
         raise ValueError("every must be at least 1")
-    paths = list_inputs(inputs)
-    summary = Summary(inputs=len(paths), out=str(out) if out is not None else "")
+    found = list_inputs(inputs)
+    summary = Summary(inputs=len(found), out=str(out) if out is not None else "")
+    chosen = choose_model(model, revision)
+    settings = run_settings(chosen, every)
+    if out is not None:
+        check_settings(Path(out), settings)
     done = done_inputs(Path(out)) if out is not None else set()
-    todo = [p for p in paths if p not in done]
-    summary.skipped = len(paths) - len(todo)
+    todo = [p for p in found if p not in done]
+    summary.skipped = len(found) - len(todo)
     if out is not None and not todo:
         return summary  # nothing to do: do not start Ray
-    units = plan_units(todo, every, chunk_seconds)
+    units = plan_units(todo, every, chunk_seconds, errors=found)
     started = start_ray(address, workers, quiet)
     try:
         import ray
@@ -95,16 +105,18 @@ def analyze_collection(
         if out is None:
             if not units:
                 return ray.data.from_arrow(SCHEMA.empty_table())
-            raw = raw_dataset(units, workers, every, model, revision)
+            raw = raw_dataset(units, workers, chosen, every)
             return raw.groupby("path").map_groups(join_group, fn_kwargs={"every": every}, batch_format="pyarrow")
         quiet_ray_data()
+        keep_going_past_failed_blocks()
         from tqdm import tqdm
 
+        record_settings(Path(out), settings)
         writer = PartWriter(Path(out), flush_inputs, flush_seconds)
         start = time.monotonic()
         with tqdm(total=len(todo), unit="file", disable=not progress, dynamic_ncols=True) as bar:
             try:
-                stream_to_parts(raw_dataset(units, workers, every, model, revision), writer, summary, every, bar)
+                stream_to_parts(raw_dataset(units, workers, chosen, every), todo, writer, summary, every, bar)
             finally:
                 writer.flush()  # what finished before an interruption is kept for the next run
         summary.seconds = time.monotonic() - start
@@ -128,25 +140,34 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--model", help="model folder or Hub repo id (default: FER_MODEL or the app's model)")
     parser.add_argument("--revision", help="Hub revision (branch, tag or commit)")
     parser.add_argument("--verbose", action="store_true", help="show the Ray workers' own logs")
-    args = parser.parse_args(argv)
-    if args.every < 1:
-        parser.error("--every must be at least 1")
-    return args
+    return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    summary = analyze_collection(
-        args.inputs, args.out, every=args.every, workers=args.workers, address=args.address, model=args.model,
-        revision=args.revision, chunk_seconds=args.chunk_seconds, progress=True, quiet=not args.verbose,
-    )
+    try:
+        summary = analyze_collection(
+            args.inputs, args.out, every=args.every, workers=args.workers, address=args.address, model=args.model,
+            revision=args.revision, chunk_seconds=args.chunk_seconds, progress=True, quiet=not args.verbose,
+        )
+    except ValueError as err:  # a setting refused (--every, a results folder of other settings): no traceback
+        print(f"python -m fer.batch: error: {err}", file=sys.stderr)
+        return 2
+    report(summary)
+    # non-zero only when nothing could be read; a collection with some broken files did its job
+    return 0 if summary.readable or summary.skipped else 1
+
+
+def report(summary: Summary, shown: int = 10) -> None:
+    """The closing lines: counts, and the first ``shown`` inputs with errors."""
     if summary.inputs == 0:
         print("no image or video found in the inputs", file=sys.stderr)
     elif summary.processed == 0:
         print(f"nothing to do: all {summary.inputs} inputs already have results in {summary.out}")
     else:
         print(summary.line())
-        for path in summary.error_paths[:10]:
+        for path in summary.error_paths[:shown]:
             print(f"  error: {path}", file=sys.stderr)
-    # non-zero only when nothing could be read; a collection with some broken files did its job
-    return 0 if summary.readable or summary.skipped else 1
+        if len(summary.error_paths) > shown:
+            print(f"  ... and {len(summary.error_paths) - shown} more: the rows of {summary.out} with `error` set "
+                  f"list them all (pandas: df[df.error.notna()])", file=sys.stderr)

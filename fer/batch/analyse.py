@@ -6,21 +6,28 @@ the chunks of the video.
 
 from __future__ import annotations
 
-import math
-
 import pyarrow as pa
 
+from fer.batch.provenance import ModelChoice, loaded_model
 from fer.batch.schema import BOX, RAW_SCHEMA
+from fer.batch.units import open_whole_video
 from fer.config import EMOTIONS
 
 
 class Analyzer:
-    """The ``map_batches`` callable: each actor builds one recognizer in ``__init__`` and reuses it."""
+    """The ``map_batches`` callable: each actor builds one recognizer in ``__init__`` and reuses it.
 
-    def __init__(self, model: str | None = None, revision: str | None = None, every: int = 1):
+    It loads the model the driver chose, and refuses to start with another (a bundled copy standing
+    in for an unreachable Hub, a Hub branch that moved since): a run's rows are one model's.
+    """
+
+    def __init__(self, model: ModelChoice, every: int = 1):
         from fer.predictor import EmotionRecognizer
 
-        self.recognizer = EmotionRecognizer(model, revision)
+        self.recognizer = EmotionRecognizer(model.source, model.revision)
+        loaded = loaded_model(self.recognizer)
+        if loaded != model.identity():
+            raise ValueError(f"this worker loaded the model {loaded}, not the one the run chose, {model.identity()}")
         if tuple(self.recognizer.labels) != EMOTIONS:
             raise ValueError(f"the batch table has columns for {EMOTIONS}; this model has {self.recognizer.labels}")
         self.every = every
@@ -60,9 +67,9 @@ def _analyse_image(recognizer, path: str) -> list[dict]:
 def _analyse_chunk(recognizer, unit: dict, every: int) -> list[dict]:
     """Frames ``[start, stop)`` of a video; face ids are this chunk's track ids until joined."""
     from fer.tracking import FaceTracker
-    from fer.video import iter_frames, open_video
+    from fer.video import iter_frames
 
-    capture, fps, _ = open_video(unit["path"], max_seconds=math.inf)
+    capture, fps, _ = open_whole_video(unit["path"])
     tracker = FaceTracker()
     rows: list[dict] = []
     try:
@@ -73,9 +80,9 @@ def _analyse_chunk(recognizer, unit: dict, every: int) -> list[dict]:
             rows += _face_rows(unit["path"], index, index / fps, [(t.id, raw) for t, raw in zip(tracked, result.faces)])
     finally:
         capture.release()
-    if not rows:
+    if not rows:  # marked: past the video's last frame, this is no error (see fer.batch.join)
         end = "the end" if stop is None else f"frame {stop - 1}"
-        return [_error_row(unit, f"no frame decoded from frame {unit['start']} to {end}")]
+        return [{**_error_row(unit, f"no frame decoded from frame {unit['start']} to {end}"), "_empty": True}]
     return rows
 
 

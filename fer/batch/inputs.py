@@ -1,38 +1,100 @@
-"""The files of a collection: image and video files from names, folders (searched recursively) and globs."""
+"""The files of a collection: image and video files from names, folders (searched recursively) and globs.
+
+A file is named by the absolute path it was listed under, never by a symbolic link's target: its
+kind comes from that name (a Hugging Face cache links ``snapshots/.../clip.mp4`` to a blob named
+by its hash), and so do its result rows. Whatever cannot be analysed, or even listed, is still an
+input, with the reason, so that it gets an error row rather than vanishing: a broken link, a folder
+that cannot be read, a name that is not UTF-8 (Parquet strings are UTF-8; its path is stored with
+the odd bytes escaped).
+"""
 
 from __future__ import annotations
 
 import glob
+import os
 from collections.abc import Iterable
 from pathlib import Path
 
+NOT_UTF8 = "file name is not UTF-8 (its path is shown with the odd bytes escaped); rename it to analyse it"
 
-def list_inputs(inputs: Iterable[str | Path]) -> list[str]:
-    """Files (absolute paths, first occurrence order) from files, folders and globs.
+
+def list_inputs(inputs: Iterable[str | Path]) -> dict[str, str]:
+    """Files from files, folders and globs: absolute path -> why it cannot be analysed ("" when it
+    can), in first occurrence order.
 
     Folders and globs keep only image and video files; a file named directly is always kept, so
     a broken or mistyped one gets its error row. A name that matches nothing is kept too, for the
     same reason.
     """
+    wanted = media_suffixes()
+    found: dict[str, str] = {}
+    for item in map(os.fspath, inputs):
+        if os.path.isdir(item):
+            listed = walk_folder(item, wanted)
+        elif os.path.isfile(item) or not glob.has_magic(item):
+            listed = {item: ""}
+        else:
+            listed = {}
+            for match in sorted(glob.glob(item, recursive=True)):
+                if os.path.isdir(match):
+                    listed.update(walk_folder(match, wanted))
+                elif suffix(match) in wanted:
+                    listed[match] = ""
+        for name, error in listed.items():
+            path, error = checked(os.path.abspath(name), error)
+            found.setdefault(path, error)
+    return found
+
+
+def walk_folder(root: str, wanted: set[str]) -> dict[str, str]:
+    """Image and video files under ``root`` (name -> reason it cannot be analysed), hidden files and
+    folders left out. Links to folders are followed, each real folder once so that a link to a
+    parent cannot loop; a folder that cannot be read is listed itself, with the reason."""
+    found: dict[str, str] = {}
+    seen: set[str] = set()
+
+    def unreadable(err: OSError) -> None:
+        found[err.filename] = f"cannot read this folder: {err.strerror}"
+
+    for folder, folders, files in os.walk(root, onerror=unreadable, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:
+            folders[:] = []
+            continue
+        seen.add(real)
+        folders[:] = sorted(f for f in folders if not f.startswith("."))  # walked in this order
+        found.update((os.path.join(folder, f), "") for f in sorted(files)
+                     if not f.startswith(".") and suffix(f) in wanted)
+    return found
+
+
+def checked(path: str, error: str) -> tuple[str, str]:
+    """``(path, error)`` with the problems of the name itself: not UTF-8, or a link to nothing."""
+    if not is_utf8(path):
+        return escaped(path), NOT_UTF8
+    if not error and os.path.islink(path) and not os.path.exists(path):
+        return path, f"broken symbolic link: its target {escaped(os.readlink(path))} does not exist"
+    return path, error
+
+
+def is_utf8(name: str) -> bool:
+    """False for a name holding bytes that are not UTF-8 (Python decodes them to lone surrogates)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def escaped(name: str) -> str:
+    """``name`` with each byte that is not UTF-8 written as ``\\xNN``: storable, and still telling."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def media_suffixes() -> set[str]:
     from fer.video import VIDEO_SUFFIXES
 
-    wanted = image_suffixes() | VIDEO_SUFFIXES
-    found: dict[str, None] = {}  # ordered set
-    for item in map(str, inputs):
-        path = Path(item)
-        if path.is_dir():
-            names = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in wanted
-                           and not any(part.startswith(".") for part in p.relative_to(path).parts))
-        elif path.is_file() or not glob.has_magic(item):
-            names = [path]
-        else:
-            names = []
-            for match in sorted(glob.glob(item, recursive=True)):
-                names.extend(list_inputs([match]) if Path(match).is_dir() else
-                             [Path(match)] if Path(match).suffix.lower() in wanted else [])
-        for name in names:
-            found.setdefault(str(Path(name).resolve()), None)
-    return list(found)
+    return image_suffixes() | VIDEO_SUFFIXES
 
 
 def image_suffixes() -> set[str]:
@@ -42,7 +104,11 @@ def image_suffixes() -> set[str]:
     return {ext.lower() for ext in Image.registered_extensions()}
 
 
+def suffix(name: str) -> str:
+    return os.path.splitext(name)[1].lower()
+
+
 def is_video(path: str) -> bool:
     from fer.video import VIDEO_SUFFIXES
 
-    return Path(path).suffix.lower() in VIDEO_SUFFIXES
+    return suffix(path) in VIDEO_SUFFIXES

@@ -19,18 +19,14 @@ def join_tracks(rows: list[dict], every: int = 1, min_iou: float = 0.3, max_gap:
     A track ending near the end of chunk ``c`` (last seen at most ``max_gap`` analysed frames before
     its last frame, as :class:`FaceTracker` keeps a lost track) and one starting near the start of
     chunk ``c + 1`` are the same face when their boxes overlap by ``min_iou``; pairs are taken best
-    overlap first, as the tracker does. An error row for an empty final chunk (the frame count was
-    an overestimate) is dropped when other chunks gave frames.
+    overlap first, as the tracker does. Errors are kept, except those of chunks that decoded no frame
+    after the last chunk that did (see :func:`kept_errors`).
     """
     from fer.detect import iou
 
     chunks = max((r.get("_chunks") or 1 for r in rows), default=1)
-    errors = [r for r in rows if r.get("error")]
     good = [r for r in rows if not r.get("error")]
-    if good:
-        errors = [r for r in errors if r.get("_chunk") != chunks - 1]
-    elif errors:
-        errors = errors[:1]  # nothing readable: one error row for the input
+    errors = kept_errors(rows, good)
     parent: dict[tuple, tuple] = {}
 
     def root(key):
@@ -62,6 +58,21 @@ def join_tracks(rows: list[dict], every: int = 1, min_iou: float = 0.3, max_gap:
             row = {**row, "face": ids.setdefault(track, len(ids) + 1)}
         out.append({k: v for k, v in row.items() if k not in INTERNAL})
     return sorted(out, key=lambda r: (r.get("frame") or 0, r.get("face") or 0))
+
+
+def kept_errors(rows: list[dict], good: list[dict]) -> list[dict]:
+    """The error rows of an input worth keeping.
+
+    A chunk that decoded no frame (``_empty``) past the last chunk that did is no error: the video's
+    header announced more frames than it holds, which is common. One before it is (frames are
+    missing in the middle), and so is every other error, wherever it is. With nothing readable at
+    all, the input gets one error row, its first real error if any.
+    """
+    errors = [r for r in rows if r.get("error")]
+    if not good:
+        return sorted(errors, key=lambda r: bool(r.get("_empty")))[:1]
+    last = max(r["_chunk"] for r in good)
+    return [r for r in errors if not (r.get("_empty") and r["_chunk"] > last)]
 
 
 def join_group(table: pa.Table, every: int = 1) -> pa.Table:

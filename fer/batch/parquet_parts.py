@@ -11,6 +11,7 @@ import os
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -20,16 +21,27 @@ from fer.batch.join import join_tracks
 from fer.batch.schema import SCHEMA
 from fer.batch.summary import Summary
 
+# the error row of an input whose rows never all came: Ray Data gave up on its block (see ray_pipeline)
+LOST = "a worker died while analysing this file or another in its block (a crash, or out of memory), on every retry"
+
 
 def done_inputs(out: Path) -> set[str]:
-    """Paths that already have rows in the Parquet dataset ``out`` (empty when it does not exist)."""
+    """Paths that already have rows in the Parquet dataset ``out`` (empty when it does not exist).
+
+    Part by part, the path column dictionary-encoded, so that only each part's distinct paths become
+    Python strings, not one per row (a video has a row per frame and face).
+    """
     if not out.exists():
         return set()
     if not out.is_dir():
         raise ValueError(f"{out} exists and is not a folder; --out names a Parquet dataset folder")
-    if not any(out.glob("*.parquet")):
-        return set()
-    return set(pq.read_table(out, columns=["path"]).column("path").to_pylist())
+    done: set[str] = set()
+    for part in sorted(out.glob("*.parquet")):
+        if not part.name.startswith((".", "_")):  # as Parquet readers, which skip those
+            column = pq.read_table(part, columns=["path"], read_dictionary=["path"]).column("path")
+            for chunk in column.chunks:
+                done.update(chunk.unique().to_pylist())
+    return done
 
 
 class PartWriter:
@@ -56,27 +68,68 @@ class PartWriter:
         self.rows, self.inputs, self.since = [], 0, time.monotonic()
 
 
-def stream_to_parts(ds, writer: PartWriter, summary: Summary, every: int, bar) -> None:
-    """Rows come back in any order; an input is joined and handed to the writer once all its
-    chunks are in (each row says how many rows its chunk gave and how many chunks its input has)."""
-    pending: dict[str, list[dict]] = defaultdict(list)
-    counts: dict[tuple[str, int], int] = defaultdict(int)
-    chunks_done: dict[str, int] = defaultdict(int)
+def stream_to_parts(ds, paths: Iterable[str], writer: PartWriter, summary: Summary, every: int, bar) -> None:
+    """Rows come back in any order; an input is joined and handed to the writer once all its chunks
+    are in. When the stream ends, each of ``paths`` that never became whole (Ray Data dropped the
+    block of a worker that died on it, retries spent) gets an error row, so every input has rows."""
+    inputs = InputsInFlight(paths)
     start = time.monotonic()
+
+    def finish(rows: list[dict]) -> None:
+        writer.add(rows)
+        summary.count_input(rows)
+        bar.update(1)
+
     for batch in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
         for row in batch.to_pylist():
-            path, chunk = row["path"], row["_chunk"]
-            pending[path].append(row)
-            counts[path, chunk] += 1
-            if counts[path, chunk] < row["_rows"]:
+            chunk = inputs.add(row)
+            if chunk is None:
                 continue
-            del counts[path, chunk]
-            summary.frames += len({r["frame"] for r in pending[path] if r["_chunk"] == chunk and not r["error"]})
-            chunks_done[path] += 1
-            if chunks_done[path] == row["_chunks"]:
-                del chunks_done[path]
-                rows = join_tracks(pending.pop(path), every)
-                writer.add(rows)
-                summary.count_input(rows)
-                bar.update(1)
-            bar.set_postfix_str(f"{summary.frames / max(time.monotonic() - start, 1e-9):.1f} frames/s", refresh=False)
+            summary.frames += len({r["frame"] for r in chunk if not r["error"]})
+            rows = inputs.pop_whole(row["path"], row["_chunks"])
+            if rows is not None:
+                finish(join_tracks(rows, every))
+        bar.set_postfix_str(f"{summary.frames / max(time.monotonic() - start, 1e-9):.1f} frames/s", refresh=False)
+    for rows in inputs.close_out(every):
+        summary.lost += 1
+        finish(rows)
+
+
+class InputsInFlight:
+    """The rows of inputs not yet whole, gathered chunk by chunk, and the planned inputs still to come.
+
+    Each row says how many rows its chunk gave and how many chunks its input has. A chunk that comes
+    again (Ray replays a block whose worker died after sending part of its output) is ignored, and
+    so are rows of an input already finished, so that no input is written twice.
+    """
+
+    def __init__(self, paths: Iterable[str]):
+        self.waiting = dict.fromkeys(paths)  # planned inputs not yet whole, in order
+        self.partial: dict[tuple[str, int], list[dict]] = defaultdict(list)  # chunks not yet whole
+        self.whole: dict[str, dict[int, list[dict]]] = defaultdict(dict)  # path -> chunk -> rows
+
+    def add(self, row: dict) -> list[dict] | None:
+        """The rows of ``row``'s chunk once ``row`` completes it, else None."""
+        path, chunk = row["path"], row["_chunk"]
+        if path not in self.waiting or chunk in self.whole.get(path, ()):
+            return None
+        rows = self.partial[path, chunk]
+        rows.append(row)
+        if len(rows) < row["_rows"]:
+            return None
+        self.whole[path][chunk] = self.partial.pop((path, chunk))
+        return rows
+
+    def pop_whole(self, path: str, chunks: int) -> list[dict] | None:
+        """All rows of ``path`` once each of its ``chunks`` is whole, else None."""
+        if len(self.whole[path]) < chunks:
+            return None
+        del self.waiting[path]
+        return [row for rows in self.whole.pop(path).values() for row in rows]
+
+    def close_out(self, every: int) -> Iterator[list[dict]]:
+        """Final rows of each input still waiting: the chunks that came whole, and an error row."""
+        for path in list(self.waiting):
+            rows = [row for rows in self.whole.pop(path, {}).values() for row in rows]
+            del self.waiting[path]
+            yield join_tracks(rows + [{"path": path, "error": LOST}], every)

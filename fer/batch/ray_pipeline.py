@@ -10,6 +10,12 @@ import math
 import os
 
 from fer.batch.analyse import Analyzer
+from fer.batch.provenance import ModelChoice
+
+# A block whose worker dies (a crash, out of memory) is tried this many times more, then given up:
+# Ray Data's default for actors is to retry without end, and one file that kills its worker would
+# stall the run for good. What a given-up block held is accounted for by fer.batch.parquet_parts.
+TASK_RETRIES = 2
 
 
 def start_ray(address: str | None = None, num_cpus: int | None = None, quiet: bool = True) -> bool:
@@ -39,8 +45,15 @@ def quiet_ray_data() -> None:
     logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)  # "progress bars disabled"
 
 
-def raw_dataset(units: list[dict], workers: int, every: int = 1, model: str | None = None,
-                revision: str | None = None):
+def keep_going_past_failed_blocks() -> None:
+    """A block that failed past its retries is dropped instead of ending the run (Ray Data's default):
+    its inputs get error rows once the stream ends (:func:`fer.batch.parquet_parts.stream_to_parts`)."""
+    import ray.data
+
+    ray.data.DataContext.get_current().max_errored_blocks = -1
+
+
+def raw_dataset(units: list[dict], workers: int, model: ModelChoice, every: int = 1):
     """Units -> a Ray Dataset of raw rows (chunk-local track ids, internal columns).
 
     Work is dispatched to the actors block by block: each video chunk gets a block of its own (it
@@ -60,9 +73,12 @@ def raw_dataset(units: list[dict], workers: int, every: int = 1, model: str | No
     units_ds = parts[0].union(*parts[1:]) if len(parts) > 1 else parts[0]
     return units_ds.map_batches(
         Analyzer,
-        fn_constructor_kwargs={"model": model, "revision": revision, "every": every},
+        fn_constructor_kwargs={"model": model, "every": every},
         batch_size=1,  # one unit a call: rows stream back as each file or chunk is done
         batch_format="pyarrow",
         compute=ray.data.ActorPoolStrategy(size=workers),
         num_cpus=1,
+        # an actor option: Ray 2.60 takes it only among **ray_remote_args, which it warns are deprecated
+        # (removal planned for 2.64) and offers no named parameter for yet
+        max_task_retries=TASK_RETRIES,
     )

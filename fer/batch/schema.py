@@ -15,6 +15,10 @@ SCHEMA = pa.schema(
     + [("error", pa.string())]
 )
 # Internal columns between the actors and the join: which chunk of its input a row comes from, how
-# many chunks that input has, and how many rows its chunk gave (so the driver knows when it is whole).
-INTERNAL = ("_chunk", "_chunks", "_rows")
-RAW_SCHEMA = pa.schema(list(SCHEMA) + [pa.field(name, pa.int32()) for name in INTERNAL])
+# many chunks that input has, how many rows its chunk gave (so the driver knows when it is whole),
+# and whether the row is the error row of a chunk that decoded no frame (which the join may drop:
+# the frame count in a video's header is sometimes an overestimate).
+INTERNAL_FIELDS = [pa.field("_chunk", pa.int32()), pa.field("_chunks", pa.int32()), pa.field("_rows", pa.int32()),
+                   pa.field("_empty", pa.bool_())]
+INTERNAL = tuple(f.name for f in INTERNAL_FIELDS)
+RAW_SCHEMA = pa.schema(list(SCHEMA) + INTERNAL_FIELDS)

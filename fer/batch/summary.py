@@ -12,6 +12,7 @@ class Summary:
     processed: int = 0  # done by this run
     readable: int = 0  # of those, gave at least one analysed frame
     errors: int = 0  # of those, have an error row
+    lost: int = 0  # of those, a worker died on (their error row says so)
     faces: int = 0  # face rows written
     frames: int = 0  # frames analysed (an image is one)
     seconds: float = 0.0
@@ -37,6 +38,7 @@ class Summary:
             self.readable += 1
 
     def line(self) -> str:
-        return (f"{self.processed} files analysed ({self.skipped} already done, {self.errors} with errors), "
+        lost = f", {self.lost} lost to worker crashes" if self.lost else ""
+        return (f"{self.processed} files analysed ({self.skipped} already done, {self.errors} with errors{lost}), "
                 f"{self.frames} frames, {self.faces} faces in {self.seconds:.1f} s "
                 f"({self.files_per_s:.2f} files/s, {self.frames_per_s:.1f} frames/s) -> {self.out}")
