@@ -19,6 +19,10 @@ def test_csv_report_is_consistent(tmp_path, capsys):
     assert main(["--data", str(csv), "--split", "PublicTest", "--model", "bundled", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["n"] == 30
     assert main(["--data", str(csv), "--split", "PrivateTest"]) == 2  # absent split: a clear error
+    mixed = write_fer_csv(tmp_path / "mixed.csv", [(0, "Training", 1), (3, "PublicTest", 2)])
+    capsys.readouterr()
+    assert main(["--data", str(mixed), "--model", "bundled"]) == 2  # which rows? Training ones must not count
+    assert "--split" in capsys.readouterr().err
     (tmp_path / "photos" / "happy").mkdir(parents=True)
     (tmp_path / "photos" / "happy" / "broken.jpg").write_bytes(b"not a jpeg")
     assert main(["--data", str(tmp_path / "photos"), "--detect"]) == 2  # an unreadable photo: said, no traceback

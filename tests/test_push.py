@@ -65,3 +65,12 @@ def test_wrong_token_is_refused_by_the_server(hub, monkeypatch, capsys):
 def test_refuses_a_folder_that_would_not_load(tmp_path, hub):
     with pytest.raises(SystemExit, match="model.keras"):
         push_main(["--model", str(tmp_path), "--repo-id", "me/emotions"])
+
+
+def test_refuses_a_folder_without_its_litert_copy(tmp_path, hub):
+    import shutil
+
+    folder = shutil.copytree(BUNDLED_MODEL, tmp_path / "model")
+    (folder / "model.tflite").unlink()  # what the runtime loads: a clear refusal, not a traceback
+    with pytest.raises(SystemExit, match="model.tflite"):
+        push_main(["--model", str(folder), "--repo-id", "me/emotions", "--dry-run"])

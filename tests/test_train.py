@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from fer.classifier import EmotionClassifier
-from test_data import write_fer_csv
+from test_data import write_fer_csv, write_ferplus_csv
 from train.metrics import classification_report, expected_calibration_error
 from train.train import main as train_main
 
@@ -78,11 +78,8 @@ def _log(run):
 
 
 def test_ferplus_soft_labels_train(tmp_path, tiny_csv):
-    votes = tmp_path / "ferplus.csv"
-    header = "Usage,Image name,neutral,happiness,surprise,sadness,anger,disgust,fear,contempt,unknown,NF\n"
-    rows = "".join(f"Training,f{i}.png,{i % 3},{(i + 1) % 4},0,1,0,0,0,0,0,0\n" for i in range(40))
-    rows += "".join(f"PublicTest,p{i}.png,1,0,0,0,0,0,0,0,0,0\n" for i in range(10))
-    votes.write_text(header + rows)
+    votes = write_ferplus_csv(tmp_path / "ferplus.csv", [f"Training,f{i}.png,{i % 3},{(i + 1) % 4},0,1,0,0,0,0,0,0" for i in range(40)]
+                              + [f"PublicTest,p{i}.png,1,0,0,0,0,0,0,0,0,0" for i in range(10)])
     folder = train_main([f"--data={tiny_csv}", f"--out={tmp_path / 'fp'}", f"--ferplus={votes}", "--labels=ferplus_soft",
                          "--widths=[4]", "--head_units=4", "--epochs=1", "--patience=0"])
     assert EmotionClassifier(folder).config.training["config"]["labels"] == "ferplus_soft"
@@ -94,11 +91,9 @@ def test_blended_targets_keep_every_row_and_fer2013s_labels(tmp_path, tiny_csv):
     from train.data import load_split
     from train.train import one_hot, training_targets
 
-    votes = tmp_path / "ferplus.csv"
-    header = "Usage,Image name,neutral,happiness,surprise,sadness,anger,disgust,fear,contempt,unknown,NF\n"
-    rows = "".join(f"Training,f{i}.png,{i % 2},0,0,0,{1 - i % 2},0,0,0,0,0\n" for i in range(39))
-    rows += "Training,,5,0,0,0,0,0,0,0,0,0\n"  # no image name: unusable votes
-    votes.write_text(header + rows + "".join(f"PublicTest,p{i}.png,1,0,0,0,0,0,0,0,0,0\n" for i in range(10)))
+    votes = write_ferplus_csv(tmp_path / "ferplus.csv", [f"Training,f{i}.png,{i % 2},0,0,0,{1 - i % 2},0,0,0,0,0" for i in range(39)]
+                              + ["Training,,5,0,0,0,0,0,0,0,0,0"]  # no image name: unusable votes
+                              + [f"PublicTest,p{i}.png,1,0,0,0,0,0,0,0,0,0" for i in range(10)])
     cfg = TrainConfig(data=str(tiny_csv), ferplus=str(votes), labels="fer2013+ferplus", ferplus_weight=0.25)
     images, targets, hard = training_targets(cfg)
     labels = load_split(tiny_csv, "Training").labels
@@ -119,6 +114,11 @@ def test_experiments_table_lists_runs(tmp_path, tiny_csv):
     lines = table.splitlines()
     assert lines[0].startswith("| run | val accuracy | macro F1 |") and len(lines) == 3
     assert lines[2].startswith("| a | ") and (tmp_path / "table.md").read_text().strip() == table
+    assert "| precision |" in lines[0] and "| fer2013 | float32 | [4] |" in lines[2]
+    # a results.json cached before the precision column existed: the column still comes from the config
+    cached = tmp_path / "a" / "results.json"
+    cached.write_text(json.dumps({k: v for k, v in json.loads(cached.read_text()).items() if k != "precision"}))
+    assert experiments_main([str(tmp_path / "a")]).splitlines()[2] == lines[2]
 
 
 def test_metrics_on_known_values():
@@ -132,6 +132,11 @@ def test_metrics_on_known_values():
     perfect = np.eye(3)[[0, 1, 2]]
     assert expected_calibration_error(np.array([0, 1, 2]), perfect) == 0.0
     assert expected_calibration_error(np.array([1, 2, 0]), perfect) == 1.0
+    # 15 equal-width bins: the three 0.9s share one (2 of 3 right), the 0.6 has its own (right), so
+    # ECE = 3/4 * |2/3 - 0.9| + 1/4 * |1 - 0.6| = 0.175 + 0.1 (an unweighted mean of bins would give 0.317)
+    confidence = np.array([0.9, 0.9, 0.9, 0.6])
+    probabilities = np.column_stack([confidence] + [(1 - confidence) / 6] * 6)  # class 0 predicted throughout
+    assert expected_calibration_error(np.array([0, 0, 1, 0]), probabilities) == pytest.approx(0.275)
 
 
 def test_distilled_student_learns_from_frozen_teachers(tmp_path, tiny_csv):
@@ -195,3 +200,84 @@ def test_export_replaces_a_model_folder_only_once_the_new_one_is_complete(tmp_pa
     with built_beside(tmp_path / "new") as folder:  # nothing to replace
         folder.mkdir()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model", "new"]
+
+
+def test_resume_with_more_epochs_follows_the_new_plan(tmp_path, tiny_csv):
+    import shutil
+
+    import keras
+
+    run = tmp_path / "run"
+    train_main([f"--data={tiny_csv}", f"--out={run}", "--widths=[4]", "--head_units=4", "--batch_size=16",
+                "--patience=0", "--warmup_epochs=0", "--epochs=2"])
+    shutil.copy(run / "checkpoint.keras", tmp_path / "after_2.keras")
+    config = run / "train_config.yaml"
+    config.write_text(config.read_text().replace("epochs: 2", "epochs: 3"))
+    train_main(["--resume", f"--out={run}"])
+    steps = 3  # 40 rows in batches of 16
+    optimizer = keras.models.load_model(run / "checkpoint.keras").optimizer
+    assert int(optimizer.iterations) == 3 * steps
+    assert float(optimizer._learning_rate(2 * steps)) > 0  # the first step of the extra epoch
+    # and the extra epoch really trained: with a learning rate of 0 AdamW leaves every kernel as it was
+    before, after = (keras.ops.convert_to_numpy(keras.models.load_model(path).get_layer("fer_cnn").get_layer("logits").kernel)
+                     for path in (tmp_path / "after_2.keras", run / "checkpoint.keras"))
+    assert not np.array_equal(before, after), "the extra epoch left the weights as they were"
+    # a new batch size would put the step count, and so the schedule, off the epochs: refused
+    config.write_text(config.read_text().replace("epochs: 3", "epochs: 4").replace("batch_size: 16", "batch_size: 8"))
+    with pytest.raises(SystemExit, match="batch_size"):
+        train_main(["--resume", f"--out={run}"])
+
+
+def test_export_of_a_run_records_how_and_where_it_trained(tmp_path, tiny_csv, monkeypatch):
+    import train.export
+
+    run = tmp_path / "run"
+    args = [f"--data={tiny_csv}", f"--out={run}", "--widths=[4]", "--head_units=4", "--epochs=1", "--patience=0", "--lr=0.01"]
+    train_main(args)
+    state = json.loads((run / "state.json").read_text())
+    assert state["command"] == "python -m train " + " ".join(args)  # the overrides too, not just a config file
+    assert EmotionClassifier(run / "model").config.training["command"] == state["command"]
+    state["hardware"] = "the training machine"  # not the machine that exports
+    (run / "state.json").write_text(json.dumps(state))
+    recorded = []
+    monkeypatch.setattr(train.export, "measure_model_folder", lambda classifier, out, training, *rest, **kw: recorded.append(training))
+    train.export.main(["--run", str(run), "--out", str(tmp_path / "model")])
+    assert recorded[-1]["hardware"] == "the training machine" and recorded[-1]["command"] == state["command"]
+    del state["command"]  # a run from before commands were recorded: rebuilt from its name
+    (run / "state.json").write_text(json.dumps(state))
+    train.export.main(["--run", str(run), "--out", str(tmp_path / "model")])
+    assert recorded[-1]["command"] == "python -m train --config train/configs/run.yaml"
+
+
+def test_model_card_gives_the_calibration_error_measured_out_of_sample(tmp_path, monkeypatch):
+    import keras
+
+    import train.export
+    from fer.config import Preprocessing
+    from train.model import build_classifier
+
+    monkeypatch.setattr(train.export, "WILD_FACES", tmp_path / "absent")  # the real photos take minutes
+    data = write_fer_csv(tmp_path / "val.csv", [(i % 7, "PublicTest", 37 * i % 256) for i in range(28)])
+    keras.utils.set_random_seed(0)
+    folder = train.export.measure_model_folder(build_classifier(widths=(4,), head_units=4), tmp_path / "model",
+                                               {"command": "a test"}, Preprocessing(), str(data), "PublicTest")
+    calibration = EmotionClassifier(folder).config.metrics["calibration"]
+    assert 0 <= calibration["ece_after_crossfit"] <= 1
+    card = (folder / "README.md").read_text()
+    assert "both on the faces the temperature was fitted on" in card
+    assert f"; {calibration['ece_after_crossfit']} after when the temperature is fitted on one half" in card
+
+
+def test_faces_reach_every_classifier_as_the_same_bits():
+    import keras
+
+    from fer.config import Preprocessing
+    from fer.source import BUNDLED_MODEL
+    from train.inputs import unit_range
+
+    faces = np.arange(256, dtype=np.uint8).reshape(16, 16).repeat(3, 0).repeat(3, 1)[None]  # every pixel value
+    x = unit_range(faces)
+    assert x.dtype == np.float32 and x.shape == (1, 48, 48, 1)
+    assert np.array_equal(x, EmotionClassifier(BUNDLED_MODEL).inputs(faces))  # as the runtime feeds its model
+    training = keras.ops.convert_to_numpy(keras.layers.Rescaling(Preprocessing().scale)(faces[..., None]))
+    assert np.array_equal(x, training)  # as the training model's first layer does

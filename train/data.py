@@ -117,17 +117,24 @@ def read_image_folder(path: str | Path, size: int | None = FER2013_SIZE) -> Spli
 
 
 def load_split(path: str | Path, split: str | None = None) -> Split:
-    """Load one split from a FER2013 CSV (``split`` picks a Usage; all rows when None) or a folder."""
+    """Load one split from a FER2013 CSV (``split`` picks a Usage) or the whole of a folder.
+
+    ``split=None`` takes the whole dataset, which must then be one split: a folder, or a CSV whose
+    rows share one Usage; a figure over a mixed CSV would silently count its Training rows.
+    A folder has no splits, so asking it for one is an error: training on a folder would
+    otherwise validate on its own training images.
+    """
     path = Path(path)
     if path.is_dir():
+        if split is not None:
+            raise ValueError(f"{path} is a folder of class subfolders, which has no {split!r} split: a folder can be "
+                             "evaluated as a whole (no --split) but not split into training and validation rows")
         return read_image_folder(path)
     splits = read_fer2013_csv(path)
     if split is None:
-        names = list(splits)
-        return Split(
-            np.concatenate([splits[n].images for n in names]),
-            np.concatenate([splits[n].labels for n in names]),
-        )
+        if len(splits) > 1:
+            raise ValueError(f"{path} holds rows of several Usage values {sorted(splits)}: choose one (--split)")
+        return next(iter(splits.values()))
     if split not in splits:
         raise ValueError(f"{path}: no rows with Usage={split!r}; present: {sorted(splits)}")
     return splits[split]

@@ -26,6 +26,7 @@ from fer.config import ModelConfig
 from train.config import DEFAULT_DATA
 from train.data import load_split
 from train.export import measure_model_folder
+from train.inputs import unit_range
 from train.model import build_ensemble
 
 
@@ -49,7 +50,7 @@ def rank_subsets(logits: dict[str, np.ndarray], labels: np.ndarray) -> list[tupl
 def search(candidates: list[Path], data: str, split: str, top: int = 15) -> list[tuple[float, tuple[str, ...]]]:
     """Print the best ``top`` subsets of ``candidates`` on ``split``; return them all."""
     val = load_split(data, split)
-    faces = val.images[..., None].astype("float32") / 255.0  # as training feeds its classifiers
+    faces = unit_range(val.images)  # as training feeds its classifiers
     logits = {str(p): load_member(p).predict(faces, batch_size=512, verbose=0) for p in candidates}
     ranked = rank_subsets(logits, val.labels)
     print(f"{split} accuracy (single pass, mean logits) of every subset of {len(candidates)} candidates, best first:")

@@ -155,7 +155,7 @@ def format_report(report: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m train.evaluate", description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", required=True, help="FER2013 CSV (.csv/.csv.gz) or folder of class subfolders")
-    parser.add_argument("--split", help="Usage value to evaluate (Training, PublicTest, PrivateTest); default: all rows")
+    parser.add_argument("--split", help="Usage value to evaluate (Training, PublicTest, PrivateTest); required when the CSV holds several")
     parser.add_argument("--model", help="fast (the default), accurate, a model folder or a Hub repo id")
     parser.add_argument("--detect", action="store_true", help="detect the face first (uncropped photos)")
     parser.add_argument("--tta", choices=TTA_MODES, default="none", help="test-time augmentation, reported apart")

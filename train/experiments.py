@@ -19,27 +19,37 @@ from train.run_folder import BEST, CONFIG_FILE, LOG, STATE
 RESULTS = "results.json"  # this module's cache of a run's validation figures, beside its other files
 
 
+def run_settings(config: dict) -> dict:
+    """How a run was set up, for the table: read from its config every time, so a results.json cached
+    before a column existed still fills it (configs older than a key trained with its old default)."""
+    return {
+        "planned_epochs": config["epochs"],
+        "labels": config.get("labels", "fer2013"),
+        "precision": config.get("precision", "float32"),
+        "widths": config["widths"] if config.get("arch", "cnn") == "cnn" else f"{config['arch']} at {config['network_size']} px",
+    }
+
+
 def run_results(run: Path) -> dict:
-    """The run's validation figures, computing and caching them when missing or stale."""
+    """The run's validation figures, computing and caching them when missing or stale, and its settings."""
     state = json.loads((run / STATE).read_text())
+    config = yaml.safe_load((run / CONFIG_FILE).read_text())
     cached = run / RESULTS
     if cached.exists():
         results = json.loads(cached.read_text())
         if results.get("best_epoch") == state["best_epoch"] and results.get("epochs_run") == state["epoch"]:
-            return results
+            return {**results, **run_settings(config)}
     import keras
-    import numpy as np
 
     from train.data import load_split
+    from train.inputs import keras_outputs, unit_range
     from train.metrics import classification_report
 
     from fer.config import EMOTIONS
 
-    config = yaml.safe_load((run / CONFIG_FILE).read_text())
     model = keras.models.load_model(run / BEST, compile=False)
     val = load_split(config["data"], config["val_split"])
-    x = val.images[..., None].astype("float32") / 255.0
-    predictions = np.concatenate([np.asarray(model(x[i : i + 512], training=False)).argmax(axis=1) for i in range(0, len(x), 512)])
+    predictions = keras_outputs(model, unit_range(val.images)).argmax(axis=1)
     report = classification_report(val.labels, predictions, EMOTIONS)
     with open(run / LOG) as f:
         epochs_logged = list(csv.DictReader(f))
@@ -50,25 +60,23 @@ def run_results(run: Path) -> dict:
         "macro_f1": report["macro_f1"],
         "parameters": int(model.count_params()),
         "epochs_run": state["epoch"],
-        "planned_epochs": config["epochs"],
         "best_epoch": state["best_epoch"],
         "seconds_per_epoch": round(state.get("seconds", 0.0) / max(1, len(epochs_logged)), 1),
         "hardware": state.get("hardware", "CPU (2 cores)"),
-        "labels": config.get("labels", "fer2013"),
-        "widths": config["widths"] if config.get("arch", "cnn") == "cnn" else f"{config['arch']} at {config['network_size']} px",
+        **run_settings(config),
     }
     cached.write_text(json.dumps(results, indent=2))
     return results
 
 
 def markdown_table(rows: list[dict]) -> str:
-    header = "| run | val accuracy | macro F1 | parameters | epochs (best) | s/epoch | labels | widths (or network) | hardware |"
+    header = "| run | val accuracy | macro F1 | parameters | epochs (best) | s/epoch | labels | precision | widths (or network) | hardware |"
     lines = [header, "|---" * (header.count("|") - 1) + "|"]
     for r in sorted(rows, key=lambda r: -r["accuracy"]):
         epochs = f"{r['epochs_run']}/{r['planned_epochs']} ({r['best_epoch']})"
         lines.append(
             f"| {r['run']} | {r['accuracy']:.4f} | {r['macro_f1']:.4f} | {r['parameters'] / 1e6:.2f}M | {epochs} | "
-            f"{r['seconds_per_epoch']} | {r['labels']} | {r['widths']} | {r['hardware']} |"
+            f"{r['seconds_per_epoch']} | {r['labels']} | {r['precision']} | {r['widths']} | {r['hardware']} |"
         )
     return "\n".join(lines)
 

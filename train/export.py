@@ -23,7 +23,8 @@ import yaml
 
 from fer.classifier import LiteRTRunner, sha256_of, softmax
 from fer.config import TFLITE_NAME, WEIGHTS_NAME, ModelConfig, Preprocessing
-from train.calibration import fit_temperature, negative_log_likelihood
+from train.calibration import crossfit_ece, fit_temperature, negative_log_likelihood
+from train.inputs import keras_outputs, unit_range
 from train.model import LOW_RES_SIZES, ensemble_members
 
 WILD_FACES = Path("../shared/data/faces-in-the-wild")
@@ -131,8 +132,12 @@ def write_model_card(folder: Path, config: ModelConfig) -> Path:
         lines += [f"With test-time augmentation (reported apart from the single-pass figure): flip {tta['flip']:.4f}, "
                   f"ten-crop {tta['tencrop']:.4f}.", ""]
     if cal:
+        crossfit = cal.get("ece_after_crossfit")
         lines += [f"Calibration: temperature {cal['temperature']} fitted on {cal['fitted_on']} (NLL {cal['nll_before']} -> "
-                  f"{cal['nll_after']}); expected calibration error {cal['ece_before']} before, {cal['ece_after']} after.", ""]
+                  f"{cal['nll_after']}); expected calibration error {cal['ece_before']} before, {cal['ece_after']} after, "
+                  "both on the faces the temperature was fitted on"
+                  + (f"; {crossfit} after when the temperature is fitted on one half of them and measured on the other "
+                     "(2-fold cross-fit, the figure to expect on unseen faces)" if crossfit is not None else "") + ".", ""]
     if (folder / "plots").is_dir():
         lines += [f"![{p.stem.replace('_', ' ')}](plots/{p.name})" for p in sorted((folder / "plots").glob("*.png"))] + [""]
     if lite:
@@ -332,7 +337,7 @@ def export_tflite(classifier: keras.Model, folder: Path, faces: np.ndarray, scal
     path = folder / TFLITE_NAME
     explainable(classifier).export(str(path), format="litert", verbose=False)
     interpreter = Interpreter(model_path=str(path))
-    x = faces[..., None].astype("float32") * scale
+    x = unit_range(faces, scale)
     index_in = interpreter.get_input_details()[0]["index"]
     interpreter.resize_tensor_input(index_in, list(x.shape))
     interpreter.allocate_tensors()
@@ -340,7 +345,7 @@ def export_tflite(classifier: keras.Model, folder: Path, faces: np.ndarray, scal
     interpreter.invoke()
     logits = [d for d in interpreter.get_output_details() if len(d["shape"]) == 2]
     tflite_top1 = interpreter.get_tensor(logits[0]["index"]).argmax(axis=1)
-    keras_top1 = np.concatenate([np.asarray(classifier(x[i : i + 512], training=False)).argmax(axis=1) for i in range(0, len(x), 512)])
+    keras_top1 = keras_outputs(classifier, x).argmax(axis=1)
     agreement = float((tflite_top1 == keras_top1).mean())
     outputs = [LiteRTRunner.RANKS[n] for n in (2, 4, 3) if any(len(d["shape"]) == n for d in interpreter.get_output_details())]
     return {"file": TFLITE_NAME, "sha256": sha256_of(path), "top1_agreement": agreement, "n": int(len(x)),
@@ -362,8 +367,23 @@ def refresh_tflite(folder: Path, data: str | None) -> dict:
     return tflite
 
 
+def training_record(config: dict[str, Any], state: dict[str, Any], command: str) -> dict[str, Any]:
+    """How a run trained, for its ``config.json`` and model card, from its config and ``state.json``;
+    ``command`` and this machine stand in for what runs from before state.json held them lack."""
+    from train.run_folder import hardware
+
+    return {
+        "command": state.get("command", command),
+        "config": config,
+        "epochs_run": state["epoch"],
+        "best_epoch": state["best_epoch"],
+        "train_seconds": round(state.get("seconds", 0.0), 1),
+        "hardware": state.get("hardware") or hardware(),  # where it trained, not where it is exported
+    }
+
+
 def main(argv: list[str] | None = None) -> Path:
-    from train.run_folder import BEST, CONFIG_FILE, LOG, STATE, hardware
+    from train.run_folder import BEST, CONFIG_FILE, LOG, STATE
 
     parser = argparse.ArgumentParser(prog="python -m train.export", description=__doc__.split("\n\n")[0])
     parser.add_argument("--run", type=Path, help="a training run folder (runs/NAME)")
@@ -383,14 +403,8 @@ def main(argv: list[str] | None = None) -> Path:
         parser.error("--run is required")
     run_config = yaml.safe_load((args.run / CONFIG_FILE).read_text())
     state = json.loads((args.run / STATE).read_text())
-    training = {
-        "command": f"python -m train --config train/configs/{Path(run_config['out']).name}.yaml",
-        "config": run_config,
-        "epochs_run": state["epoch"],
-        "best_epoch": state["best_epoch"],
-        "train_seconds": round(state.get("seconds", 0.0), 1),
-        "hardware": hardware(),
-    }
+    # runs from before state.json recorded their command were started from a config named as the run
+    training = training_record(run_config, state, f"python -m train --config train/configs/{Path(run_config['out']).name}.yaml")
     preprocessing = Preprocessing(crop_scale=args.crop_scale, center_shift=args.center_shift, align=not args.no_align)
     classifier = keras.models.load_model(args.run / BEST, compile=False)
     return measure_model_folder(classifier, args.out, training, preprocessing, run_config["data"],
@@ -423,7 +437,8 @@ def measure_model_folder(
         config = ModelConfig.load(folder)
         tflite = config.metrics["tflite"]
 
-        # calibration: fit the temperature on the validation split's logits (the split used for selection)
+        # calibration: fit the temperature on the validation split's logits (the split used for selection);
+        # the ECE after it on those rows is in sample, so a cross-fitted one is recorded beside it
         classifier_runtime = EmotionClassifier(folder)
         logits = classifier_runtime.logits(val.images)
         temperature = fit_temperature(logits, val.labels)
@@ -431,7 +446,8 @@ def measure_model_folder(
             "temperature": temperature,
             "fitted_on": val_split,
             "ece_before": round(expected_calibration_error(val.labels, softmax(logits, 1.0)), 4),
-            "ece_after": round(expected_calibration_error(val.labels, softmax(logits, temperature)), 4),
+            "ece_after": round(expected_calibration_error(val.labels, softmax(logits, temperature)), 4),  # in sample
+            "ece_after_crossfit": round(crossfit_ece(logits, val.labels), 4),
             "nll_before": round(negative_log_likelihood(logits, val.labels, 1.0), 4),
             "nll_after": round(negative_log_likelihood(logits, val.labels, temperature), 4),
         }

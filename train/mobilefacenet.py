@@ -25,6 +25,7 @@ from keras import layers
 
 from fer.config import EMOTIONS as FER2013_ORDER
 from train.config import PRETRAINED_MOBILEFACENET as PRETRAINED
+from train.inputs import unit_range
 
 # RAF-DB's class order in this model (its README), where FER2013's is fer.config.EMOTIONS
 RAF_ORDER = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
@@ -172,7 +173,7 @@ def main(argv: list[str] | None = None) -> Path:
     print(f"{model.count_params() / 1e6:.2f}M parameters, input {model.input_shape[1:]} at {args.size} px -> {out}")
     if args.check:
         faces = np.random.default_rng(0).integers(0, 256, (8, 48, 48), dtype=np.uint8)
-        ours = model.predict(faces[..., None].astype("float32") / 255.0, verbose=0)
+        ours = model.predict(unit_range(faces), verbose=0)
         theirs = opencv_logits(args.onnx, faces, args.size)[:, [RAF_ORDER.index(c) for c in FER2013_ORDER]]
         print(f"largest logit difference from OpenCV: {np.abs(ours - theirs).max():.4f} "
               f"(logits span {np.ptp(theirs):.1f}); same top class on {(ours.argmax(1) == theirs.argmax(1)).mean():.0%}")

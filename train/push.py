@@ -16,7 +16,7 @@ from huggingface_hub import HfApi, get_token
 from huggingface_hub.errors import HfHubHTTPError
 
 from fer.classifier import EmotionClassifier
-from fer.config import CONFIG_NAME, WEIGHTS_NAME
+from fer.config import CONFIG_NAME, TFLITE_NAME, WEIGHTS_NAME
 
 IGNORE = [".DS_Store", "__pycache__/*", "*.pyc", ".ipynb_checkpoints/*"]
 
@@ -28,7 +28,7 @@ def files_to_upload(folder: Path) -> list[Path]:
 
 def check_model_folder(folder: Path) -> None:
     """Refuse to push anything the app could not load: missing files or weights not matching config."""
-    for name in (WEIGHTS_NAME, CONFIG_NAME, "README.md"):
+    for name in (WEIGHTS_NAME, TFLITE_NAME, CONFIG_NAME, "README.md"):  # the runtime loads the LiteRT file
         if not (folder / name).is_file():
             raise SystemExit(f"{folder} has no {name}: export it with `python -m train.export` first")
     try:
@@ -58,7 +58,7 @@ def push(folder: Path, repo_id: str, revision: str = "main", private: bool = Fal
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m train.push", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", required=True, type=Path, help="model folder (model.keras, config.json, README.md)")
+    parser.add_argument("--model", required=True, type=Path, help="model folder (model.keras, model.tflite, config.json, README.md)")
     parser.add_argument("--repo-id", required=True, help="OWNER/NAME on the Hub")
     parser.add_argument("--revision", default="main", help="branch to commit to (created if needed)")
     parser.add_argument("--private", action="store_true", help="create the repo as private")

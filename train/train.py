@@ -23,6 +23,7 @@ from train.config import TrainConfig, parse_args
 from train.batches import Batches
 from train.data import ferplus_targets, load_split, read_ferplus_votes
 from train.distill import DistillationLoss, StudentAccuracy, load_teachers, with_teachers
+from train.inputs import PIXEL_SCALE
 from train.model import build_augmenter, build_classifier
 from train.run_folder import BEST, CHECKPOINT, CONFIG_FILE, LOG, STATE, hardware
 
@@ -95,7 +96,7 @@ def build_training_model(cfg: TrainConfig, steps_per_epoch: int) -> keras.Model:
         blur=cfg.blur, low_res=cfg.low_res, noise=cfg.noise, seed=cfg.seed,
     )
     images = keras.Input((48, 48, 1), name="image")
-    augmented = augmenter(keras.layers.Rescaling(1.0 / 255.0, name="to_unit_range")(images))
+    augmented = augmenter(keras.layers.Rescaling(PIXEL_SCALE, name="to_unit_range")(images))
     outputs = classifier(augmented)
     loss = keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=cfg.label_smoothing)
     metric = keras.metrics.CategoricalAccuracy(name="accuracy")
@@ -104,21 +105,43 @@ def build_training_model(cfg: TrainConfig, steps_per_epoch: int) -> keras.Model:
         loss = DistillationLoss(cfg.distill_weight, cfg.distill_temperature, cfg.label_smoothing)
         metric = StudentAccuracy(name="accuracy")
     model = keras.Model(images, outputs, name="trainer")
-    if cfg.time_budget_min > 0:
-        schedule = cfg.lr  # a variable that TimeBudget sets at every epoch
-    else:
-        schedule = keras.optimizers.schedules.CosineDecay(
-            initial_learning_rate=cfg.lr / 100,
-            warmup_target=cfg.lr,
-            warmup_steps=cfg.warmup_epochs * steps_per_epoch,
-            decay_steps=max(1, (cfg.epochs - cfg.warmup_epochs) * steps_per_epoch),
-        )
     model.compile(
-        optimizer=keras.optimizers.AdamW(learning_rate=schedule, weight_decay=cfg.weight_decay),
+        optimizer=keras.optimizers.AdamW(learning_rate=learning_rate_schedule(cfg, steps_per_epoch), weight_decay=cfg.weight_decay),
         loss=loss,
         metrics=[metric],
     )
     return model
+
+
+def learning_rate_schedule(cfg: TrainConfig, steps_per_epoch: int) -> float | keras.optimizers.schedules.CosineDecay:
+    """Warm-up then cosine decay to 0 over ``cfg.epochs``, counted in optimiser steps; with a time
+    budget, the plain rate, which TimeBudget sets at every epoch."""
+    if cfg.time_budget_min > 0:
+        return cfg.lr
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=cfg.lr / 100,
+        warmup_target=cfg.lr,
+        warmup_steps=cfg.warmup_epochs * steps_per_epoch,
+        decay_steps=max(1, (cfg.epochs - cfg.warmup_epochs) * steps_per_epoch),
+    )
+
+
+def follow_current_plan(model: keras.Model, cfg: TrainConfig, steps_per_epoch: int, epochs_done: int) -> None:
+    """Give a resumed model the learning-rate schedule of the run's config as it is now.
+
+    The checkpoint holds the schedule of the config the run started with; after raising ``epochs``
+    (or changing ``lr`` or ``warmup_epochs``) in ``train_config.yaml``, that old schedule would have
+    decayed to 0 at the old last epoch and trained every later epoch at a rate of exactly 0. The
+    optimiser's step count is kept, so an unchanged config resumes on the very same curve.
+    """
+    steps_taken = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
+    if steps_taken != epochs_done * steps_per_epoch:  # the schedule counts steps, so a step must stay an epoch's share
+        raise SystemExit(
+            f"--resume: the checkpoint took {steps_taken} optimiser steps in {epochs_done} epochs, but the config now makes "
+            f"{steps_per_epoch} steps an epoch; batch_size (or the training data) changed since the run started: restore it"
+        )
+    if cfg.time_budget_min <= 0:
+        model.optimizer.learning_rate = learning_rate_schedule(cfg, steps_per_epoch)
 
 
 def save_float32(classifier: keras.Model, path: Path, cfg: TrainConfig) -> None:
@@ -222,6 +245,7 @@ class EpochTimer(keras.callbacks.Callback):
 
 
 def main(argv: list[str] | None = None) -> Path:
+    command = "python -m train " + " ".join(sys.argv[1:] if argv is None else argv)
     cfg, resume = parse_args(argv)
     out = Path(cfg.out)
     if not resume and (out / STATE).exists():
@@ -245,9 +269,11 @@ def main(argv: list[str] | None = None) -> Path:
     if resume:
         state = json.loads((out / STATE).read_text())
         model = keras.models.load_model(out / CHECKPOINT)
+        follow_current_plan(model, cfg, steps_per_epoch, state["epoch"])
         print(f"resuming {out} after epoch {state['epoch']}", flush=True)
     else:
-        state = {"epoch": 0, "best_val_accuracy": -1.0, "best_epoch": 0, "wait": 0, "seconds": 0.0, "hardware": hardware()}
+        state = {"epoch": 0, "best_val_accuracy": -1.0, "best_epoch": 0, "wait": 0, "seconds": 0.0, "hardware": hardware(),
+                 "command": command}  # as typed, overrides included: what the model card says made the model
         model = build_training_model(cfg, steps_per_epoch)
     model.summary(print_fn=lambda line, **_: print(line), expand_nested=False)
 
@@ -284,21 +310,9 @@ def main(argv: list[str] | None = None) -> Path:
         print(f"no TensorFlow here, so no model folder: run python -m train.export --run {out} where it is installed")
         return out
 
-    from train.export import export_model_folder  # here, not at the top: only needed at the end
+    from train.export import export_model_folder, training_record  # here, not at the top: only needed at the end
 
     classifier = keras.models.load_model(out / BEST)
-    folder = export_model_folder(
-        classifier,
-        out / "model",
-        training={
-            "command": "python -m train " + " ".join(sys.argv[1:]),
-            "config": cfg.__dict__,
-            "epochs_run": state["epoch"],
-            "best_epoch": state["best_epoch"],
-            "train_seconds": round(state["seconds"], 1),
-            "hardware": state["hardware"],
-        },
-        faces=val.images,
-    )
+    folder = export_model_folder(classifier, out / "model", training=training_record(cfg.__dict__, state, command), faces=val.images)
     print(f"model folder: {folder}")
     return folder
