@@ -20,7 +20,7 @@ from pathlib import Path
 from huggingface_hub import snapshot_download
 from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
-from fer.config import CONFIG_NAME, TFLITE_NAME, WEIGHTS_NAME
+from fer.config import CONFIG_NAME, TFLITE_NAME
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,10 @@ ACCURATE_REPO_ID = "fer-project/fer2013-emotion-ensemble"
 ACCURATE_REVISION = "main"
 HUB_PREFIX = "hf-hub:"
 BUNDLED = "bundled"  # FER_MODEL=bundled (or bundled:accurate) skips the Hub altogether
+# What the runtime takes from a model repo: the LiteRT file it runs, its config and the model card.
+# model.keras stays on the Hub (it is for the training tools; the ensemble's is 15 MB), and so do the
+# plots. space.deploy preloads at least these into the Space's cache, so that it starts offline.
+HUB_FILES = (CONFIG_NAME, TFLITE_NAME, "README.md")
 
 
 @dataclass(frozen=True)
@@ -55,7 +59,7 @@ MODELS = {
 @dataclass(frozen=True)
 class ModelLocation:
     folder: Path
-    origin: str  # human-readable: "bundled", a folder path, or "hf-hub:owner/name@revision"
+    origin: str  # human-readable: "bundled", a folder path, or "hf-hub:owner/name@commit" (the one downloaded)
     # a named model's bundled copy, which may replace a corrupt or unreachable Hub download of it;
     # None where the user named a repo or folder, whose failures must be reported, not masked
     fallback: Path | None = None
@@ -95,8 +99,8 @@ def bundled_origin(folder: Path) -> str:
 
 def _download(repo_id: str, revision: str | None, fallback: Path | None, offline_fallback: bool = True) -> ModelLocation:
     try:
-        folder = snapshot_download(repo_id, revision=revision, allow_patterns=[WEIGHTS_NAME, TFLITE_NAME, CONFIG_NAME, "*.md"])
-        return ModelLocation(Path(folder), f"{HUB_PREFIX}{repo_id}@{revision or 'main'}", fallback=fallback)
+        folder = Path(snapshot_download(repo_id, revision=revision, allow_patterns=list(HUB_FILES)))
+        return ModelLocation(folder, f"{HUB_PREFIX}{repo_id}@{_commit_of(folder, repo_id, revision)}", fallback=fallback)
     except LocalEntryNotFoundError as err:
         # no connection and nothing cached: the case where a bundled copy may stand in, and the log says so
         fallback = fallback or next((m.bundled for m in MODELS.values() if m.repo_id == repo_id), None)
@@ -111,6 +115,19 @@ def _download(repo_id: str, revision: str | None, fallback: Path | None, offline
             raise
         log.warning("Hub model %s unavailable (%s); using the bundled model", repo_id, first_line(err))
     return ModelLocation(fallback, bundled_origin(fallback))
+
+
+def _commit_of(snapshot: Path, repo_id: str, revision: str | None) -> str:
+    """The commit a downloaded snapshot holds: its folder in the cache is named after it.
+
+    The origin names this rather than ``revision``: a branch (``main``) moves, so "owner/name@main"
+    would not say which weights answered, and fer.batch hands the origin's revision to its actors,
+    which must load the very commit the driver resolved, not whatever the branch holds by then.
+    """
+    commit, requested = snapshot.name, revision or "main"
+    if requested != commit:
+        log.info("%s@%s is a branch or tag, not a pinned commit: it holds %s today", repo_id, requested, commit)
+    return commit
 
 
 def _looks_like_repo_id(text: str) -> bool:

@@ -2,7 +2,8 @@
 
 ``python -m space.deploy --space OWNER/NAME [--model-repo OWNER/NAME --revision COMMIT] [--dry-run]``
 
-Uploads exactly what the Space runs (``app.py`` and its ``app_webcam.js``, the ``fer`` library with its assets, ``examples/``,
+Uploads exactly what the Space runs (``app.py`` and its ``app_webcam.js``, the ``fer`` library with its assets
+(less the bundled models' ``model.keras``, which the app never loads), ``examples/``,
 ``requirements.txt``, ``README.md``, ``.gitattributes``) in one commit through ``huggingface_hub``,
 which stores binary files through Xet/LFS by itself; files the Space holds that are no longer part of
 the app are deleted in the same commit, unchanged ones are not sent again. The Space is created
@@ -26,15 +27,21 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from fer.config import CONFIG_NAME, TFLITE_NAME, WEIGHTS_NAME
-from fer.source import DEFAULT_REPO_ID, DEFAULT_REVISION
+from fer.source import DEFAULT_REPO_ID, DEFAULT_REVISION, HUB_FILES
 
 ROOT = Path(__file__).resolve().parent.parent
 # What the Space needs, relative to the repository root: files, or folders taken whole
 SPACE_FILES = ["app.py", "app_webcam.js", "requirements.txt", "README.md", ".gitattributes", "fer", "examples"]
-IGNORE = ["__pycache__", "*.pyc", ".DS_Store", ".ipynb_checkpoints", "examples/*.py"]
-# The model files the app loads (fer.source.resolve_model downloads the same ones)
-MODEL_FILES = [CONFIG_NAME, WEIGHTS_NAME, TFLITE_NAME, "README.md"]
+IGNORE = ["__pycache__", "*.pyc", ".DS_Store", ".ipynb_checkpoints", "examples/*.py",
+          # the bundled models' Keras weights (20 MB): for the training tools, the app runs model.tflite
+          "*.keras",
+          # an export under way or interrupted (train/export.py builds model.partial/ beside fer/assets/model
+          # and retires the old one as model.old/): never a model the Space should carry
+          "*.partial", "*.old"]
+# The model files preloaded into the Space's Hub cache at build time: fer.source.HUB_FILES,
+# what the app downloads at start, or it would fetch the rest then (and fail to start on an offline
+# Space); model.keras, which the app never loads, stays on the Hub.
+MODEL_FILES = list(HUB_FILES)
 # Front matter keys this command owns; the others (title, emoji, ...) are kept as written
 MANAGED_KEYS = ("sdk_version", "models", "preload_from_hub")
 HUB = "https://huggingface.co"

@@ -9,8 +9,7 @@ import pytest
 import yaml
 from huggingface_hub import HfApi, hf_hub_download
 
-from fer.config import CONFIG_NAME, TFLITE_NAME, WEIGHTS_NAME
-from fer.source import BUNDLED_MODEL, DEFAULT_REPO_ID, DEFAULT_REVISION
+from fer.source import BUNDLED_MODEL, DEFAULT_REPO_ID, DEFAULT_REVISION, HUB_FILES
 from hub_server import FakeHub, is_binary
 from test_source import _reload_hub_constants
 from space import deploy
@@ -59,6 +58,25 @@ def test_space_gets_the_app_library_assets_examples_and_nothing_else():
     assert not any(f.split("/")[0] in ("tests", "train", "space", "benchmarks", ".ci", ".venv", "runs") for f in files)
     assert not any("__pycache__" in f or f.endswith(".pyc") for f in files)
     assert not any(f.startswith("requirements-") for f in files)  # training / dev packages stay out
+    assert not any(f.endswith(".keras") for f in files)  # the app runs model.tflite; 20 MB it never reads
+
+
+def test_an_interrupted_export_stays_out_of_the_space(tmp_path):
+    """train.export builds fer/assets/model.partial/ and retires model.old/; a killed export leaves them."""
+    for rel in space_files():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(b"")
+    for leftover in ("fer/assets/model.partial/model.tflite", "fer/assets/model.old/config.json"):
+        (tmp_path / leftover).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / leftover).write_bytes(b"x")
+    files = {p.as_posix() for p in space_files(tmp_path)}
+    assert "fer/assets/model/model.tflite" in files
+    assert not any(".partial/" in f or ".old/" in f for f in files)
+
+
+def test_the_space_preloads_every_file_the_app_downloads():
+    """Otherwise the app fetches them at each start, and an offline Space falls back to the bundled model."""
+    assert set(HUB_FILES) <= set(MODEL_FILES)
 
 
 def test_dry_run_lists_files_and_sizes_and_touches_no_network(capsys, monkeypatch):
@@ -93,7 +111,7 @@ def test_repository_readme_names_the_default_model_for_build_time_download():
     assert meta["models"] == [DEFAULT_REPO_ID]
     repo, files, revision = meta["preload_from_hub"][0].split(" ")
     assert (repo, revision) == (DEFAULT_REPO_ID, DEFAULT_REVISION)
-    assert set(files.split(",")) >= {WEIGHTS_NAME, TFLITE_NAME, CONFIG_NAME}
+    assert set(files.split(",")) == set(HUB_FILES)  # what the app downloads at start, no more
     assert meta["sdk"] == "gradio" and meta["app_file"] == "app.py"
     assert str(meta["sdk_version"]) == deploy.gradio_version()  # what the Space installs = requirements.txt
     assert with_front_matter((ROOT / "README.md").read_text(), Model(DEFAULT_REPO_ID, DEFAULT_REVISION),

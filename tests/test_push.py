@@ -1,5 +1,8 @@
 """train.push against the loopback Hub: dry run, token handling, and push -> download -> load -> same predictions."""
 
+import json
+import shutil
+
 import numpy as np
 import pytest
 
@@ -68,9 +71,46 @@ def test_refuses_a_folder_that_would_not_load(tmp_path, hub):
 
 
 def test_refuses_a_folder_without_its_litert_copy(tmp_path, hub):
-    import shutil
-
     folder = shutil.copytree(BUNDLED_MODEL, tmp_path / "model")
     (folder / "model.tflite").unlink()  # what the runtime loads: a clear refusal, not a traceback
     with pytest.raises(SystemExit, match="model.tflite"):
+        push_main(["--model", str(folder), "--repo-id", "me/emotions", "--dry-run"])
+
+
+def test_pushes_exactly_the_files_the_dry_run_lists(tmp_path, hub, capsys):
+    """Junk at any depth stays out of the repo, in the listing and in the commit alike."""
+    folder = shutil.copytree(BUNDLED_MODEL, tmp_path / "model")
+    junk = ["plots/.DS_Store", ".DS_Store", "plots/.ipynb_checkpoints/per_class-checkpoint.png",
+            ".cache/huggingface/download/model.tflite.metadata", "__pycache__/x.cpython-311.pyc"]
+    for rel in junk:
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        (folder / rel).write_bytes(b"junk")
+    expected = sorted(p.relative_to(BUNDLED_MODEL).as_posix() for p in BUNDLED_MODEL.rglob("*") if p.is_file())
+    assert "plots/per_class.png" in expected  # the model card's figures go with it
+
+    assert push_main(["--model", str(folder), "--repo-id", "me/emotions", "--dry-run"]) == 0
+    listed = [line.split()[0] for line in capsys.readouterr().out.splitlines()[1:]]
+    assert listed == expected
+    assert push_main(["--model", str(folder), "--repo-id", "me/emotions"]) == 0
+    commit = capsys.readouterr().out.split("commit: ")[1].split()[0]
+    pushed = set(hub.files("me/emotions", commit)) - {".gitattributes"}  # the Hub's own, from create_repo
+    assert sorted(pushed) == expected
+
+
+def test_refuses_keras_weights_that_are_not_the_ones_its_config_records(tmp_path, hub):
+    """model.keras replaced after export (a checkpoint copied over it): the LiteRT file still loads,
+    but the repo would hold two different models under one config."""
+    folder = shutil.copytree(BUNDLED_MODEL, tmp_path / "model")
+    (folder / "model.keras").write_bytes((folder / "model.keras").read_bytes() + b"\0")
+    with pytest.raises(SystemExit, match="model.keras does not match the sha256 in its config.json"):
+        push_main(["--model", str(folder), "--repo-id", "me/emotions", "--dry-run"])
+
+
+def test_refuses_a_config_without_the_litert_sha256(tmp_path, hub):
+    """Without it the runtime would load a corrupt download of model.tflite unchecked."""
+    folder = shutil.copytree(BUNDLED_MODEL, tmp_path / "model")
+    config = json.loads((folder / "config.json").read_text())
+    del config["metrics"]["tflite"]["sha256"]
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(SystemExit, match="records no sha256 of model.tflite"):
         push_main(["--model", str(folder), "--repo-id", "me/emotions", "--dry-run"])

@@ -13,6 +13,7 @@ from fer.source import (
     BUNDLED_ACCURATE,
     BUNDLED_MODEL,
     DEFAULT_REPO_ID,
+    HUB_FILES,
     resolve_model,
 )
 from hub_server import FakeHub
@@ -82,18 +83,45 @@ def test_env_vars_choose_repo_and_revision(hub, monkeypatch):
     monkeypatch.setenv("FER_MODEL_REVISION", first)
     assert resolve_model().origin == f"hf-hub:someone/emotions@{first}"
     # the revision goes with FER_MODEL only: the app's "Accurate" choice names its own model
-    assert resolve_model("accurate").origin == f"hf-hub:{ACCURATE_REPO_ID}@main"
+    assert resolve_model("accurate").origin == f"hf-hub:{ACCURATE_REPO_ID}@{accurate}"  # what main holds
     assert resolve_model("accurate", revision=accurate).origin == f"hf-hub:{ACCURATE_REPO_ID}@{accurate}"
 
 
-def test_cached_model_loads_offline(hub, monkeypatch):
+def test_a_branch_is_reported_as_the_commit_it_held(hub, caplog):
+    """``main`` moves: the origin (shown in the app, recorded by fer.batch and handed to its actors)
+    names the commit that was downloaded, so that it says which weights answered and loads them again."""
+    hub.add_commit("someone/emotions", model_files())
+    latest = hub.add_commit("someone/emotions", model_files(**{"README.md": b"# v2\n"}))
+    with caplog.at_level(logging.INFO, logger="fer.source"):
+        location = resolve_model("someone/emotions")
+    assert location.origin == f"hf-hub:someone/emotions@{latest}"
+    assert "someone/emotions@main is a branch or tag" in caplog.text and latest in caplog.text
+    again = resolve_model(location.origin.rpartition("@")[0], revision=location.origin.rpartition("@")[2])
+    assert again.folder == location.folder
+
+
+def test_only_what_the_runtime_loads_is_downloaded(hub):
+    """model.keras (15 MB for the ensemble), plots and other notes stay on the Hub."""
+    extra = {"plots/per_class.png": b"\x89PNG...", "NOTES.md": b"# notes\n"}
+    commit = hub.add_commit("someone/emotions", model_files(**extra))
+    folder = resolve_model("someone/emotions", revision=commit).folder
+    assert sorted(p.name for p in folder.rglob("*") if p.is_file()) == sorted(HUB_FILES)
+    assert not any(WEIGHTS_NAME in r or "NOTES.md" in r or "plots/" in r for r in hub.requests)
+    assert EmotionClassifier(folder).labels
+
+
+@pytest.mark.parametrize("pinned", [True, False], ids=["commit", "branch"])
+def test_cached_model_loads_offline(hub, monkeypatch, pinned):
     commit = hub.add_commit("someone/emotions", model_files())
-    online = resolve_model("someone/emotions", revision=commit)
+    revision = commit if pinned else None  # None: main, found offline through the cache's refs/main
+    online = resolve_model("someone/emotions", revision=revision)
     import huggingface_hub.constants as c
 
     monkeypatch.setattr(c, "HF_HUB_OFFLINE", True)
-    offline = resolve_model("someone/emotions", revision=commit)
-    assert offline.folder == online.folder
+    asked = len(hub.requests)
+    offline = resolve_model("someone/emotions", revision=revision)
+    assert (offline.folder, offline.origin) == (online.folder, f"hf-hub:someone/emotions@{commit}")
+    assert len(hub.requests) == asked  # from the cache alone
 
 
 def test_unknown_repo_named_by_the_user_is_an_error(hub):
@@ -131,7 +159,7 @@ def test_unreachable_hub_falls_back_to_bundled(hub, monkeypatch, caplog):
 def test_models_are_picked_by_name(hub, monkeypatch):
     commit = hub.add_commit(ACCURATE_REPO_ID, model_files())
     accurate = resolve_model("accurate")
-    assert accurate.origin == f"hf-hub:{ACCURATE_REPO_ID}@main" and accurate.fallback == BUNDLED_ACCURATE
+    assert accurate.origin == f"hf-hub:{ACCURATE_REPO_ID}@{commit}" and accurate.fallback == BUNDLED_ACCURATE
     assert any(r.startswith(f"GET /{ACCURATE_REPO_ID}/resolve/") for r in hub.requests)
     assert resolve_model("accurate", revision=commit).origin == f"hf-hub:{ACCURATE_REPO_ID}@{commit}"
     monkeypatch.setenv("FER_MODEL", "accurate")

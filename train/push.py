@@ -12,29 +12,52 @@ import argparse
 import sys
 from pathlib import Path
 
-from huggingface_hub import HfApi, get_token
+from huggingface_hub import CommitOperationAdd, HfApi, get_token
 from huggingface_hub.errors import HfHubHTTPError
 
-from fer.classifier import EmotionClassifier
-from fer.config import CONFIG_NAME, TFLITE_NAME, WEIGHTS_NAME
+from fer.classifier import EmotionClassifier, sha256_of
+from fer.config import CONFIG_NAME, TFLITE_NAME, WEIGHTS_NAME, ModelConfig
 
-IGNORE = [".DS_Store", "__pycache__/*", "*.pyc", ".ipynb_checkpoints/*"]
+REQUIRED = (WEIGHTS_NAME, TFLITE_NAME, CONFIG_NAME, "README.md")  # the runtime loads the LiteRT file
+
+
+def _is_junk(rel: Path) -> bool:
+    """Never part of a model repo, at any depth: hidden files and folders (.DS_Store,
+    .ipynb_checkpoints, the .cache/huggingface a download into the folder leaves) and Python caches."""
+    return any(part.startswith(".") or part == "__pycache__" for part in rel.parts) or rel.suffix == ".pyc"
 
 
 def files_to_upload(folder: Path) -> list[Path]:
-    ignored = {p for pattern in IGNORE for p in folder.rglob(pattern)}
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p not in ignored)
+    """The folder's files, relative to it, junk left out: the dry run lists exactly what a push sends."""
+    found = (p.relative_to(folder) for p in folder.rglob("*") if p.is_file())
+    return sorted(rel for rel in found if not _is_junk(rel))
 
 
 def check_model_folder(folder: Path) -> None:
     """Refuse to push anything the app could not load: missing files or weights not matching config."""
-    for name in (WEIGHTS_NAME, TFLITE_NAME, CONFIG_NAME, "README.md"):  # the runtime loads the LiteRT file
+    for name in REQUIRED:
         if not (folder / name).is_file():
             raise SystemExit(f"{folder} has no {name}: export it with `python -m train.export` first")
     try:
+        config = ModelConfig.load(folder)
+        # both weight files, as config.json describes them: a model.keras replaced after export (a
+        # checkpoint copied over it) would reach the Hub beside a config and a LiteRT file of other weights
+        _check_sha256(folder / WEIGHTS_NAME, config.weights_sha256, "weights_sha256")
+        # without its recorded sha256 the runtime could not tell a corrupt download of the LiteRT file
+        _check_sha256(folder / TFLITE_NAME, config.metrics.get("tflite", {}).get("sha256"), "metrics.tflite.sha256")
         EmotionClassifier(folder)
     except ValueError as err:
         raise SystemExit(f"{folder} does not load: {err}") from None
+
+
+def _check_sha256(path: Path, recorded: str | None, key: str) -> None:
+    if not recorded:
+        raise ValueError(f"its {CONFIG_NAME} records no sha256 of {path.name} ({key}): export it again "
+                         "with `python -m train.export`")
+    actual = sha256_of(path)
+    if actual != recorded:
+        raise ValueError(f"{path.name} does not match the sha256 in its {CONFIG_NAME} ({key}: "
+                         f"{actual[:12]} != {recorded[:12]}): export it again with `python -m train.export`")
 
 
 def push(folder: Path, repo_id: str, revision: str = "main", private: bool = False, message: str | None = None) -> str:
@@ -46,13 +69,12 @@ def push(folder: Path, repo_id: str, revision: str = "main", private: bool = Fal
     api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
     if revision != "main":
         api.create_branch(repo_id, branch=revision, exist_ok=True)
-    info = api.upload_folder(
-        repo_id=repo_id,
-        folder_path=folder,
-        revision=revision,
-        commit_message=message or f"Upload {folder.name} model",
-        ignore_patterns=IGNORE,
-    )
+    # the files listed, one operation each (upload_folder would filter the folder again by its own
+    # rules, which differ from the listing's: a plots/.DS_Store it lists as ignored would go)
+    operations = [CommitOperationAdd(path_in_repo=rel.as_posix(), path_or_fileobj=folder / rel)
+                  for rel in files_to_upload(folder)]
+    info = api.create_commit(repo_id, operations, commit_message=message or f"Upload {folder.name} model",
+                             revision=revision, repo_type="model")
     return info.oid
 
 
@@ -69,8 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     check_model_folder(args.model)
     files = files_to_upload(args.model)
     print(f"{'would upload' if args.dry_run else 'uploading'} to {args.repo_id}@{args.revision}:")
-    for path in files:
-        print(f"  {path.relative_to(args.model)}  ({path.stat().st_size / 1e6:.2f} MB)")
+    for rel in files:
+        print(f"  {rel.as_posix()}  ({(args.model / rel).stat().st_size / 1e6:.2f} MB)")
     if args.dry_run:
         return 0
     try:
