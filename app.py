@@ -24,6 +24,7 @@ import tempfile
 import threading
 import time
 from collections import Counter, deque
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -290,7 +291,25 @@ class LiveStream:
     seen_at: float = field(default_factory=time.monotonic)
     last_seq: int = 0
     plotted_at: float = -math.inf
+    analysing: int = 0  # its frames being analysed now: at most LIVE_IN_FLIGHT (see frame_slot)
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+@contextmanager
+def frame_slot(live: LiveStream):
+    """Yields whether a frame of ``live`` may be analysed now: while fewer than ``LIVE_IN_FLIGHT`` of
+    its frames are. The page never sends more, but the server function is open to any script, and
+    it bypasses the queue: unchecked, one stream's frames could hold every worker."""
+    with live.lock:
+        admitted = live.analysing < LIVE_IN_FLIGHT
+        if admitted:
+            live.analysing += 1
+    try:
+        yield admitted
+    finally:
+        if admitted:
+            with live.lock:
+                live.analysing -= 1
 
 
 def live_answer(live: LiveStream, image: np.ndarray, seq: int, window: int, now: float | None = None) -> dict:
@@ -376,14 +395,17 @@ def _frame_image(data_url: str) -> np.ndarray:
 def analyse_live_frame(message: dict) -> dict:
     """The live webcam's server function (called by app_webcam.js, not an API endpoint): ``message``
     is ``{"stream": id, "seq": n, "frame": JPEG data URL, "window": smoothing}``; the answer is
-    :func:`live_answer`'s, or ``{"error": message}`` for the page to show."""
+    :func:`live_answer`'s, ``{"seq": n, "stale": True}`` for a frame not analysed (see
+    :func:`frame_slot`), or ``{"error": message}`` for the page to show."""
     try:
         stream, seq, window = str(message["stream"]), int(message["seq"]), int(message["window"])
         if not 1 <= window <= 15:
             raise ValueError
         image = _frame_image(str(message["frame"]))
         live = _live_stream(stream, seq, window, time.monotonic())
-        return live_answer(live, image, seq, window)
+        with frame_slot(live) as admitted:
+            # a frame past the stream's share is skipped, as a stale one is: the page ignores both
+            return live_answer(live, image, seq, window) if admitted else {"seq": seq, "stale": True}
     except LiveError as err:
         return {"error": str(err)}
     except (KeyError, TypeError, ValueError):
@@ -529,6 +551,11 @@ def live_webcam() -> gr.HTML:
     )
 
 
+# for listeners whose newest input must be answered (a photo, a picked face, an example): a trigger
+# while the listener runs is answered after it, where Gradio's default, "once", drops it
+NEWEST_WINS = "always_last"
+
+
 def model_radio(**kwargs) -> gr.Radio:
     return gr.Radio(list(MODEL_CHOICES), value=DEFAULT_CHOICE, label="Model", info=(
         "Fast: one CNN, about 3 ms a face. Accurate: an ensemble of CNNs, right more often, "
@@ -547,8 +574,8 @@ def result_panel(name: str) -> list:
                          interactive=False, elem_id=f"{name}-faces")
     status = gr.Markdown(elem_id=f"{name}-status")
     shown = gr.State(None)
-    faces.select(pick_face_row, shown, [image, label], api_visibility="private")
-    image.select(pick_face_at, shown, [image, label], api_visibility="private")
+    faces.select(pick_face_row, shown, [image, label], api_visibility="private", trigger_mode=NEWEST_WINS)
+    image.select(pick_face_at, shown, [image, label], api_visibility="private", trigger_mode=NEWEST_WINS)
     return [image, label, faces, status, shown]
 
 
@@ -573,8 +600,11 @@ with gr.Blocks(title="Facial emotion recognition", delete_cache=(3600, 86400)) a
                     json_download = gr.DownloadButton("Download JSON", visible=False, elem_id="upload-json")
                     csv_download = gr.DownloadButton("Download CSV", visible=False, elem_id="upload-csv")
         outputs = [*upload_panel, json_download, csv_download]
-        run.click(show_upload, [upload, heat_map, model_choice], outputs, api_visibility="private")
-        upload.upload(show_upload, [upload, heat_map, model_choice], outputs, api_visibility="private")
+        # one listener for every way a photo arrives, is asked again or goes: under Gradio's default
+        # trigger_mode ("once") the page dropped a photo uploaded while the last was still analysed,
+        # leaving the last one's result and downloads beside it; "always_last" answers the newest
+        gr.on([run.click, upload.upload, upload.clear], show_upload, [upload, heat_map, model_choice], outputs,
+              api_visibility="private", trigger_mode=NEWEST_WINS)
     with gr.Tab("Webcam"):
         live_webcam()
     with gr.Tab("Video"):
@@ -595,7 +625,7 @@ with gr.Blocks(title="Facial emotion recognition", delete_cache=(3600, 86400)) a
             gallery = gr.Gallery(value=[str(p) for p in EXAMPLES], label="Click an example", columns=3, allow_preview=False, elem_id="examples-gallery")
             with gr.Column():
                 example_panel = result_panel("example")
-        gallery.select(show_example, None, example_panel, api_visibility="private")
+        gallery.select(show_example, None, example_panel, api_visibility="private", trigger_mode=NEWEST_WINS)
 
     # API-only endpoints, invisible in the UI
     with gr.Row(visible=False):

@@ -5,7 +5,9 @@ import csv
 import io
 import json
 import os
+import threading
 from collections import Counter, deque
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -107,6 +109,28 @@ def assert_csv_matches(text: str, analysis: dict) -> None:
     for row, face in zip(rows, analysis["faces"]):
         assert [int(row[k]) for k in ("x0", "y0", "x1", "y1")] == face["box"] and row["label"] == face["label"]
         assert float(row["score"]) == face["score"] and {k: float(row[k]) for k in face["scores"]} == face["scores"]
+
+
+def _listeners(app, component) -> list[dict]:
+    """The event listeners a component triggers, as the page is told them (where trigger_mode acts)."""
+    return [d for d in app.demo.config["dependencies"] if any(t[0] == component._id for t in d["targets"])]
+
+
+def test_a_newer_photo_pick_or_example_is_answered_not_dropped(app):
+    """While a listener runs, the page drops its new triggers under Gradio's default trigger_mode,
+    "once": a second photo uploaded while the first was analysed left the first photo's result, and
+    its downloads, beside the second (as did Analyze pressed again after switching the model); so did
+    a face or an example picked while the last pick was on its way. "always_last" answers the newest."""
+    (analysis,) = _listeners(app, app.upload)  # upload, clear and Analyze: one listener, so one at a time
+    assert {tuple(t) for t in analysis["targets"]} == {(app.upload._id, "upload"), (app.upload._id, "clear"),
+                                                       (app.run._id, "click")}
+    assert analysis["api_visibility"] == "private"
+    picks = [d for panel in (app.upload_panel, app.example_panel) for part in panel[:3] for d in _listeners(app, part)]
+    assert len(picks) == 4  # a row of the table and a click on the image, on both tabs
+    for listener in [analysis, *picks, *_listeners(app, app.gallery)]:
+        assert listener["trigger_mode"] == "always_last", listener["api_name"]
+    (video,) = _listeners(app, app.video_run)
+    assert video["trigger_mode"] == "once"  # a second click must not queue the same video again
 
 
 def test_upload_tab_picks_fast_or_accurate(app):
@@ -213,6 +237,48 @@ def test_live_streams_are_limited_in_number_and_length(app, live_streams, monkey
     assert ended == {"error": f"A stream lasts {app.LIVE_TIME_LIMIT_S} s; press Start to go on."} and "b" not in live_streams
 
 
+def test_a_stream_has_no_more_frames_analysed_at_once_than_its_page_sends(app, live_streams, monkeypatch):
+    """The page keeps LIVE_IN_FLIGHT frames on their way, but the server function is open to any
+    caller: a script sending more frames of its stream at once must not have them all analysed (it
+    would hold every worker, bypassing the queue that shares them between visitors). The extra
+    frame is answered as a skipped one, which the page ignores."""
+    (frame,) = _webcam_frames(1)
+    real_predict, running, most = app.recognizer.predict, [0], [0]
+    started, release, count = threading.Semaphore(0), threading.Event(), threading.Lock()
+
+    def held_predict(image, tiles=None):  # the first frames stay in analysis until released
+        with count:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+            hold = running[0] <= app.LIVE_IN_FLIGHT and not release.is_set()
+        try:
+            if hold:
+                started.release()
+                release.wait(timeout=30)
+            return real_predict(image, tiles=tiles)
+        finally:
+            with count:
+                running[0] -= 1
+
+    monkeypatch.setattr(app.recognizer, "predict", held_predict)
+
+    def send(seq):
+        return app.analyse_live_frame({"stream": "s", "seq": seq, "frame": frame, "window": 5})
+
+    with ThreadPoolExecutor(app.LIVE_IN_FLIGHT + 1) as pool:
+        first = [pool.submit(send, seq) for seq in range(1, app.LIVE_IN_FLIGHT + 1)]
+        for _ in first:  # LIVE_IN_FLIGHT frames are being analysed
+            assert started.acquire(timeout=30)
+        extra = pool.submit(send, app.LIVE_IN_FLIGHT + 1)
+        try:
+            assert extra.result(timeout=30) == {"seq": app.LIVE_IN_FLIGHT + 1, "stale": True}
+        finally:
+            release.set()
+        answers = [f.result(timeout=60) for f in first]
+    assert most[0] == app.LIVE_IN_FLIGHT and any("faces" in a for a in answers)
+    assert "faces" in send(app.LIVE_IN_FLIGHT + 2)  # their places free again once answered
+
+
 @pytest.mark.parametrize("message, error", [
     ({"stream": "s", "seq": 1, "frame": "data:text/plain;base64,aGk=", "window": 5}, "not an image"),
     ({"stream": "s", "seq": 1, "frame": "data:image/jpeg;base64,bm90IGEganBlZw==", "window": 5}, "Cannot read this camera frame"),
@@ -237,8 +303,9 @@ def test_video_handler(app, tmp_path):
 
     video, figure, csv_path, summary = app.analyze_video_file(str(face_video(tmp_path / "v.mp4", frames=6)), 2, progress=lambda *a, **k: None)
     assert video.endswith(".webm") and csv_path.endswith(".csv") and summary["analysed_frames"] == 3
-    with pytest.raises(app.gr.Error):
+    with pytest.raises(app.gr.Error) as refused:
         app.analyze_video_file(str(tmp_path / "missing.mp4"), 1, progress=lambda *a, **k: None)
+    assert refused.value.message == "no such file: missing.mp4"  # fer.video's reason, not the catch-all
 
 
 def test_examples_are_ours_to_ship(app):
@@ -260,6 +327,9 @@ def test_api_endpoints_through_gradio_client(server):
     assert len(analysis["faces"]) == 2
     assert set(analysis["faces"][0]) == {"box", "score", "label", "scores"}
     assert client.predict(handle_file(str(EXAMPLES / "no_face_coffee.jpg")), api_name="/analyze") == {"faces": []}
+    # no face: /predict's label carries no confidences (None), which a caller must check for
+    assert client.predict(handle_file(str(EXAMPLES / "no_face_coffee.jpg")), api_name="/predict")[1] == {
+        "label": "no face found", "confidences": None}
     # the model is an optional second argument; one-argument calls above keep the fast default
     accurate = client.predict(handle_file(str(EXAMPLES / "two_faces.jpg")), "Accurate", api_name="/analyze")
     assert len(accurate["faces"]) == 2 and accurate != analysis
