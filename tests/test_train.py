@@ -1,6 +1,7 @@
 """A tiny run of the real training loop (seconds): checkpoints, resume, export; not a real model."""
 
 import json
+import subprocess
 
 import numpy as np
 import pytest
@@ -237,6 +238,8 @@ def test_export_of_a_run_records_how_and_where_it_trained(tmp_path, tiny_csv, mo
     state = json.loads((run / "state.json").read_text())
     assert state["command"] == "python -m train " + " ".join(args)  # the overrides too, not just a config file
     assert EmotionClassifier(run / "model").config.training["command"] == state["command"]
+    head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    assert state["commit"] == (head or None)  # the version of the fer/assets folders it may have read
     state["hardware"] = "the training machine"  # not the machine that exports
     (run / "state.json").write_text(json.dumps(state))
     recorded = []
@@ -247,6 +250,14 @@ def test_export_of_a_run_records_how_and_where_it_trained(tmp_path, tiny_csv, mo
     (run / "state.json").write_text(json.dumps(state))
     train.export.main(["--run", str(run), "--out", str(tmp_path / "model")])
     assert recorded[-1]["command"] == "python -m train --config train/configs/run.yaml"
+
+
+def test_model_card_names_the_commit_of_a_shipped_folder_a_run_read():
+    from train.export import _as_it_was
+
+    assert _as_it_was("fer/assets/accurate/model.keras", "ff378f88a99390") == "`fer/assets/accurate/model.keras` (that folder at commit ff378f8)"
+    assert "as it was when this run started" in _as_it_was("fer/assets/model/model.keras", None)  # an older run
+    assert _as_it_was("runs/seed2/best.keras", "ff378f88a99390") == "`runs/seed2/best.keras`"  # not replaced by exports
 
 
 def test_model_card_gives_the_calibration_error_measured_out_of_sample(tmp_path, monkeypatch):

@@ -175,8 +175,8 @@ def write_model_card(folder: Path, config: ModelConfig) -> Path:
             f"{train.get('hardware')}. Augmentation: flips, shifts, rotation, zoom, brightness and contrast"
             + (", random erasing" if run.get("erase") else "") + _real_photo_look(run)
             + "; AdamW with warm-up and cosine decay; label smoothing"
-            + _targets(run) + _starting_point(run)
-            + (f"; distilled from {', '.join(_as_it_was(t) for t in run['teachers'])} (weight {run['distill_weight']}, "
+            + _targets(run) + _starting_point(run, train.get("commit"))
+            + (f"; distilled from {', '.join(_as_it_was(t, train.get('commit')) for t in run['teachers'])} (weight {run['distill_weight']}, "
                f"temperature {run['distill_temperature']})" if run.get("teachers") and run.get("distill_weight") else "")
             + ". The model was selected on PublicTest; the PrivateTest split was never used.",
             "",
@@ -219,21 +219,23 @@ PRETRAINED_NOTICE = (
 )
 
 
-def _starting_point(run: dict) -> str:
+def _starting_point(run: dict, commit: str | None = None) -> str:
     """Where a run's weights started, as the model card's words."""
     if run.get("arch") == "mobilefacenet":
         return (f"; fine-tuned from the RAF-DB MobileFaceNet `{Path(run.get('pretrained', '')).name}`, "
                 f"run at {run.get('network_size')} px inside")
     if run.get("init_from"):
-        return f"; started from the weights of {_as_it_was(run['init_from'])} (a warm restart)"
+        return f"; started from the weights of {_as_it_was(run['init_from'], commit)} (a warm restart)"
     return "; trained from scratch"
 
 
-def _as_it_was(path: str) -> str:
+def _as_it_was(path: str, commit: str | None = None) -> str:
     """A model file the run read, named for the card; the shipped folders are replaced by later
-    exports, so a path into them says which version it meant."""
+    exports, so a path into them says which version it meant: the commit the run started at, where
+    its ``state.json`` recorded one."""
     if Path(path).parts[:2] == ("fer", "assets"):
-        return f"`{path}` (that folder as it was when this run started)"
+        when = f"at commit {commit[:7]}" if commit else "as it was when this run started"
+        return f"`{path}` (that folder {when})"
     return f"`{path}`"
 
 
@@ -379,6 +381,7 @@ def training_record(config: dict[str, Any], state: dict[str, Any], command: str)
         "best_epoch": state["best_epoch"],
         "train_seconds": round(state.get("seconds", 0.0), 1),
         "hardware": state.get("hardware") or hardware(),  # where it trained, not where it is exported
+        "commit": state.get("commit"),
     }
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import platform
+from pathlib import Path
 
 CHECKPOINT = "checkpoint.keras"  # the whole training model with its optimiser state, every epoch
 STATE = "state.json"  # epoch, best epoch, early-stopping counter, seconds trained, hardware
@@ -27,3 +28,18 @@ def hardware() -> str:
         device = jax.devices()[0]
         accelerator = f", {device.device_kind}" if device.platform != "cpu" else ""
     return f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU threads{accelerator}, keras {keras.__version__} ({keras.backend.backend()})"
+
+
+def source_commit() -> str | None:
+    """The git commit the code and the shipped model folders were at when a run started (None outside
+    a git checkout): a run that reads ``fer/assets/...`` names that version in its model card, since
+    later exports replace those folders."""
+    import subprocess
+
+    try:
+        done = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10,
+                              cwd=Path(__file__).resolve().parent)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (done.stdout.strip() or None) if done.returncode == 0 else None
+

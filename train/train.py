@@ -25,7 +25,7 @@ from train.data import ferplus_targets, load_split, read_ferplus_votes
 from train.distill import DistillationLoss, StudentAccuracy, load_teachers, with_teachers
 from train.inputs import PIXEL_SCALE
 from train.model import build_augmenter, build_classifier
-from train.run_folder import BEST, CHECKPOINT, CONFIG_FILE, LOG, STATE, hardware
+from train.run_folder import BEST, CHECKPOINT, CONFIG_FILE, LOG, STATE, hardware, source_commit
 
 
 def one_hot(labels: np.ndarray) -> np.ndarray:
@@ -273,7 +273,8 @@ def main(argv: list[str] | None = None) -> Path:
         print(f"resuming {out} after epoch {state['epoch']}", flush=True)
     else:
         state = {"epoch": 0, "best_val_accuracy": -1.0, "best_epoch": 0, "wait": 0, "seconds": 0.0, "hardware": hardware(),
-                 "command": command}  # as typed, overrides included: what the model card says made the model
+                 "command": command,  # as typed, overrides included: what the model card says made the model
+                 "commit": source_commit()}  # the version of any fer/assets folder it starts from or learns from
         model = build_training_model(cfg, steps_per_epoch)
     model.summary(print_fn=lambda line, **_: print(line), expand_nested=False)
 
