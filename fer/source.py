@@ -35,7 +35,7 @@ ACCURATE_REVISION = "main"
 HUB_PREFIX = "hf-hub:"
 BUNDLED = "bundled"  # FER_MODEL=bundled (or bundled:accurate) skips the Hub altogether
 # What the runtime takes from a model repo: the LiteRT file it runs, its config and the model card.
-# model.keras stays on the Hub (it is for the training tools; the ensemble's is 15 MB), and so do the
+# model.keras stays on the Hub (it is for the training tools; the ensemble's is 20 MB), and so do the
 # plots. space.deploy preloads at least these into the Space's cache, so that it starts offline.
 HUB_FILES = (CONFIG_NAME, TFLITE_NAME, "README.md")
 
