@@ -74,11 +74,6 @@ def test_an_interrupted_export_stays_out_of_the_space(tmp_path):
     assert not any(".partial/" in f or ".old/" in f for f in files)
 
 
-def test_the_space_preloads_every_file_the_app_downloads():
-    """Otherwise the app fetches them at each start, and an offline Space falls back to the bundled model."""
-    assert set(HUB_FILES) <= set(MODEL_FILES)
-
-
 def test_dry_run_lists_files_and_sizes_and_touches_no_network(capsys, monkeypatch):
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens there
     assert deploy_main(["--space", SPACE, "--dry-run"]) == 0

@@ -43,17 +43,23 @@ def check_model_folder(folder: Path) -> None:
         # both weight files, as config.json describes them: a model.keras replaced after export (a
         # checkpoint copied over it) would reach the Hub beside a config and a LiteRT file of other weights
         _check_sha256(folder / WEIGHTS_NAME, config.weights_sha256, "weights_sha256")
-        # without its recorded sha256 the runtime could not tell a corrupt download of the LiteRT file
-        _check_sha256(folder / TFLITE_NAME, config.metrics.get("tflite", {}).get("sha256"), "metrics.tflite.sha256")
+        # without its recorded sha256 the runtime could not tell a corrupt download of the LiteRT file;
+        # with it, EmotionClassifier compares the file with it, as at every load
+        _recorded(config.metrics.get("tflite", {}).get("sha256"), TFLITE_NAME, "metrics.tflite.sha256")
         EmotionClassifier(folder)
     except ValueError as err:
         raise SystemExit(f"{folder} does not load: {err}") from None
 
 
-def _check_sha256(path: Path, recorded: str | None, key: str) -> None:
+def _recorded(recorded: str | None, name: str, key: str) -> str:
     if not recorded:
-        raise ValueError(f"its {CONFIG_NAME} records no sha256 of {path.name} ({key}): export it again "
+        raise ValueError(f"its {CONFIG_NAME} records no sha256 of {name} ({key}): export it again "
                          "with `python -m train.export`")
+    return recorded
+
+
+def _check_sha256(path: Path, recorded: str | None, key: str) -> None:
+    recorded = _recorded(recorded, path.name, key)
     actual = sha256_of(path)
     if actual != recorded:
         raise ValueError(f"{path.name} does not match the sha256 in its {CONFIG_NAME} ({key}: "

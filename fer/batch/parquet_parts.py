@@ -124,12 +124,14 @@ class InputsInFlight:
         """All rows of ``path`` once each of its ``chunks`` is whole, else None."""
         if len(self.whole[path]) < chunks:
             return None
-        del self.waiting[path]
-        return [row for rows in self.whole.pop(path).values() for row in rows]
+        return self._take(path)
 
     def close_out(self, every: int) -> Iterator[list[dict]]:
         """Final rows of each input still waiting: the chunks that came whole, and an error row."""
         for path in list(self.waiting):
-            rows = [row for rows in self.whole.pop(path, {}).values() for row in rows]
-            del self.waiting[path]
-            yield join_tracks(rows + [{"path": path, "error": LOST}], every)
+            yield join_tracks(self._take(path) + [{"path": path, "error": LOST}], every)
+
+    def _take(self, path: str) -> list[dict]:
+        """The rows of ``path``'s whole chunks, now that it is done with."""
+        del self.waiting[path]
+        return [row for rows in self.whole.pop(path, {}).values() for row in rows]
