@@ -8,6 +8,11 @@ When the Hub cannot be reached (offline, firewalled) a named model's bundled cop
 and the log says so; so is the default's when ``FER_MODEL`` names another repo, so that the app
 still starts. A repo the caller named is refused instead: a typed path that does not exist reads as
 ``owner/name``, and answering it with another model would hide the mistake.
+
+A named model is pinned: the app asks the Hub for the tag ``weights-<sha256[:12]>`` of the LiteRT file
+it ships (``train.push`` gives that tag to the commit it makes), so what the Hub serves by default is
+exactly the bundled copy, and the pin moves only when a release ships other weights. A branch such as
+``main`` would hand every running app whatever was pushed last.
 """
 
 from __future__ import annotations
@@ -17,21 +22,21 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from functools import lru_cache
+
 from huggingface_hub import snapshot_download
 from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
-from fer.config import CONFIG_NAME, TFLITE_NAME
+from fer.config import CONFIG_NAME, TFLITE_NAME, ModelConfig
 
 log = logging.getLogger(__name__)
 
 ASSETS = Path(__file__).parent / "assets"
 BUNDLED_MODEL = ASSETS / "model"
 BUNDLED_ACCURATE = ASSETS / "accurate"
-# The app's default model on the Hub. `python -m train.push` prints the commit to pin here.
+# The named models' Hub repos; each is pinned to the tag of its bundled weights (see weights_tag).
 DEFAULT_REPO_ID = "fer-project/fer2013-emotion-cnn"
-DEFAULT_REVISION = "main"
 ACCURATE_REPO_ID = "fer-project/fer2013-emotion-ensemble"
-ACCURATE_REVISION = "main"
 HUB_PREFIX = "hf-hub:"
 BUNDLED = "bundled"  # FER_MODEL=bundled (or bundled:accurate) skips the Hub altogether
 # What the runtime takes from a model repo: the LiteRT file it runs, its config and the model card.
@@ -40,19 +45,37 @@ BUNDLED = "bundled"  # FER_MODEL=bundled (or bundled:accurate) skips the Hub alt
 HUB_FILES = (CONFIG_NAME, TFLITE_NAME, "README.md")
 
 
+def weights_tag(tflite_sha256: str) -> str:
+    """The Hub tag of a commit holding the LiteRT file with this sha256: named after the weights, so
+    that a copy of them knows which revision to ask for without asking the Hub."""
+    return f"weights-{tflite_sha256[:12]}"
+
+
+@lru_cache(maxsize=None)
+def pinned_revision(bundled: Path) -> str:
+    """The revision a named model is fetched at: the tag of the weights its bundled copy holds."""
+    recorded = ModelConfig.load(bundled).metrics.get("tflite", {}).get("sha256")
+    if not recorded:  # export records it; a folder without it cannot be pinned, nor checked at load
+        raise ValueError(f"{bundled / CONFIG_NAME} records no sha256 of {TFLITE_NAME}: export it again")
+    return weights_tag(recorded)
+
+
 @dataclass(frozen=True)
 class NamedModel:
-    """A model every interface can pick by name: its Hub repo, pinned revision and bundled copy."""
+    """A model every interface can pick by name: its Hub repo, bundled copy and pinned revision."""
 
     repo_id: str
-    revision: str
     bundled: Path
+
+    @property
+    def revision(self) -> str:
+        return pinned_revision(self.bundled)
 
 
 FAST, ACCURATE = "fast", "accurate"
 MODELS = {
-    FAST: NamedModel(DEFAULT_REPO_ID, DEFAULT_REVISION, BUNDLED_MODEL),  # the default
-    ACCURATE: NamedModel(ACCURATE_REPO_ID, ACCURATE_REVISION, BUNDLED_ACCURATE),
+    FAST: NamedModel(DEFAULT_REPO_ID, BUNDLED_MODEL),  # the default
+    ACCURATE: NamedModel(ACCURATE_REPO_ID, BUNDLED_ACCURATE),
 }
 
 
@@ -126,7 +149,7 @@ def _commit_of(snapshot: Path, repo_id: str, revision: str | None) -> str:
     """
     commit, requested = snapshot.name, revision or "main"
     if requested != commit:
-        log.info("%s@%s is a branch or tag, not a pinned commit: it holds %s today", repo_id, requested, commit)
+        log.info("%s@%s is a branch or tag, not a commit: it holds %s", repo_id, requested, commit)
     return commit
 
 

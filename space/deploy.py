@@ -10,7 +10,8 @@ the app are deleted in the same commit, unchanged ones are not sent again. The S
 (Gradio SDK) if needed. The README uploaded carries front matter naming the model repo and revision
 in ``models`` and ``preload_from_hub``, so the Space downloads the weights when it is built, not when
 it starts. Without ``--model-repo`` / ``--revision`` that model is ``fer.source.DEFAULT_REPO_ID`` at
-``DEFAULT_REVISION`` (which ``--write-readme`` also writes into this repository's README.md); another
+the tag of its bundled weights (``fer.source.pinned_revision``; ``--write-readme`` also writes it into
+this repository's README.md); another
 model is also set in the Space variables ``FER_MODEL`` / ``FER_MODEL_REVISION``, which the app reads.
 
 The token comes from ``HF_TOKEN`` or ``hf auth login``. Needs no TensorFlow.
@@ -27,7 +28,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from fer.source import DEFAULT_REPO_ID, DEFAULT_REVISION, HUB_FILES
+from fer.source import DEFAULT_REPO_ID, FAST, HUB_FILES, MODELS
 
 ROOT = Path(__file__).resolve().parent.parent
 # What the Space needs, relative to the repository root: files, or folders taken whole
@@ -51,6 +52,16 @@ HUB = "https://huggingface.co"
 class Model:
     repo_id: str
     revision: str
+
+
+def default_model() -> Model:
+    """The app's default model, at the revision fer.source pins: what a Space needs no variables for."""
+    return Model(DEFAULT_REPO_ID, MODELS[FAST].revision)
+
+
+def is_pinned(revision: str) -> bool:
+    """A commit, or a tag named after the weights it holds (train.push); a branch moves under the Space."""
+    return bool(re.fullmatch(r"[0-9a-f]{40}|weights-[0-9a-f]{12}", revision))
 
 
 def space_files(root: Path | None = None) -> list[Path]:
@@ -115,7 +126,7 @@ def with_front_matter(readme: str, model: Model, sdk_version: str) -> str:
 def write_readme(model: Model | None = None, readme: Path | None = None) -> bool:
     """Write the front matter for ``model`` (default: fer.source's) into ``readme``; True if it changed."""
     readme = readme or ROOT / "README.md"
-    model = model or Model(DEFAULT_REPO_ID, DEFAULT_REVISION)
+    model = model or default_model()
     old = readme.read_text()
     new = with_front_matter(old, model, gradio_version(readme.parent / "requirements.txt"))
     if new != old:
@@ -170,7 +181,7 @@ def deploy(space: str, model: Model, root: Path | None = None, private: bool = F
     # What the app loads at run time: fer.source's default, or FER_MODEL / FER_MODEL_REVISION, set here to
     # the model of the front matter. For the default they are removed: a model named in FER_MODEL that
     # the Hub refuses stops the app, while the default one falls back to the bundled model.
-    if model == Model(DEFAULT_REPO_ID, DEFAULT_REVISION):
+    if model == default_model():
         for key in set(api.get_space_variables(space)) & {"FER_MODEL", "FER_MODEL_REVISION"}:
             api.delete_space_variable(space, key)
     else:
@@ -187,7 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m space.deploy", description=__doc__.split("\n\n")[0])
     parser.add_argument("--space", help="OWNER/NAME of the Space (created if needed)")
     parser.add_argument("--model-repo", default=DEFAULT_REPO_ID, help=f"model repo the Space loads (default {DEFAULT_REPO_ID})")
-    parser.add_argument("--revision", help=f"its revision, a commit to pin (default {DEFAULT_REVISION} for the default repo, else main)")
+    parser.add_argument("--revision", help="its revision, a commit or tag to pin (default: the tag of the bundled "
+                        "weights for the default repo, else main)")
     parser.add_argument("--private", action="store_true", help="create the Space as private")
     parser.add_argument("--hardware", help="hardware when creating the Space, e.g. cpu-basic (the Hub's default), cpu-upgrade")
     parser.add_argument("--message", help="commit message")
@@ -195,13 +207,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write-readme", action="store_true",
                         help="write the default model's front matter into this repository's README.md, upload nothing")
     args = parser.parse_args(argv)
-    revision = args.revision or (DEFAULT_REVISION if args.model_repo == DEFAULT_REPO_ID else "main")
+    revision = args.revision or (default_model().revision if args.model_repo == DEFAULT_REPO_ID else "main")
     model = Model(args.model_repo, revision)
 
     if args.write_readme:
         changed = write_readme()
         print(f"README.md front matter {'updated' if changed else 'already up to date'}: "
-              f"{DEFAULT_REPO_ID}@{DEFAULT_REVISION}")
+              f"{DEFAULT_REPO_ID}@{default_model().revision}")
         return 0
     if not args.space or not re.fullmatch(r"[\w.-]+/[\w.-]+", args.space):
         parser.error("--space OWNER/NAME is required")
@@ -212,9 +224,9 @@ def main(argv: list[str] | None = None) -> int:
           f"({len(files)} files, {total / 1e6:.2f} MB), model {model.repo_id}@{model.revision} preloaded at build:")
     for path in files:
         print(f"  {path.as_posix()}  ({(ROOT / path).stat().st_size / 1e6:.3f} MB)")
-    if not re.fullmatch(r"[0-9a-f]{40}", model.revision):
-        print(f"note: {model.revision!r} is a branch or tag, not a pinned commit; each Space build takes what it "
-              "holds then (pin with --revision COMMIT, or fer.source.DEFAULT_REVISION)")
+    if not is_pinned(model.revision):
+        print(f"note: {model.revision!r} is a branch, not a pinned commit; each Space build takes what it "
+              "holds then (pin with --revision COMMIT, or the weights-... tag train.push made)")
     if args.dry_run:
         return 0
     from huggingface_hub import constants

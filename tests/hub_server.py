@@ -150,6 +150,8 @@ class FakeHub:
                     return self.commit(key, r[1], body)
                 if r := re.fullmatch(r"branch/(.+)", rest):
                     return self.create_branch(key, r[1], json.loads(body or b"{}"))
+                if r := re.fullmatch(r"tag/(.+)", rest):
+                    return self.create_tag(key, r[1], json.loads(body))
                 if rest == "variables" and m[1] == "spaces":
                     return self.add_variable(key, json.loads(body))
                 self.error(404, "EntryNotFound", "no such route")
@@ -179,6 +181,16 @@ class FakeHub:
                 if branch in refs:
                     return self.error(409, "BranchExists", f"Branch {branch} already exists")
                 refs[branch] = refs[payload.get("startingPoint") or "main"]
+                self.json({})
+
+            def create_tag(self, key: str, revision: str, payload: dict):
+                """Refs hold branches and tags alike here: both resolve a revision to a commit."""
+                if (found := self.lookup(key, revision)) is None:
+                    return None
+                refs = hub.repos[key]["refs"]
+                if payload["tag"] in refs:
+                    return self.error(409, "TagExists", f"Tag {payload['tag']} already exists")
+                refs[payload["tag"]] = found[0]
                 self.json({})
 
             def add_variable(self, key: str, payload: dict):

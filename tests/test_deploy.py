@@ -9,7 +9,7 @@ import pytest
 import yaml
 from huggingface_hub import HfApi, hf_hub_download
 
-from fer.source import BUNDLED_MODEL, DEFAULT_REPO_ID, DEFAULT_REVISION, HUB_FILES
+from fer.source import BUNDLED_MODEL, DEFAULT_REPO_ID, FAST, HUB_FILES, MODELS
 from hub_server import FakeHub, is_binary
 from test_source import _reload_hub_constants
 from space import deploy
@@ -18,6 +18,7 @@ from space.deploy import MODEL_FILES, Model, main as deploy_main, space_files, w
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "hf_test_token"
 SPACE = "test/space"
+DEFAULT_REVISION = MODELS[FAST].revision  # the tag train.push gives the bundled weights
 # huggingface_hub's LFS upload hands httpx a file object as data=; harmless
 pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")
 
@@ -105,7 +106,8 @@ def test_repository_readme_names_the_default_model_for_build_time_download():
     meta = front_matter((ROOT / "README.md").read_text())
     assert meta["models"] == [DEFAULT_REPO_ID]
     repo, files, revision = meta["preload_from_hub"][0].split(" ")
-    assert (repo, revision) == (DEFAULT_REPO_ID, DEFAULT_REVISION)
+    assert (repo, revision) == (DEFAULT_REPO_ID, DEFAULT_REVISION), \
+        "the bundled weights changed: run `python -m space.deploy --write-readme`"
     assert set(files.split(",")) == set(HUB_FILES)  # what the app downloads at start, no more
     assert meta["sdk"] == "gradio" and meta["app_file"] == "app.py"
     assert str(meta["sdk_version"]) == deploy.gradio_version()  # what the Space installs = requirements.txt

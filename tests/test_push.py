@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from fer.classifier import EmotionClassifier
-from fer.source import BUNDLED_MODEL, resolve_model
+from fer.source import BUNDLED_MODEL, MODELS, resolve_model
 from test_source import _reload_hub_constants
 from hub_server import FakeHub
 from train.push import main as push_main
@@ -37,7 +37,8 @@ def test_dry_run_lists_files_and_uploads_nothing(hub, capsys):
 
 def test_push_download_load_gives_the_same_predictions(hub, capsys):
     assert push_main(["--model", str(BUNDLED_MODEL), "--repo-id", "me/emotions", "--private"]) == 0
-    commit = capsys.readouterr().out.split("commit: ")[1].split()[0]
+    out = capsys.readouterr().out
+    commit = out.split("commit: ")[1].split()[0]
     assert hub.repos["me/emotions"]["private"] is True
     location = resolve_model("me/emotions", revision=commit)
     assert location.origin == f"hf-hub:me/emotions@{commit}"
@@ -45,9 +46,15 @@ def test_push_download_load_gives_the_same_predictions(hub, capsys):
     pushed, original = EmotionClassifier(location.folder), EmotionClassifier(BUNDLED_MODEL)
     assert pushed.runner is not None  # the LiteRT copy came along
     assert np.array_equal(pushed.predict_proba(faces), original.predict_proba(faces))
-    # a second push to a branch: the repo exists already, the branch is created
+    # the commit is tagged after its weights: the revision fer.source pins for a bundled copy of them
+    tag = MODELS["fast"].revision
+    assert f"tag: {tag}" in out and hub.repos["me/emotions"]["refs"][tag] == commit
+    assert resolve_model("me/emotions", revision=tag).origin == location.origin
+    # a second push to a branch: the repo exists already, the branch is created; the same weights
+    # keep the tag where it was
     assert push_main(["--model", str(BUNDLED_MODEL), "--repo-id", "me/emotions", "--revision", "candidate"]) == 0
     assert "candidate" in hub.repos["me/emotions"]["refs"]
+    assert hub.repos["me/emotions"]["refs"][tag] == commit
 
 
 def test_push_without_a_token_is_a_clear_error(hub, monkeypatch):

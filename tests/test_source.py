@@ -1,5 +1,6 @@
 """Model sources: folders, the bundled copy, and the Hub through a loopback server answering as the Hub."""
 
+import json
 import logging
 import socket
 
@@ -14,7 +15,10 @@ from fer.source import (
     BUNDLED_MODEL,
     DEFAULT_REPO_ID,
     HUB_FILES,
+    MODELS,
+    pinned_revision,
     resolve_model,
+    weights_tag,
 )
 from hub_server import FakeHub
 
@@ -78,12 +82,12 @@ def test_downloads_from_the_hub_at_a_pinned_revision(hub):
 def test_env_vars_choose_repo_and_revision(hub, monkeypatch):
     first = hub.add_commit("someone/emotions", model_files())
     hub.add_commit("someone/emotions", model_files(**{"README.md": b"# v2\n"}))
-    accurate = hub.add_commit(ACCURATE_REPO_ID, model_files())
+    accurate = hub.add_commit(ACCURATE_REPO_ID, model_files(), branch=MODELS["accurate"].revision)
     monkeypatch.setenv("FER_MODEL", "someone/emotions")
     monkeypatch.setenv("FER_MODEL_REVISION", first)
     assert resolve_model().origin == f"hf-hub:someone/emotions@{first}"
-    # the revision goes with FER_MODEL only: the app's "Accurate" choice names its own model
-    assert resolve_model("accurate").origin == f"hf-hub:{ACCURATE_REPO_ID}@{accurate}"  # what main holds
+    # the revision goes with FER_MODEL only: the app's "Accurate" choice names its own model, at its pin
+    assert resolve_model("accurate").origin == f"hf-hub:{ACCURATE_REPO_ID}@{accurate}"
     assert resolve_model("accurate", revision=accurate).origin == f"hf-hub:{ACCURATE_REPO_ID}@{accurate}"
 
 
@@ -157,7 +161,7 @@ def test_unreachable_hub_falls_back_to_bundled(hub, monkeypatch, caplog):
 
 
 def test_models_are_picked_by_name(hub, monkeypatch):
-    commit = hub.add_commit(ACCURATE_REPO_ID, model_files())
+    commit = hub.add_commit(ACCURATE_REPO_ID, model_files(), branch=MODELS["accurate"].revision)
     accurate = resolve_model("accurate")
     assert accurate.origin == f"hf-hub:{ACCURATE_REPO_ID}@{commit}" and accurate.fallback == BUNDLED_ACCURATE
     assert any(r.startswith(f"GET /{ACCURATE_REPO_ID}/resolve/") for r in hub.requests)
@@ -176,3 +180,25 @@ def test_a_named_model_falls_back_to_its_own_bundled_copy(hub, monkeypatch, capl
     assert resolve_model("bundled:accurate").folder == BUNDLED_ACCURATE  # no Hub at all
     with pytest.raises(FileNotFoundError, match="no bundled model 'huge'"):
         resolve_model("bundled:huge")
+
+
+def test_named_models_are_pinned_to_the_tag_of_their_bundled_weights(hub, caplog):
+    """What train.push tags: the app gets the weights it ships, not whatever was pushed to main since."""
+    for name, model in MODELS.items():
+        recorded = json.loads((model.bundled / CONFIG_NAME).read_text())["metrics"]["tflite"]["sha256"]
+        assert model.revision == weights_tag(recorded) == f"weights-{recorded[:12]}"
+    pinned = hub.add_commit(DEFAULT_REPO_ID, model_files(), branch=MODELS["fast"].revision)
+    hub.add_commit(DEFAULT_REPO_ID, model_files(**{"README.md": b"# pushed later\n"}))  # main moves on
+    location = resolve_model()
+    assert location.origin == f"hf-hub:{DEFAULT_REPO_ID}@{pinned}"
+    assert (location.folder / "README.md").read_bytes() == b"# card\n"
+    # named by its repo id, the default repo keeps its pin too
+    assert resolve_model(DEFAULT_REPO_ID).origin == location.origin
+
+
+def test_a_bundled_copy_without_its_litert_sha256_cannot_be_pinned(tmp_path):
+    config = json.loads((BUNDLED_MODEL / CONFIG_NAME).read_text())
+    del config["metrics"]["tflite"]["sha256"]
+    (tmp_path / CONFIG_NAME).write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="records no sha256 of model.tflite"):
+        pinned_revision(tmp_path)

@@ -2,8 +2,9 @@
 
 ``python -m train.push --model DIR --repo-id OWNER/NAME [--revision BRANCH] [--private] [--dry-run]``
 
-The token comes from the usual places (``HF_TOKEN``, or ``hf auth login``). Prints the commit to
-pin in the app (``FER_MODEL_REVISION``, or ``fer.source.DEFAULT_REVISION``).
+The token comes from the usual places (``HF_TOKEN``, or ``hf auth login``). The commit is tagged
+``weights-<sha256[:12]>`` after its LiteRT file: the revision the app pins for a named model whose
+bundled copy holds these weights (``fer.source.weights_tag``). Prints the commit and the tag.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from huggingface_hub.errors import HfHubHTTPError
 
 from fer.classifier import EmotionClassifier, sha256_of
 from fer.config import CONFIG_NAME, TFLITE_NAME, WEIGHTS_NAME, ModelConfig
+from fer.source import weights_tag
 
 REQUIRED = (WEIGHTS_NAME, TFLITE_NAME, CONFIG_NAME, "README.md")  # the runtime loads the LiteRT file
 
@@ -66,8 +68,10 @@ def _check_sha256(path: Path, recorded: str | None, key: str) -> None:
                          f"{actual[:12]} != {recorded[:12]}): export it again with `python -m train.export`")
 
 
-def push(folder: Path, repo_id: str, revision: str = "main", private: bool = False, message: str | None = None) -> str:
-    """Create the repo (and branch) if needed, upload the folder in one commit, return the commit sha."""
+def push(folder: Path, repo_id: str, revision: str = "main", private: bool = False,
+         message: str | None = None) -> tuple[str, str]:
+    """Create the repo (and branch) if needed, upload the folder in one commit, tag that commit after
+    its weights; return the commit sha and the tag."""
     token = get_token()
     if token is None:
         raise SystemExit("no Hugging Face token: set HF_TOKEN or run `hf auth login`")
@@ -81,7 +85,10 @@ def push(folder: Path, repo_id: str, revision: str = "main", private: bool = Fal
                   for rel in files_to_upload(folder)]
     info = api.create_commit(repo_id, operations, commit_message=message or f"Upload {folder.name} model",
                              revision=revision, repo_type="model")
-    return info.oid
+    tag = weights_tag(ModelConfig.load(folder).metrics["tflite"]["sha256"])
+    # a tag that exists already names an earlier commit of these very weights: it stays where it is
+    api.create_tag(repo_id, tag=tag, revision=info.oid, tag_message=message, exist_ok=True, repo_type="model")
+    return info.oid, tag
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -102,12 +109,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.dry_run:
         return 0
     try:
-        commit = push(args.model, args.repo_id, args.revision, args.private, args.message)
+        commit, tag = push(args.model, args.repo_id, args.revision, args.private, args.message)
     except HfHubHTTPError as err:
         print(f"push failed: {err}", file=sys.stderr)
         return 1
     print(f"commit: {commit}")
-    print(f"pin it: FER_MODEL={args.repo_id} FER_MODEL_REVISION={commit} python app.py")
+    print(f"tag: {tag} (the revision fer.source pins while its bundled copy holds these weights)")
+    print(f"or pin the commit: FER_MODEL={args.repo_id} FER_MODEL_REVISION={commit} python app.py")
     return 0
 
 
