@@ -602,9 +602,11 @@ with gr.Blocks(title="Facial emotion recognition", delete_cache=(3600, 86400)) a
         outputs = [*upload_panel, json_download, csv_download]
         # one listener for every way a photo arrives, is asked again or goes: under Gradio's default
         # trigger_mode ("once") the page dropped a photo uploaded while the last was still analysed,
-        # leaving the last one's result and downloads beside it; "always_last" answers the newest
-        gr.on([run.click, upload.upload, upload.clear], show_upload, [upload, heat_map, model_choice], outputs,
-              api_visibility="private", trigger_mode=NEWEST_WINS)
+        # leaving the last one's result and downloads beside it; "always_last" answers the newest.
+        # Switching the model or the heat map answers the photo again: a result beside a setting it
+        # was not made with would mislabel it (.input: the visitor's changes, not the page's own)
+        gr.on([run.click, upload.upload, upload.clear, model_choice.input, heat_map.input], show_upload,
+              [upload, heat_map, model_choice], outputs, api_visibility="private", trigger_mode=NEWEST_WINS)
     with gr.Tab("Webcam"):
         live_webcam()
     with gr.Tab("Video"):

@@ -121,9 +121,10 @@ def test_a_newer_photo_pick_or_example_is_answered_not_dropped(app):
     "once": a second photo uploaded while the first was analysed left the first photo's result, and
     its downloads, beside the second (as did Analyze pressed again after switching the model); so did
     a face or an example picked while the last pick was on its way. "always_last" answers the newest."""
-    (analysis,) = _listeners(app, app.upload)  # upload, clear and Analyze: one listener, so one at a time
+    (analysis,) = _listeners(app, app.upload)  # upload, clear, Analyze, settings: one listener, one at a time
     assert {tuple(t) for t in analysis["targets"]} == {(app.upload._id, "upload"), (app.upload._id, "clear"),
-                                                       (app.run._id, "click")}
+                                                       (app.run._id, "click"), (app.model_choice._id, "input"),
+                                                       (app.heat_map._id, "input")}
     assert analysis["api_visibility"] == "private"
     picks = [d for panel in (app.upload_panel, app.example_panel) for part in panel[:3] for d in _listeners(app, part)]
     assert len(picks) == 4  # a row of the table and a click on the image, on both tabs

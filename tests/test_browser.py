@@ -141,6 +141,23 @@ def test_download_json_and_csv_match_the_api(page, server):
     page.screenshot(path=str(SCREENSHOTS / "6-downloads.png"), full_page=True)
 
 
+def test_switching_the_model_answers_the_photo_again(page, server):
+    """A result beside a model choice it was not made with would mislabel it, and so would its downloads."""
+    from gradio_client import Client, handle_file
+
+    fast_label = page.locator("#upload-label").inner_text()
+    page.locator("#upload-model").get_by_label("Accurate").check()
+    sync_api.expect(page.locator("#upload-label")).not_to_have_text(fast_label, timeout=TIMEOUT_MS)
+    analysis = Client(server, verbose=False).predict(handle_file(str(EXAMPLES / "two_faces.jpg")), "Accurate",
+                                                     api_name="/analyze")
+    with page.expect_download() as json_download:
+        page.locator("#upload-json").click()
+    written = json.loads(Path(json_download.value.path()).read_text())
+    assert written["model"]["name"] == "Accurate" and written["faces"] == analysis["faces"]
+    page.locator("#upload-model").get_by_label("Fast").check()  # back, and the Fast result with it
+    sync_api.expect(page.locator("#upload-label")).to_have_text(fast_label, timeout=TIMEOUT_MS)
+
+
 def test_click_an_example_and_pick_a_face(page):
     page.get_by_role("tab", name="Examples").click()
     page.locator("#examples-gallery img[src*='two_faces']").click()
