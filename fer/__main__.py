@@ -7,8 +7,10 @@ Images give every face; videos (by extension) give each tracked face's emotions 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
+import os
 import re
 import sys
 import warnings
@@ -30,9 +32,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--verbose", action="store_true", help="also print debug logs and the native libraries' "
                         "start-up messages, hidden by default (as FER_VERBOSE=1 does)")
     args = parser.parse_args(argv)
+    if args.every < 1:  # a usage error, not one failure per video
+        parser.error("--every must be 1 or more")
     videos = [p for p in args.images if is_video(p)]
     if args.csv and len(videos) != 1:
         parser.error("--csv needs exactly one video among the inputs")
+    # `--csv clip.mp4 other.mp4`, a slip of the argument order, would replace the video with a table
+    if args.csv and any(args.csv.resolve() == Path(p).resolve() for p in args.images):
+        parser.error(f"--csv {args.csv} is one of the inputs: name a new file for the table")
     return args
 
 
@@ -118,6 +125,8 @@ def format_table(records: list[dict]) -> str:
             video = record["video"]
             lines.append(f"{path}: {video['duration']:.1f} s, {video['analysed_frames']} frames analysed, "
                          f"{len(video['tracks'])} face(s) tracked")
+            if video.get("warning"):  # the results cover part of the video: the JSON says so, and so must this
+                lines.append(f"  warning: {video['warning']}")
             for track_id, track in video["tracks"].items():
                 top3 = sorted(track["mean_scores"].items(), key=lambda kv: -kv[1])[:3]
                 lines.append(f"  face {track_id}: {track['frames']} frames, mostly {track['label']} ("
@@ -141,6 +150,22 @@ def show_debug_logs() -> None:
     logger at DEBUG, :mod:`fer.native_logs` lets MediaPipe's and LiteRT's own messages through too."""
     logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("fer").setLevel(logging.DEBUG)
+
+
+def print_results(text: str) -> bool:
+    """Print the results; False where stdout cannot take them (a full disk behind ``> out.json``, a
+    reader that left, ``| head``): said in a line on stderr, or nothing for a closed pipe, never a traceback."""
+    try:
+        print(text, flush=True)
+        return True
+    except OSError as err:
+        if not isinstance(err, BrokenPipeError):
+            print(f"python -m fer: cannot write the results ({(err.strerror or 'failure').lower()})",
+                  file=sys.stderr)
+        # what stdout still buffers would fail again as Python exits, with its own message
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return False
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -178,7 +203,8 @@ def main(argv: list[str] | None = None) -> int:
                 annotated = args.out / output_name(index, len(args.images), path, ".webm" if video else ".png")
             records.append(analyse_video(recognizer, path, args, annotated) if video
                            else analyse(recognizer, path, annotated))
-    print(json.dumps(records, indent=2) if args.json else format_table(records))
+    if not print_results(json.dumps(records, indent=2) if args.json else format_table(records)):
+        return 2
     # non-zero only when nothing could be read: a batch with one bad file still did its job
     return 1 if all(r["error"] for r in records) else 0
 

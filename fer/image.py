@@ -40,7 +40,8 @@ def load_image(source: ImageInput) -> np.ndarray:
     Animations and multi-page files give their first frame.
     """
     if isinstance(source, np.ndarray):
-        check_pixels(source.shape[1] if source.ndim > 1 else 1, source.shape[0])
+        if source.ndim >= 2:  # fewer dimensions: _array_to_rgb refuses it, naming its shape
+            check_pixels(source.shape[1], source.shape[0])
         return _array_to_rgb(source)
     if isinstance(source, (str, Path)):
         return _decode(_read_file(Path(source)))

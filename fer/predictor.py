@@ -77,6 +77,8 @@ class EmotionRecognizer:
 
     def __init__(self, model: str | Path | None = None, revision: str | None = None, tiles: int = 2,
                  workers: int | None = None):
+        if workers is not None and workers < 1:  # 0 would read as "the default", below 0 waits forever
+            raise ValueError(f"workers must be 1 or more (or None for one per CPU core), not {workers}")
         location = resolve_model(model, revision)
         try:
             first = _Worker(location.folder, tiles)

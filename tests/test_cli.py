@@ -1,7 +1,13 @@
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
-from conftest import EXAMPLES
-from fer.__main__ import main
+import pytest
+
+from conftest import EXAMPLES, ROOT
+from fer.__main__ import format_table, main, parse_args
 
 
 def test_json_one_object_per_input_and_errors_do_not_stop_the_batch(capsys, tmp_path, grace_hopper):
@@ -95,3 +101,39 @@ def test_a_failed_annotated_copy_still_shows_the_faces_in_the_table(capsys, monk
     main([str(grace_hopper), "--out", str(tmp_path / "out")])
     out = capsys.readouterr().out
     assert "ERROR faces found, but the annotated copy could not be saved" in out and "1 face(s)" in out
+
+
+def test_the_table_says_when_a_video_was_only_partly_read():
+    warning = ("decoding stopped at frame 12 of 30 (the file may be truncated or damaged); "
+               "results cover the frames before it")
+    video = {"duration": 3.0, "analysed_frames": 12, "tracks": {}, "warning": warning}
+    assert f"  warning: {warning}" in format_table([{"path": "clip.webm", "video": video, "error": None}])
+
+
+def test_every_below_one_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exit:
+        parse_args(["clip.mp4", "--every", "0"])
+    assert exit.value.code == 2 and "--every must be 1 or more" in capsys.readouterr().err
+
+
+def test_csv_naming_an_input_is_a_usage_error_not_a_lost_video(tmp_path, capsys):
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"the user's video")
+    with pytest.raises(SystemExit) as exit:
+        parse_args(["--csv", str(clip), str(clip)])
+    assert exit.value.code == 2 and "is one of the inputs" in capsys.readouterr().err
+    assert clip.read_bytes() == b"the user's video"
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_results_stdout_cannot_take_give_a_line_and_exit_2_not_a_traceback(tmp_path):
+    command = [sys.executable, "-m", "fer", str(tmp_path / "missing.jpg"), "--json"]
+    env = dict(os.environ, FER_MODEL="bundled", PYTHONPATH=str(ROOT))
+    with open("/dev/full", "w") as full:  # python -m fer ... > out.json on a full disk
+        proc = subprocess.run(command, cwd=ROOT, env=env, stdout=full, stderr=subprocess.PIPE, text=True, timeout=300)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert proc.stderr.rstrip().endswith("python -m fer: cannot write the results (no space left on device)")
+    gone = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    gone.stdout.close()  # python -m fer ... | head: the reader left before the results came
+    _, err = gone.communicate(timeout=300)
+    assert gone.returncode == 2 and not any(word in err for word in ("Traceback", "BrokenPipe", "Exception")), err

@@ -82,7 +82,8 @@ def test_arrays_grayscale_float_and_bytes(tmp_path):
 
 @pytest.mark.parametrize(
     "bad",
-    [np.zeros((4, 4, 2), np.uint8), np.zeros((0, 4, 3), np.uint8), np.full((2, 2), 3.0), np.zeros((2, 2), np.int64), 42],
+    [np.zeros((4, 4, 2), np.uint8), np.zeros((0, 4, 3), np.uint8), np.full((2, 2), 3.0), np.zeros((2, 2), np.int64), 42,
+     np.array(7, np.uint8)],  # 0-d: no shape to read a size from
 )
 def test_bad_inputs_raise_clear_errors(bad):
     with pytest.raises(ImageError):

@@ -3,7 +3,7 @@ import pytest
 from PIL import Image
 
 from conftest import EXAMPLES, shared
-from fer import EMOTIONS, ImageResult, draw_results, load_image
+from fer import EMOTIONS, EmotionRecognizer, ImageResult, draw_results, load_image
 
 
 def _check_face(face, size):
@@ -92,3 +92,10 @@ def test_plot_returns_an_annotated_copy(recognizer, grace_hopper):
     assert np.array_equal(image, before)  # the input is untouched
     x0, y0, x1, y1 = result.main_face.box
     assert not np.array_equal(annotated[y0:y1, x0:x1], image[y0:y1, x0:x1])
+
+
+@pytest.mark.parametrize("workers", [0, -1])
+def test_workers_below_one_are_refused(workers):
+    """0 read as "the default" and a negative count made every call wait forever for a worker."""
+    with pytest.raises(ValueError, match="workers must be 1 or more"):
+        EmotionRecognizer(workers=workers)
