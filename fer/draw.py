@@ -73,5 +73,8 @@ def _line_width(width: int, height: int) -> int:
 
 def text_color(background: tuple[int, int, int]) -> tuple[int, int, int]:
     """Black or white, whichever reads better on ``background`` (also the live webcam's labels, drawn by the page)."""
-    luminance = 0.299 * background[0] + 0.587 * background[1] + 0.114 * background[2]
-    return (0, 0, 0) if luminance > 140 else (255, 255, 255)
+    # WCAG's relative luminance, above which black contrasts more than white: a brightness cut-off
+    # (0.299 R + 0.587 G + 0.114 B > 140) put white on disgust's green at 2.7:1, where black has 7.8:1
+    linear = [c / 255 / 12.92 if c <= 10 else ((c / 255 + 0.055) / 1.055) ** 2.4 for c in background]
+    luminance = 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+    return (0, 0, 0) if luminance > 0.179 else (255, 255, 255)

@@ -5,6 +5,7 @@ and a plot of each emotion's probability over time per tracked face."""
 from __future__ import annotations
 
 import csv
+import math
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -22,6 +23,8 @@ CSV_FIELDS = ["frame", "time", "face_id", "x0", "y0", "x1", "y1"]
 # limits on what one analysis reads, besides its duration (each can be raised by its variable)
 MAX_VIDEO_PIXELS = int(os.environ.get("FER_MAX_VIDEO_PIXELS", 3840 * 2160))  # per frame: 4K
 MAX_VIDEO_FRAMES = int(os.environ.get("FER_MAX_VIDEO_FRAMES", 108_000))  # an hour at 30 fps
+# a reported frame rate above this is checked against the frames' timestamps (see _timestamp_fps)
+MAX_PLAUSIBLE_FPS = 120
 
 
 class VideoError(ValueError):
@@ -124,9 +127,11 @@ def open_video(path: str | Path, max_seconds: float, max_frames: float | None = 
     # header: the count reads as 0 or hugely negative; 0 says "unknown", and the limits then hold
     # while the frames are read (analyze_video)
     frames = int(frames) if 0 < frames < 2**31 else 0
-    if fps <= 0:
+    if not 0 < fps < math.inf:  # 0, or NaN or infinite as some backends give: no time to put on frames
         capture.release()
         raise VideoError(f"{path.name} has no readable frames")
+    if fps > MAX_PLAUSIBLE_FPS and (measured := _timestamp_fps(path)):
+        frames, fps = round(frames * measured / fps), measured  # a count derived from the same rate
     width, height = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
     problem = None
     if frames / fps > max_seconds:
@@ -162,6 +167,9 @@ def analyze_video(
     # the header's frame count, which open_video checked, can be wrong (a damaged or crafted file):
     # the limits hold while reading too, with the slack that approximate counts need
     stop = int(min(MAX_VIDEO_FRAMES, max_seconds * fps) * 1.02) + every
+    # OpenCV's WebM writer makes unreadable files below about a frame a second (0.5 fps fails for
+    # 48 px frames, 0.08 for any), so slower rates repeat each frame: the video keeps the CSV's times
+    repeat = math.ceil(every / fps)
     try:
         for index, rgb in iter_frames(capture, every, stop=stop):
             result = recognizer.predict(rgb, tiles=1)
@@ -172,9 +180,11 @@ def analyze_video(
             analysis.analysed_frames += 1
             if annotated is not None:
                 if writer is None:
-                    writer = _webm_writer(annotated, fps / every, rgb.shape[1], rgb.shape[0])
+                    writer = _webm_writer(annotated, fps / every * repeat, rgb.shape[1], rgb.shape[0])
                 smoothed = ImageResult([t.face for t in tracked], result.size)
-                writer.write(cv2.cvtColor(draw_results(rgb, smoothed), cv2.COLOR_RGB2BGR))
+                frame = cv2.cvtColor(draw_results(rgb, smoothed), cv2.COLOR_RGB2BGR)
+                for _ in range(repeat):
+                    writer.write(frame)
             if progress is not None and frame_count:
                 progress(min(1.0, (index + 1) / frame_count), f"frame {index + 1} of {frame_count}")
             elif progress is not None:  # no length known: no fraction to show
@@ -188,6 +198,11 @@ def analyze_video(
             analysis.stopped_at = read
         elif read > stop - every and capture.grab():  # frames remain past the limit
             analysis.limit_reached = True
+    except BaseException:  # failed midway: no half-written video left to pass for the analysis
+        if writer is not None:
+            writer.release()
+            Path(annotated).unlink(missing_ok=True)
+        raise
     finally:
         capture.release()
         if writer is not None:
@@ -216,6 +231,22 @@ def iter_frames(capture: cv2.VideoCapture, every: int = 1, start: int = 0,
                 return
             yield index, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
         index += 1
+
+
+def _timestamp_fps(path: Path, frames: int = 60) -> float:
+    """The mean frame rate of the first ``frames`` frames by their timestamps; 0.0 where they give none.
+
+    A file with variable frame timing and no rate in its header (a browser's MediaRecorder WebM) has
+    its time base reported as its frame rate, 1000 for WebM: every time and duration 1000 times short.
+    """
+    capture = cv2.VideoCapture(str(path))
+    times = []
+    try:
+        while len(times) < frames and capture.grab():
+            times.append(capture.get(cv2.CAP_PROP_POS_MSEC))
+    finally:
+        capture.release()
+    return (len(times) - 1) * 1000 / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else 0.0
 
 
 def _seek(capture: cv2.VideoCapture, start: int) -> bool:

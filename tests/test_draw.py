@@ -40,3 +40,15 @@ def test_highlight_rings_one_box_and_leaves_the_rest():
     assert out.shape == annotated.shape and annotated.max() == 90  # a copy: the input is untouched
     assert (out[85, 99] == 255).all() and (out[85, 96] == 0).all()  # white next to the box, black outside it
     assert (out[:40] == 90).all() and (out[85, 110:140] == 90).all()  # nothing above the ring or inside the box
+
+
+def test_label_text_reads_on_every_emotion_colour():
+    from fer.draw import COLORS, text_color
+
+    def luminance(rgb):  # WCAG 2's relative luminance of an sRGB colour
+        linear = [c / 255 / 12.92 if c / 255 <= 0.04045 else ((c / 255 + 0.055) / 1.055) ** 2.4 for c in rgb]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    for label, colour in COLORS.items():
+        lighter, darker = sorted((luminance(colour), luminance(text_color(colour))), reverse=True)
+        assert (lighter + 0.05) / (darker + 0.05) >= 4.5, label  # WCAG AA for text: disgust's green had 2.7

@@ -6,7 +6,7 @@ import pytest
 
 from fer.__main__ import main
 from fer.video import VideoError, analyze_video
-from videos import face_video, without_duration
+from videos import face_video, variable_timing, without_duration
 
 
 def test_analysis_csv_plot_and_annotated_webm(recognizer, tmp_path):
@@ -148,3 +148,63 @@ def test_a_seek_that_lands_elsewhere_reads_through_from_the_first_frame():
     frames = [(index, int(rgb[0, 0, 0])) for index, rgb in iter_frames(KeyframeSeeking(), every=2, start=14, stop=20)]
     assert frames == [(14, 14), (16, 16), (18, 18)]  # numbered as the frames they are
     assert list(iter_frames(KeyframeSeeking(frames=12), start=14)) == []  # the stream ends before the start
+
+
+def test_a_browser_recording_with_variable_frame_timing_is_timed_by_its_frames(recognizer, tmp_path):
+    # about 30 frames a second, unevenly, as MediaRecorder writes them: OpenCV reports 1000 fps
+    times = [0, 37, 61, 102, 129, 170, 198, 240, 262, 301, 338, 360]
+    video = variable_timing(without_duration(face_video(tmp_path / "webcam.webm", frames=12)), times)
+    analysis = analyze_video(recognizer, video, every=2, annotated=tmp_path / "out.webm")
+    assert analysis.fps == pytest.approx(11 / 0.360) and "warning" not in analysis.summary()
+    assert [r["time"] for r in analysis.rows] == pytest.approx([t / 1000 for t in times[::2]], abs=0.02)
+    import cv2
+
+    playback = cv2.VideoCapture(str(tmp_path / "out.webm"))  # the annotated copy plays at that rate too
+    assert playback.get(cv2.CAP_PROP_FPS) == pytest.approx(11 / 0.360 / 2, abs=0.01)
+
+
+def test_an_annotated_video_sampled_below_a_frame_a_second_keeps_the_timing(recognizer, tmp_path):
+    import cv2
+
+    video = face_video(tmp_path / "v.mp4", frames=40, fps=10)
+    analysis = analyze_video(recognizer, video, every=20, annotated=tmp_path / "out.webm")  # 0.5 fps
+    assert [r["time"] for r in analysis.rows] == [0.0, 2.0]
+    playback = cv2.VideoCapture(str(tmp_path / "out.webm"))
+    shown = [playback.get(cv2.CAP_PROP_POS_MSEC) for _ in iter(playback.grab, False)]
+    assert shown[-1] + 1000 / playback.get(cv2.CAP_PROP_FPS) == pytest.approx(4000)  # the source's 4 s
+
+
+@pytest.mark.parametrize("fps", [float("nan"), float("inf")])
+def test_a_frame_rate_that_is_not_a_number_is_refused(recognizer, tmp_path, monkeypatch, fps):
+    import cv2
+
+    import fer.video
+
+    class Capture:  # as some backends report a stream without a usable rate
+        def __init__(self, path, opencv=cv2.VideoCapture):
+            self.capture = opencv(path)
+
+        def get(self, prop):
+            return fps if prop == cv2.CAP_PROP_FPS else self.capture.get(prop)
+
+        def __getattr__(self, name):
+            return getattr(self.capture, name)
+
+    monkeypatch.setattr(fer.video.cv2, "VideoCapture", Capture)
+    with pytest.raises(VideoError, match="no readable frames"):  # not times of NaN or 0 s, nor limits that never hold
+        analyze_video(recognizer, face_video(tmp_path / "v.mp4", frames=4), max_seconds=2)
+
+
+def test_an_analysis_that_fails_midway_leaves_no_half_written_video(recognizer, tmp_path):
+    class FailingOnTheThirdFrame:
+        labels, calls = recognizer.labels, 0
+
+        def predict(self, image, tiles=1):
+            self.calls += 1
+            if self.calls == 3:
+                raise MemoryError
+            return recognizer.predict(image, tiles=tiles)
+
+    with pytest.raises(MemoryError):
+        analyze_video(FailingOnTheThirdFrame(), face_video(tmp_path / "v.mp4", frames=6), annotated=tmp_path / "out.webm")
+    assert not (tmp_path / "out.webm").exists()

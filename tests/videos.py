@@ -34,3 +34,38 @@ def without_duration(webm: Path) -> Path:
     data[at : at + 11] = b"\xec\x89" + bytes(9)  # Void (ID 0xEC) holding 9 bytes: the same 11 bytes
     webm.write_bytes(bytes(data))
     return webm
+
+
+def variable_timing(webm: Path, times_ms: list[int]) -> Path:
+    """The WebM with its frames at ``times_ms`` and no frame duration in its track, as a browser's
+    MediaRecorder writes frames when they come (its files have no frame rate: OpenCV reports 1000)."""
+    data = bytearray(webm.read_bytes())
+    times = iter(times_ms)
+    for element, head, start, end in _ebml(data, 0, len(data)):
+        if element != 0x18538067:  # Segment
+            continue
+        for element, head, start, end in _ebml(data, start, end):
+            children = list(_ebml(data, start, end)) if element in (0x1654AE6B, 0x1F43B675) else []  # Tracks, Cluster
+            base = next((int.from_bytes(data[s:e], "big") for i, _, s, e in children if i == 0xE7), 0)  # Timecode
+            for child, _, s, e in children:
+                if child == 0xAE:  # TrackEntry: its DefaultDuration becomes a Void element of the same size
+                    for grandchild, h, _, e2 in _ebml(data, s, e):
+                        if grandchild == 0x23E383:
+                            data[h:e2] = b"\xec" + bytes([0x80 | (e2 - h - 2)]) + bytes(e2 - h - 2)
+                if child == 0xA3:  # SimpleBlock: track number (1 byte), then its time in the cluster
+                    data[s + 1 : s + 3] = (next(times) - base).to_bytes(2, "big", signed=True)
+    webm.write_bytes(bytes(data))
+    return webm
+
+
+def _ebml(data: bytearray, pos: int, end: int):
+    """``(id, head, start, end)`` of each EBML element in ``data[pos:end]``: an ID and a size, each a
+    variable-length integer whose first byte's leading zeros say how many more bytes it has."""
+    while pos < end:
+        head = pos
+        length = 9 - data[pos].bit_length()
+        element, pos = int.from_bytes(data[pos : pos + length], "big"), pos + length
+        length = 9 - data[pos].bit_length()
+        size, pos = int.from_bytes(data[pos : pos + length], "big") & ((1 << 7 * length) - 1), pos + length
+        yield element, head, pos, pos + size
+        pos += size
