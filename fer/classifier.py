@@ -45,7 +45,9 @@ class LiteRTRunner:
             # num_threads explicitly: one thread a worker, the workers run in parallel
             self.interpreter = Interpreter(model_path=str(path), num_threads=threads)
             self.interpreter.allocate_tensors()  # XNNPACK is applied, and announced, on the first one
-        self._in = self.interpreter.get_input_details()[0]["index"]
+        face = self.interpreter.get_input_details()[0]
+        self._in = face["index"]
+        self.input_shape = tuple(int(v) for v in face["shape_signature"][1:])  # (h, w, c); -1: any size
         details = self.interpreter.get_output_details()
         self._outputs = {self.RANKS[len(d["shape"])]: d["index"] for d in details}
         self.classes = int(next(d["shape"][-1] for d in details if len(d["shape"]) == 2))
@@ -91,6 +93,13 @@ class EmotionClassifier:
         self.runner = LiteRTRunner(path, threads)
         if self.runner.classes != len(self.config.labels):
             raise ValueError(f"model has {self.runner.classes} outputs but config.json names {len(self.config.labels)} labels")
+        # LiteRT resizes its input to whatever it is fed, so a wrong input_size would run silently on
+        # crops the model never saw, and a wrong grayscale fail only at the first face, obscurely
+        pre = self.config.preprocessing
+        made = (pre.input_size, pre.input_size, 1 if pre.grayscale else 3)
+        if any(want not in (-1, have) for want, have in zip(self.runner.input_shape, made)):
+            raise ValueError(f"model takes {'x'.join(map(str, self.runner.input_shape))} inputs but config.json's "
+                             f"preprocessing makes {'x'.join(map(str, made))} crops")
 
     @property
     def labels(self) -> tuple[str, ...]:

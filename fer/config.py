@@ -7,6 +7,8 @@ training and read by the predictor, so the two cannot drift apart.
 from __future__ import annotations
 
 import json
+import math
+import numbers
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,14 @@ EMOTIONS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.keras"
 TFLITE_NAME = "model.tflite"  # LiteRT copy of the weights, written by train.export
+
+
+def _check_number(name: str, value: Any, positive: bool = True) -> None:
+    """Refuse a setting that is no finite number (or not above 0) when the config is made, not at the
+    first face: a temperature of 0 gives NaN probabilities, a negative one inverts the ranking, and a
+    crop_scale of 0 divides by zero; a refused Hub config falls back to the bundled model."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or (positive and value <= 0):
+        raise ValueError(f"model config: {name} must be a finite number{' above 0' if positive else ''}, not {value!r}")
 
 
 @dataclass
@@ -34,6 +44,13 @@ class Preprocessing:
     align: bool = True
     scale: float = 1.0 / 255.0  # pixel values are multiplied by this before the classifier
 
+    def __post_init__(self):
+        if isinstance(self.input_size, bool) or not isinstance(self.input_size, numbers.Integral) or self.input_size < 1:
+            raise ValueError(f"model config: preprocessing input_size must be a whole number above 0, not {self.input_size!r}")
+        _check_number("preprocessing crop_scale", self.crop_scale)
+        _check_number("preprocessing center_shift", self.center_shift, positive=False)
+        _check_number("preprocessing scale", self.scale)
+
 
 @dataclass
 class ModelConfig:
@@ -46,6 +63,9 @@ class ModelConfig:
     training: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     weights_sha256: str | None = None
+
+    def __post_init__(self):
+        _check_number("temperature", self.temperature)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

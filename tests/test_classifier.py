@@ -1,3 +1,4 @@
+import dataclasses
 import shutil
 
 import numpy as np
@@ -78,3 +79,15 @@ def test_a_wrong_recorded_litert_sha256_is_refused(tmp_path):
 def test_missing_folder_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="config.json"):
         EmotionClassifier(tmp_path)
+
+
+@pytest.mark.parametrize("preprocessing", [{"input_size": 64}, {"grayscale": False}])
+def test_preprocessing_that_does_not_fit_the_model_is_refused(tmp_path, preprocessing):
+    """LiteRT runs on whatever size it is fed: a config saying 64 px ran a 48-px model on 64-px crops."""
+    folder = tmp_path / "model"
+    shutil.copytree(BUNDLED_MODEL, folder)
+    config = ModelConfig.load(folder)
+    config.preprocessing = dataclasses.replace(config.preprocessing, **preprocessing)
+    config.save(folder)
+    with pytest.raises(ValueError, match="48x48x1 inputs"):
+        EmotionClassifier(folder)

@@ -47,3 +47,16 @@ def test_every_shipped_config_parses():
     for path in configs:
         config = TrainConfig.load(path)
         assert config.out == f"runs/{path.stem}", f"{path.name}: out should be runs/{path.stem}"
+
+
+@pytest.mark.parametrize("bad", [{"temperature": 0}, {"temperature": -0.9}, {"temperature": None}, {"temperature": "0.9"},
+                                 {"temperature": float("nan")}, {"preprocessing": {"crop_scale": 0}},
+                                 {"preprocessing": {"input_size": 0}}, {"preprocessing": {"scale": -1 / 255}},
+                                 {"preprocessing": {"center_shift": float("inf")}}])
+def test_model_config_refuses_settings_that_break_inference(tmp_path, bad):
+    """Refused on loading, naming the setting: a temperature of 0 gave NaN probabilities, a negative one
+    inverted the ranking, a crop_scale of 0 divided by zero at the first face."""
+    (tmp_path / "config.json").write_text(json.dumps(bad))
+    name = next(iter(bad["preprocessing"])) if "preprocessing" in bad else "temperature"
+    with pytest.raises(ValueError, match=name):
+        ModelConfig.load(tmp_path)

@@ -1,10 +1,12 @@
 import json
+import shutil
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import EXAMPLES, shared
+from conftest import EXAMPLES, ROOT, shared
+from fer.classifier import sha256_of
 from test_data import write_fer_csv
 from train.evaluate import evaluate, main
 
@@ -27,6 +29,24 @@ def test_csv_report_is_consistent(tmp_path, capsys):
     (tmp_path / "photos" / "happy" / "broken.jpg").write_bytes(b"not a jpeg")
     assert main(["--data", str(tmp_path / "photos"), "--detect"]) == 2  # an unreadable photo: said, no traceback
     assert "broken.jpg" in capsys.readouterr().err
+
+
+def test_json_report_names_the_weights_temperature_and_framing_it_ran(tmp_path, capsys):
+    # "model": a folder path (or "bundled") names no particular weights: re-exporting or recalibrating
+    # the folder changes the figures under the same name, so the report must say what actually ran
+    csv = write_fer_csv(tmp_path / "t.csv", [(i % 7, "PublicTest", 9 * i) for i in range(14)])
+    folder = tmp_path / "model"
+    shutil.copytree(ROOT / "fer" / "assets" / "model", folder, ignore=shutil.ignore_patterns("*.keras", "plots", "README.md"))
+    config = json.loads((folder / "config.json").read_text())
+    config["temperature"] = 2.0  # recalibrated in place: same name, same weights, another ECE
+    (folder / "config.json").write_text(json.dumps(config))
+    assert main(["--data", str(csv), "--split", "PublicTest", "--model", str(folder), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["model"] == str(folder)
+    assert report["model_sha256"] == sha256_of(folder / "model.tflite") == config["metrics"]["tflite"]["sha256"]
+    assert report["temperature"] == 2.0
+    assert report["preprocessing"] == config["preprocessing"]
+    assert report["ece"] != evaluate(csv, "PublicTest", "bundled")["ece"]
 
 
 def test_folder_with_detection_counts_missed_faces_as_wrong(tmp_path):

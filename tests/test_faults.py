@@ -11,12 +11,13 @@ import pytest
 from conftest import EXAMPLES
 from fer import EmotionRecognizer
 from fer.config import TFLITE_NAME
-from fer.source import BUNDLED, DEFAULT_REPO_ID
+from fer.source import BUNDLED, DEFAULT_REPO_ID, MODELS
 from test_source import hub, model_files  # noqa: F401  (the loopback Hub fixture)
 
 
 def test_default_model_failing_its_sha256_falls_back_to_the_bundled_one(hub, caplog):  # noqa: F811
-    hub.add_commit(DEFAULT_REPO_ID, model_files(**{TFLITE_NAME: b"not the exported model"}))
+    hub.add_commit(DEFAULT_REPO_ID, model_files(**{TFLITE_NAME: b"not the exported model"}),
+                   branch=MODELS["fast"].revision)  # at the pin, as train.push tags it
     with caplog.at_level(logging.ERROR, logger="fer.predictor"):
         recognizer = EmotionRecognizer(workers=1)
     assert recognizer.model_origin == BUNDLED

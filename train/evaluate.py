@@ -10,6 +10,7 @@ wrong and is listed. Without ``--model`` the app's default model is evaluated.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -18,7 +19,8 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from fer.classifier import EmotionClassifier
+from fer.classifier import EmotionClassifier, sha256_of
+from fer.config import TFLITE_NAME
 from fer.source import resolve_model
 from train.data import load_split, read_image_folder
 from train.metrics import classification_report, expected_calibration_error
@@ -90,7 +92,7 @@ def evaluate(
         from fer.predictor import EmotionRecognizer
 
         recognizer = EmotionRecognizer(location.folder)
-        labels = recognizer.labels
+        labels, config = recognizer.labels, recognizer.classifier.config
         if data.is_dir():
             dataset = read_image_folder(data, size=None)
         else:
@@ -99,7 +101,7 @@ def evaluate(
         probabilities, missed = classify_photos(recognizer, dataset.images, dataset.paths)
     else:
         classifier = EmotionClassifier(location.folder)
-        labels = classifier.labels
+        labels, config = classifier.labels, classifier.config
         dataset = load_split(data, split)
         probabilities, missed = classify_crops(classifier, dataset.images, tta), []
     found = probabilities[:, 0] >= 0
@@ -107,6 +109,10 @@ def evaluate(
     report = classification_report(dataset.labels, predictions, labels)
     report.update(
         model=location.origin,
+        # what ran: "bundled" or a folder path names no particular weights, temperature or crop framing
+        model_sha256=sha256_of(location.folder / TFLITE_NAME),
+        temperature=config.temperature,
+        preprocessing=dataclasses.asdict(config.preprocessing),
         data=str(data),
         split=split,
         detect=detect,
@@ -136,7 +142,7 @@ def write_plots(report: dict, labels: np.ndarray, probabilities: np.ndarray, fol
 def format_report(report: dict) -> str:
     labels = report["labels"]
     lines = [
-        f"model: {report['model']}",
+        f"model: {report['model']} (model.tflite sha256 {report['model_sha256'][:12]}, temperature {report['temperature']})",
         f"data: {report['data']}" + (f" [{report['split']}]" if report["split"] else "") + (" (with face detection)" if report["detect"] else ""),
         f"test-time augmentation: {report['tta']}" if report.get("tta", "none") != "none" else "single pass",
         f"images: {report['n']}   accuracy: {report['accuracy']:.4f}   macro F1: {report['macro_f1']:.4f}   ECE: {report['ece']}",
