@@ -9,20 +9,24 @@ and the log says so; so is the default's when ``FER_MODEL`` names another repo, 
 still starts. A repo the caller named is refused instead: a typed path that does not exist reads as
 ``owner/name``, and answering it with another model would hide the mistake.
 
-A named model is pinned: the app asks the Hub for the tag ``weights-<sha256[:12]>`` of the LiteRT file
-it ships (``train.push`` gives that tag to the commit it makes), so what the Hub serves by default is
-exactly the bundled copy, and the pin moves only when a release ships other weights. A branch such as
+A named model is pinned: the app asks the Hub for the tag ``weights-<12 hex digits>`` of the copy it
+ships, a digest of its LiteRT file's sha256 and of the settings in config.json that change answers
+(labels, temperature, preprocessing); ``train.push`` gives that tag to the commit it makes. What the
+Hub serves by default is then exactly the bundled copy, and the pin moves only when a release ships
+other weights or settings. A branch such as
 ``main`` would hand every running app whatever was pushed last.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
-from dataclasses import dataclass
-from pathlib import Path
-
+import re
+from dataclasses import asdict, dataclass
 from functools import lru_cache
+from pathlib import Path
 
 from huggingface_hub import snapshot_download
 from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
@@ -45,19 +49,25 @@ BUNDLED = "bundled"  # FER_MODEL=bundled (or bundled:accurate) skips the Hub alt
 HUB_FILES = (CONFIG_NAME, TFLITE_NAME, "README.md")
 
 
-def weights_tag(tflite_sha256: str) -> str:
-    """The Hub tag of a commit holding the LiteRT file with this sha256: named after the weights, so
-    that a copy of them knows which revision to ask for without asking the Hub."""
-    return f"weights-{tflite_sha256[:12]}"
+WEIGHTS_TAG = re.compile(r"weights-[0-9a-f]{12}")
+
+
+def weights_tag(config: ModelConfig) -> str:
+    """The Hub tag of a commit holding this model: a digest of what its answers depend on (the LiteRT
+    file's sha256, the labels, temperature and preprocessing), so that a copy of it knows which
+    revision to ask for without asking the Hub, and a re-export with other settings gets another."""
+    recorded = config.metrics.get("tflite", {}).get("sha256")
+    if not recorded:  # export records it; a folder without it cannot be pinned, nor checked at load
+        raise ValueError(f"its {CONFIG_NAME} records no sha256 of {TFLITE_NAME}: export it again")
+    answers = {"tflite_sha256": recorded, "labels": list(config.labels), "temperature": config.temperature,
+               "preprocessing": asdict(config.preprocessing)}
+    return f"weights-{hashlib.sha256(json.dumps(answers, sort_keys=True).encode()).hexdigest()[:12]}"
 
 
 @lru_cache(maxsize=None)
 def pinned_revision(bundled: Path) -> str:
-    """The revision a named model is fetched at: the tag of the weights its bundled copy holds."""
-    recorded = ModelConfig.load(bundled).metrics.get("tflite", {}).get("sha256")
-    if not recorded:  # export records it; a folder without it cannot be pinned, nor checked at load
-        raise ValueError(f"{bundled / CONFIG_NAME} records no sha256 of {TFLITE_NAME}: export it again")
-    return weights_tag(recorded)
+    """The revision a named model is fetched at: the tag of its bundled copy."""
+    return weights_tag(ModelConfig.load(bundled))
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from fer.source import DEFAULT_REPO_ID, FAST, HUB_FILES, MODELS
+from fer.source import DEFAULT_REPO_ID, FAST, HUB_FILES, MODELS, WEIGHTS_TAG
 
 ROOT = Path(__file__).resolve().parent.parent
 # What the Space needs, relative to the repository root: files, or folders taken whole
@@ -61,7 +61,7 @@ def default_model() -> Model:
 
 def is_pinned(revision: str) -> bool:
     """A commit, or a tag named after the weights it holds (train.push); a branch moves under the Space."""
-    return bool(re.fullmatch(r"[0-9a-f]{40}|weights-[0-9a-f]{12}", revision))
+    return bool(re.fullmatch(r"[0-9a-f]{40}", revision) or WEIGHTS_TAG.fullmatch(revision))
 
 
 def space_files(root: Path | None = None) -> list[Path]:

@@ -2,12 +2,14 @@
 
 import json
 import logging
+import re
 import socket
+from dataclasses import replace
 
 import pytest
 
 from fer.classifier import EmotionClassifier
-from fer.config import CONFIG_NAME, TFLITE_NAME, WEIGHTS_NAME
+from fer.config import CONFIG_NAME, TFLITE_NAME, WEIGHTS_NAME, ModelConfig
 from fer.source import (
     ACCURATE_REPO_ID,
     BUNDLED,
@@ -185,8 +187,9 @@ def test_a_named_model_falls_back_to_its_own_bundled_copy(hub, monkeypatch, capl
 def test_named_models_are_pinned_to_the_tag_of_their_bundled_weights(hub, caplog):
     """What train.push tags: the app gets the weights it ships, not whatever was pushed to main since."""
     for name, model in MODELS.items():
-        recorded = json.loads((model.bundled / CONFIG_NAME).read_text())["metrics"]["tflite"]["sha256"]
-        assert model.revision == weights_tag(recorded) == f"weights-{recorded[:12]}"
+        assert model.revision == weights_tag(ModelConfig.load(model.bundled))
+        assert re.fullmatch(r"weights-[0-9a-f]{12}", model.revision)
+    assert MODELS["fast"].revision != MODELS["accurate"].revision
     pinned = hub.add_commit(DEFAULT_REPO_ID, model_files(), branch=MODELS["fast"].revision)
     hub.add_commit(DEFAULT_REPO_ID, model_files(**{"README.md": b"# pushed later\n"}))  # main moves on
     location = resolve_model()
@@ -194,6 +197,17 @@ def test_named_models_are_pinned_to_the_tag_of_their_bundled_weights(hub, caplog
     assert (location.folder / "README.md").read_bytes() == b"# card\n"
     # named by its repo id, the default repo keeps its pin too
     assert resolve_model(DEFAULT_REPO_ID).origin == location.origin
+
+
+def test_the_tag_follows_the_settings_that_change_answers_not_only_the_weights():
+    """A re-export of the same weights with another temperature or framing is another model."""
+    config = ModelConfig.load(BUNDLED_MODEL)
+    same = ModelConfig.load(BUNDLED_MODEL)
+    same.training = {"note": "provenance does not change answers"}
+    assert weights_tag(same) == weights_tag(config)
+    for change in ({"temperature": config.temperature * 1.1},
+                   {"preprocessing": replace(config.preprocessing, crop_scale=1.25)}):
+        assert weights_tag(replace(config, **change)) != weights_tag(config)
 
 
 def test_a_bundled_copy_without_its_litert_sha256_cannot_be_pinned(tmp_path):

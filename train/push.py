@@ -3,8 +3,8 @@
 ``python -m train.push --model DIR --repo-id OWNER/NAME [--revision BRANCH] [--private] [--dry-run]``
 
 The token comes from the usual places (``HF_TOKEN``, or ``hf auth login``). The commit is tagged
-``weights-<sha256[:12]>`` after its LiteRT file: the revision the app pins for a named model whose
-bundled copy holds these weights (``fer.source.weights_tag``). Prints the commit and the tag.
+``weights-<12 hex digits>`` after its LiteRT file and settings: the revision the app pins for a
+named model whose bundled copy is this model (``fer.source.weights_tag``). Prints the commit and the tag.
 """
 
 from __future__ import annotations
@@ -85,8 +85,8 @@ def push(folder: Path, repo_id: str, revision: str = "main", private: bool = Fal
                   for rel in files_to_upload(folder)]
     info = api.create_commit(repo_id, operations, commit_message=message or f"Upload {folder.name} model",
                              revision=revision, repo_type="model")
-    tag = weights_tag(ModelConfig.load(folder).metrics["tflite"]["sha256"])
-    # a tag that exists already names an earlier commit of these very weights: it stays where it is
+    tag = weights_tag(ModelConfig.load(folder))
+    # a tag that exists already names an earlier commit of this very model: it stays where it is
     api.create_tag(repo_id, tag=tag, revision=info.oid, tag_message=message, exist_ok=True, repo_type="model")
     return info.oid, tag
 
