@@ -163,7 +163,7 @@ def analyze_video(
     capture, fps, frame_count = open_video(path, max_seconds)
     analysis = VideoAnalysis(recognizer.labels, fps, frame_count, every)
     tracker = FaceTracker(window=window)
-    writer = None
+    writer, finished = None, False
     # the header's frame count, which open_video checked, can be wrong (a damaged or crafted file):
     # the limits hold while reading too, with the slack that approximate counts need
     stop = int(min(MAX_VIDEO_FRAMES, max_seconds * fps) * 1.02) + every
@@ -198,15 +198,13 @@ def analyze_video(
             analysis.stopped_at = read
         elif read > stop - every and capture.grab():  # frames remain past the limit
             analysis.limit_reached = True
-    except BaseException:  # failed midway: no half-written video left to pass for the analysis
-        if writer is not None:
-            writer.release()
-            Path(annotated).unlink(missing_ok=True)
-        raise
+        finished = True
     finally:
         capture.release()
         if writer is not None:
             writer.release()
+            if not finished:  # failed midway: no half-written video left to pass for the analysis
+                Path(annotated).unlink(missing_ok=True)
     if analysis.analysed_frames == 0:
         raise VideoError(f"no frame of {Path(path).name} could be decoded")
     analysis.annotated_path = Path(annotated) if annotated is not None else None
