@@ -97,3 +97,28 @@ def test_search_scores_saved_candidates_on_the_validation_split(members, tmp_pat
     assert main(["--search", *paths, "--data", str(data)]) is None
     out = capsys.readouterr().out
     assert "PublicTest accuracy" in out and out.count(" + ") == 1 and len(out.strip().splitlines()) == 4
+
+
+def test_an_ensemble_folder_counts_as_its_members_in_search_and_build(members, faces, tmp_path, capsys):
+    from test_data import write_fer_csv
+    from train.ensemble import load_classifiers, main
+
+    folder = export_model_folder(build_ensemble(members), tmp_path / "accurate",
+                                 training={"members": ["runs/a/best.keras", "runs/b/best.keras"]}, faces=faces)
+    third = tiny_classifier(3)
+    third.save(tmp_path / "c.keras")
+    classifiers = load_classifiers([folder, tmp_path / "c.keras"])
+    assert list(classifiers) == [f"{folder}[0] (runs/a/best.keras)", f"{folder}[1] (runs/b/best.keras)",
+                                 str(tmp_path / "c.keras")]
+
+    # three members, not an ensemble nested in an ensemble: the logits are the mean of all three
+    grown = build_ensemble(list(classifiers.values()))
+    assert len(ensemble_members(grown)) == 3
+    x = faces[..., None].astype("float32") / 255
+    expected = np.mean([np.asarray(m(x, training=False)) for m in [*members, third]], axis=0)
+    np.testing.assert_allclose(np.asarray(grown(x, training=False)), expected, rtol=1e-5, atol=1e-6)
+
+    data = write_fer_csv(tmp_path / "fer.csv", [(i % 7, "PublicTest", 20 * i) for i in range(10)])
+    assert main(["--search", str(folder), str(tmp_path / "c.keras"), "--data", str(data)]) is None
+    out = capsys.readouterr().out
+    assert "subset of 3 candidates" in out and "[1] (runs/b/best.keras)" in out

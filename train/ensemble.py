@@ -10,6 +10,10 @@ faces in the wild), so its model card holds figures this one command reproduces.
 ``python -m train.ensemble --search A B C ...`` chooses the members first: it scores every subset of
 the candidates on the validation split (PublicTest, single pass, mean logits), each candidate's logits
 computed once, and prints them best first.
+
+A shipped ensemble folder (``fer/assets/accurate``) may stand among the classifiers of either: it counts
+as its members, named ``folder[0]``, ``folder[1]``..., so the next session can add a member to it or
+search again without the runs that trained its members (a fresh checkout has no ``runs/``).
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from train.config import DEFAULT_DATA
 from train.data import load_split
 from train.export import measure_model_folder
 from train.inputs import unit_range
-from train.model import build_ensemble
+from train.model import build_ensemble, ensemble_members
 
 
 def load_member(path: Path) -> keras.Model:
@@ -36,6 +40,33 @@ def load_member(path: Path) -> keras.Model:
     if path.is_dir():
         path = path / "model.keras"
     return keras.models.load_model(path, compile=False)
+
+
+def load_classifiers(paths: list[Path]) -> dict[str, keras.Model]:
+    """Every classifier the paths hold, by name: a classifier under its path, an ensemble's members
+    under ``path[i]``, so an ensemble is unpacked rather than nested inside a bigger one."""
+    classifiers = {}
+    for path in paths:
+        model = load_member(path)
+        members = ensemble_members(model)
+        if len(members) == 1:
+            classifiers[str(path)] = model
+            continue
+        origins = trained_members(Path(path))
+        if origins is None or len(origins) != len(members):
+            origins = [None] * len(members)
+        for i, (member, origin) in enumerate(zip(members, origins)):
+            classifiers[f"{path}[{i}]" + (f" ({origin})" if origin else "")] = member
+    return classifiers
+
+
+def trained_members(path: Path) -> list[str] | None:
+    """The members an ensemble folder's ``config.json`` says it was built from, where it says."""
+    folder = path if path.is_dir() else path.parent
+    try:
+        return list(ModelConfig.load(folder).training["members"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def rank_subsets(logits: dict[str, np.ndarray], labels: np.ndarray) -> list[tuple[float, tuple[str, ...]]]:
@@ -51,9 +82,10 @@ def search(candidates: list[Path], data: str, split: str, top: int = 15) -> list
     """Print the best ``top`` subsets of ``candidates`` on ``split``; return them all."""
     val = load_split(data, split)
     faces = unit_range(val.images)  # as training feeds its classifiers
-    logits = {str(p): load_member(p).predict(faces, batch_size=512, verbose=0) for p in candidates}
+    logits = {name: model.predict(faces, batch_size=512, verbose=0)
+              for name, model in load_classifiers(candidates).items()}
     ranked = rank_subsets(logits, val.labels)
-    print(f"{split} accuracy (single pass, mean logits) of every subset of {len(candidates)} candidates, best first:")
+    print(f"{split} accuracy (single pass, mean logits) of every subset of {len(logits)} candidates, best first:")
     for accuracy, subset in ranked[:top]:
         print(f"  {accuracy:.4f}  {' + '.join(subset)}")
     return ranked
@@ -62,7 +94,7 @@ def search(candidates: list[Path], data: str, split: str, top: int = 15) -> list
 def main(argv: list[str] | None = None) -> Path | None:
     parser = argparse.ArgumentParser(prog="python -m train.ensemble", description=__doc__.split("\n\n")[0])
     what = parser.add_mutually_exclusive_group(required=True)
-    what.add_argument("--members", nargs="+", type=Path, help="classifiers: best.keras / model.keras files or model folders")
+    what.add_argument("--members", nargs="+", type=Path, help="classifiers: best.keras / model.keras files or model folders (an ensemble counts as its members)")
     what.add_argument("--search", nargs="+", type=Path, metavar="CANDIDATE",
                       help="score every subset of these classifiers on --val-split and print them; writes nothing")
     parser.add_argument("--out", type=Path, help="the model folder to write (with --members)")
@@ -77,13 +109,13 @@ def main(argv: list[str] | None = None) -> Path | None:
     if args.out is None:
         parser.error("--members needs --out")
 
-    members = [load_member(p) for p in args.members]
+    members = load_classifiers(args.members)
     training = {
         "command": "python -m train.ensemble " + " ".join(sys.argv[1:] if argv is None else argv),
-        "members": [str(p) for p in args.members],
+        "members": list(members),
         "config": {"data": args.data, "val_split": args.val_split},
     }
-    return measure_model_folder(build_ensemble(members), args.out, training,
+    return measure_model_folder(build_ensemble(list(members.values())), args.out, training,
                                 ModelConfig.load(args.like).preprocessing, args.data, args.val_split)
 
 
