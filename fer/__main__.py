@@ -74,11 +74,12 @@ def describe_failure(err: BaseException) -> str:
     return "this file could not be analysed (an unexpected internal failure)"
 
 
-def analyse_video(recognizer, path: str, args: argparse.Namespace, annotated: Path | None = None) -> dict:
+def analyse_video(recognizer, path: str, args: argparse.Namespace, annotated: Path | None = None,
+                  progress=None) -> dict:
     from fer.video import analyze_video
 
     try:
-        analysis = analyze_video(recognizer, path, every=args.every, annotated=annotated)
+        analysis = analyze_video(recognizer, path, every=args.every, annotated=annotated, progress=progress)
     except Exception as err:  # whatever it is, this file's record says so and the others go on
         return {"path": path, "video": None, "error": describe_failure(err)}
     record = {"path": path, "video": analysis.summary(), "error": None}
@@ -112,10 +113,15 @@ def analyse(recognizer, path: str, annotated: Path | None = None) -> dict:
     return record
 
 
+def printable(text: str) -> str:
+    """A file name fit for the terminal: no escape sequences or control characters from it."""
+    return "".join(c if c.isprintable() else "?" for c in text)
+
+
 def format_table(records: list[dict]) -> str:
     lines = []
     for record in records:
-        path = "".join(c if c.isprintable() else "?" for c in record["path"])  # no terminal escapes
+        path = printable(record["path"])
         if record["error"] and not (record.get("faces") or record.get("video")):
             lines.append(f"{path}: ERROR {record['error']}")
             continue
@@ -168,6 +174,49 @@ def print_results(text: str) -> bool:
         return False
 
 
+def progress_stream():
+    """The terminal that stderr is now, for the progress bar: a stream of its own on a copy of fd 2,
+    so the bar is drawn while :func:`quiet_native_logs` holds fd 2; None where stderr is no terminal
+    (a log file, a pipe, CI), whose readers want the results, not a bar's redraws."""
+    try:
+        return os.fdopen(os.dup(2), "w") if os.isatty(2) else None
+    except OSError:
+        return None
+
+
+def analyse_all(recognizer, args: argparse.Namespace, records: list[dict]) -> None:
+    """Analyse the inputs in order, appending each one's record as it is done, with a bar on the
+    terminal: files done, and the current video's frames. Ctrl-C leaves ``records`` as far as it got."""
+    from tqdm import tqdm
+
+    from fer.native_logs import quiet_native_logs
+
+    stream = progress_stream()
+    # the CLI owns its process, so it filters fd 2 for the whole analysis: MediaPipe also notes
+    # tensor alignment on later calls, depending on where its buffers happen to lie
+    with quiet_native_logs(), tqdm(total=len(args.images), unit="file", file=stream, disable=stream is None,
+                                   leave=False, dynamic_ncols=True) as bar:
+        for index, path in enumerate(args.images, start=1):
+            bar.set_description(printable(Path(path).name[:30]))  # drawn: which file is under way
+            annotated = None
+            if is_video(path):
+                if args.out is not None:
+                    annotated = args.out / output_name(index, len(args.images), path, ".webm")
+                def frames(fraction, text):  # redrawn at tqdm's pace, not once a frame
+                    bar.set_postfix_str(text, refresh=False)
+                    bar.update(0)
+
+                records.append(analyse_video(recognizer, path, args, annotated, progress=frames))
+            else:
+                if args.out is not None:
+                    annotated = args.out / output_name(index, len(args.images), path, ".png")
+                records.append(analyse(recognizer, path, annotated))
+            bar.set_postfix_str("", refresh=False)
+            bar.update()
+    if stream is not None:
+        stream.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.verbose:
@@ -175,7 +224,6 @@ def main(argv: list[str] | None = None) -> int:
     # Pillow warns on stderr about oddities it copes with (corrupt EXIF); each file's record already
     # says what matters, and the CLI owns its process, so its warnings filter is ours to set
     warnings.filterwarnings("ignore", module=r"PIL\.")
-    from fer.native_logs import quiet_native_logs
     from fer.predictor import EmotionRecognizer
     from fer.source import first_line
 
@@ -192,19 +240,18 @@ def main(argv: list[str] | None = None) -> int:
         log.debug("model failed to load", exc_info=err)
         print(f"python -m fer: cannot load the model: {first_line(err)}", file=sys.stderr)
         return 2
-    records = []
-    # the CLI owns its process, so it filters fd 2 for the whole analysis: MediaPipe also notes
-    # tensor alignment on later calls, depending on where its buffers happen to lie
-    with quiet_native_logs():
-        for index, path in enumerate(args.images, start=1):
-            video = is_video(path)
-            annotated = None
-            if args.out is not None:
-                annotated = args.out / output_name(index, len(args.images), path, ".webm" if video else ".png")
-            records.append(analyse_video(recognizer, path, args, annotated) if video
-                           else analyse(recognizer, path, annotated))
+    records: list[dict] = []
+    interrupted = False
+    try:
+        analyse_all(recognizer, args, records)
+    except KeyboardInterrupt:  # Ctrl-C: what was analysed is printed, not lost with a traceback
+        interrupted = True
+        print(f"python -m fer: interrupted; the results below cover {len(records)} of {len(args.images)} "
+              "file(s)", file=sys.stderr, flush=True)
     if not print_results(json.dumps(records, indent=2) if args.json else format_table(records)):
         return 2
+    if interrupted:
+        return 130  # the shell's code for a run ended by Ctrl-C (128 + SIGINT)
     # non-zero only when nothing could be read: a batch with one bad file still did its job
     return 1 if all(r["error"] for r in records) else 0
 

@@ -137,3 +137,50 @@ def test_results_stdout_cannot_take_give_a_line_and_exit_2_not_a_traceback(tmp_p
     gone.stdout.close()  # python -m fer ... | head: the reader left before the results came
     _, err = gone.communicate(timeout=300)
     assert gone.returncode == 2 and not any(word in err for word in ("Traceback", "BrokenPipe", "Exception")), err
+
+
+def test_ctrl_c_prints_what_was_analysed_and_exits_130(capsys, monkeypatch, grace_hopper):
+    import fer.__main__ as cli
+
+    real, calls = cli.analyse, []
+
+    def interrupted_on_the_second(recognizer, path, annotated=None):
+        calls.append(path)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(recognizer, path, annotated)
+
+    monkeypatch.setattr(cli, "analyse", interrupted_on_the_second)
+    code = main([str(grace_hopper), str(EXAMPLES / "two_faces.jpg"), str(EXAMPLES / "no_face_coffee.jpg"), "--json"])
+    captured = capsys.readouterr()
+    assert code == 130 and len(calls) == 2  # the third file is not started
+    records = json.loads(captured.out)
+    assert [r["path"] for r in records] == [str(grace_hopper)] and len(records[0]["faces"]) == 1
+    assert "interrupted; the results below cover 1 of 3 file(s)" in captured.err
+
+
+def test_a_terminal_gets_a_progress_bar_of_files_and_video_frames(capsys, monkeypatch, tmp_path, grace_hopper):
+    import io
+
+    import fer.__main__ as cli
+    from videos import face_video
+
+    class Terminal(io.StringIO):
+        def close(self):  # the CLI closes its copy of the terminal; keep what was drawn
+            self.drawn = self.getvalue()
+            super().close()
+
+    terminal = Terminal()
+    monkeypatch.setattr(cli, "progress_stream", lambda: terminal)
+    video = face_video(tmp_path / "clip.webm", frames=40)  # long enough for a redraw at tqdm's 0.1 s pace
+    assert main([str(grace_hopper), str(video), "--json"]) == 0
+    drawn = terminal.drawn
+    assert "1/2" in drawn and "clip.webm" in drawn and "frame " in drawn
+    assert "1/2" not in capsys.readouterr().out  # stdout keeps the results alone
+
+
+def test_no_progress_bar_where_stderr_is_no_terminal():
+    from fer.__main__ import progress_stream
+
+    # pytest captures fd 2 into a file: a log's readers want no bar redraws
+    assert progress_stream() is None
