@@ -175,7 +175,7 @@ def analyze_video(
             result = recognizer.predict(rgb, tiles=1)
             tracked = tracker.update(result)
             for item, raw in zip(tracked, result.faces):  # update() keeps the order of the faces
-                analysis.rows.append({"frame": index, "time": index / fps, "face_id": item.id,
+                analysis.rows.append({"frame": index, "time": frame_time(capture, index, fps), "face_id": item.id,
                                       **dict(zip(["x0", "y0", "x1", "y1"], raw.box)), **raw.scores})
             analysis.analysed_frames += 1
             if annotated is not None:
@@ -229,6 +229,15 @@ def iter_frames(capture: cv2.VideoCapture, every: int = 1, start: int = 0,
                 return
             yield index, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
         index += 1
+
+
+def frame_time(capture: cv2.VideoCapture, index: int, fps: float) -> float:
+    """Seconds from the start of the video to the frame ``capture`` read last: that frame's own
+    timestamp, so a video with uneven frame timing (a phone's or a browser's recording) keeps its
+    times, where frame number / mean rate drifts within the file; ``index / fps`` where the reader
+    gives no timestamp (0, or -1, for every frame)."""
+    ms = capture.get(cv2.CAP_PROP_POS_MSEC)
+    return ms / 1000 if ms > 0 else index / fps
 
 
 def _timestamp_fps(path: Path, frames: int = 60) -> float:

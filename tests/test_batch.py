@@ -18,7 +18,7 @@ from conftest import EXAMPLES, ROOT  # noqa: E402
 from fer import batch  # noqa: E402
 from fer.batch.provenance import ModelChoice, choose_model, record_settings, run_settings  # noqa: E402
 from fer.video import analyze_video  # noqa: E402
-from videos import face_video, without_duration  # noqa: E402
+from videos import face_video, variable_timing, without_duration  # noqa: E402
 
 MODEL = "bundled"
 
@@ -143,6 +143,16 @@ def test_chunked_video_matches_one_pass(recognizer, collection):
     assert [r["frame"] for r in joined] == [r["frame"] for r in single] == list(range(0, 30, 2))
     assert [tuple(r[k] for k in batch.BOX) for r in joined] == [tuple(r[k] for k in batch.BOX) for r in single]
     assert {r["face"] for r in joined} == {1}
+
+
+def test_chunks_of_a_video_with_uneven_timing_keep_each_frames_own_time(recognizer, tmp_path):
+    times = [0, 37, 61, 102, 129, 170, 198, 240, 262, 301, 338, 360]  # as a browser records, about 30 fps
+    path = str(variable_timing(face_video(tmp_path / "webcam.webm", frames=12), times))  # its length known
+    units = batch.plan_units([path], chunk_seconds=0.2)
+    assert len(units) > 1  # read in chunks, each seeking to its start
+    rows = batch.join_tracks([row for unit in units for row in batch.analyse_unit(recognizer, unit)], every=1)
+    assert [r["time_s"] for r in rows] == pytest.approx([t / 1000 for t in times], abs=1e-6)
+    assert [r["time"] for r in analyze_video(recognizer, path).rows] == [r["time_s"] for r in rows]
 
 
 def _face(chunk, chunks, frame, face, box):

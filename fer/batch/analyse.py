@@ -67,7 +67,7 @@ def _analyse_image(recognizer, path: str) -> list[dict]:
 def _analyse_chunk(recognizer, unit: dict, every: int) -> list[dict]:
     """Frames ``[start, stop)`` of a video; face ids are this chunk's track ids until joined."""
     from fer.tracking import FaceTracker
-    from fer.video import iter_frames
+    from fer.video import frame_time, iter_frames
 
     capture, fps, _ = open_whole_video(unit["path"])
     tracker = FaceTracker()
@@ -77,7 +77,8 @@ def _analyse_chunk(recognizer, unit: dict, every: int) -> list[dict]:
         for index, rgb in iter_frames(capture, every, unit["start"], stop):
             result = recognizer.predict(rgb, tiles=1)  # as fer.video: the tiled pass is for photos
             tracked = tracker.update(result)  # same order as result.faces; its scores are smoothed
-            rows += _face_rows(unit["path"], index, index / fps, [(t.id, raw) for t, raw in zip(tracked, result.faces)])
+            faces = [(t.id, raw) for t, raw in zip(tracked, result.faces)]
+            rows += _face_rows(unit["path"], index, frame_time(capture, index, fps), faces)
     finally:
         capture.release()
     if not rows:  # marked: past the video's last frame, this is no error (see fer.batch.join)
