@@ -1,8 +1,9 @@
 """Follow faces from frame to frame and smooth their probabilities, so live labels do not flicker.
 
-Faces are matched to existing tracks by box overlap (greedy, best IoU first); each track keeps its
-last ``window`` probability vectors and reports their mean. A track unseen for ``max_missed``
-frames is dropped. :class:`EmotionTimeline` keeps one tracked face's probabilities over the last
+Faces are matched to existing tracks by box overlap (greedy, best IoU first) with where each track
+is expected to be now: its last box moved on at its smoothed velocity, so two faces that cross, or a
+face hidden behind another for a few frames, keep their ids. Each track keeps its last ``window``
+probability vectors and reports their mean. A track unseen for ``max_missed`` frames is dropped. :class:`EmotionTimeline` keeps one tracked face's probabilities over the last
 seconds, for a live plot. Pure Python on :class:`fer.results.ImageResult`: no model, no I/O.
 """
 
@@ -17,6 +18,8 @@ import numpy as np
 from fer.detect import iou
 from fer.results import FaceResult, ImageResult
 
+VELOCITY_SMOOTHING = 0.5  # the share of a track's velocity kept at each frame (see Track.move_to)
+
 
 @dataclass
 class Track:
@@ -24,6 +27,23 @@ class Track:
     box: tuple[int, int, int, int]
     history: deque = field(default_factory=deque)
     missed: int = 0
+    velocity: tuple[float, float] = (0.0, 0.0)  # the box's pixels a frame (x, y), smoothed
+
+    def expected_box(self) -> tuple[float, float, float, float]:
+        """Where the face should be in this frame: the last box moved on for every frame since."""
+        dx, dy = (v * (self.missed + 1) for v in self.velocity)
+        x0, y0, x1, y1 = self.box
+        return (x0 + dx, y0 + dy, x1 + dx, y1 + dy)
+
+    def move_to(self, box: tuple[int, int, int, int]) -> None:
+        frames = self.missed + 1  # a face found again after missed frames moved over all of them
+        step = ((box[0] + box[2] - self.box[0] - self.box[2]) / 2 / frames,
+                (box[1] + box[3] - self.box[1] - self.box[3]) / 2 / frames)
+        # half the new step, half the old velocity: a box that jitters about a standing face
+        # averages out, while a steady walk is followed within a few frames
+        self.velocity = tuple(VELOCITY_SMOOTHING * v + (1 - VELOCITY_SMOOTHING) * s
+                              for v, s in zip(self.velocity, step))
+        self.box, self.missed = box, 0
 
 
 @dataclass(frozen=True)
@@ -45,7 +65,8 @@ class FaceTracker:
     def update(self, result: ImageResult) -> list[TrackedFace]:
         """Match this frame's faces to tracks; return them (same order) with smoothed scores."""
         pairs = sorted(
-            ((iou(face.box, track.box), i, j) for i, face in enumerate(result.faces) for j, track in enumerate(self.tracks)),
+            ((iou(face.box, track.expected_box()), i, j)
+             for i, face in enumerate(result.faces) for j, track in enumerate(self.tracks)),
             reverse=True,
         )
         matched_faces: dict[int, Track] = {}
@@ -66,7 +87,7 @@ class FaceTracker:
                 track = Track(self._next_id, face.box, deque(maxlen=self.window))
                 self._next_id += 1
                 self.tracks.append(track)
-            track.box, track.missed = face.box, 0
+            track.move_to(face.box)
             if track.history.maxlen != self.window:  # the window was changed between frames
                 track.history = deque(track.history, maxlen=self.window)
             labels = list(face.scores)

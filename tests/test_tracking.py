@@ -79,3 +79,28 @@ def test_timeline_waits_for_a_missing_face_then_starts_afresh():
     timeline.add(2.0, tracker.update(ImageResult([face((400, 0, 500, 100), "sad")])))
     assert timeline.face_id == 2 and [s["sad"] for _, s in timeline.samples] == [0.9]
     assert EmotionTimeline().most_seen(0.0) is None and EmotionTimeline().series(0.0) == ([], {})
+
+
+def test_faces_that_cross_keep_their_ids_through_the_occlusion():
+    """Two people walk past each other at 30 px a frame; while one hides the other the detector sees
+    one face. Each track must keep its own face: the visible one on its way, the hidden one when it
+    comes out on the far side (the last boxes alone would give it a new id, or its neighbour's)."""
+    tracker = FaceTracker(window=3)
+    ids = {}
+    for frame in range(12):
+        a = (30 * frame, 0, 30 * frame + 100, 100)  # walks right, in front
+        b = (330 - 30 * frame, 0, 430 - 30 * frame, 100)  # walks left, behind a
+        hidden = frame in (5, 6)  # b mostly behind a: only a is found
+        faces = [face(a, "happy")] + ([] if hidden else [face(b, "sad")])
+        tracked = tracker.update(ImageResult(faces))
+        ids[frame] = [t.id for t in tracked]
+    assert all(ids[f][0] == 1 for f in ids)  # a, throughout
+    assert all(ids[f][1] == 2 for f in ids if len(ids[f]) == 2)  # b, before and after hiding
+
+
+def test_a_standing_face_keeps_its_id_when_its_box_jitters():
+    tracker = FaceTracker(window=3)
+    for frame in range(10):
+        jitter = 6 if frame % 2 else -6
+        [tracked] = tracker.update(ImageResult([face((100 + jitter, 100, 200 + jitter, 200), "neutral")]))
+        assert tracked.id == 1
