@@ -292,3 +292,29 @@ def test_faces_reach_every_classifier_as_the_same_bits():
     assert np.array_equal(x, EmotionClassifier(BUNDLED_MODEL).inputs(faces))  # as the runtime feeds its model
     training = keras.ops.convert_to_numpy(keras.layers.Rescaling(Preprocessing().scale)(faces[..., None]))
     assert np.array_equal(x, training)  # as the training model's first layer does
+
+
+def test_auto_precision_is_bfloat16_only_where_the_cpu_has_bfloat16_instructions(monkeypatch, capsys):
+    import train.train as training
+    from train.run_folder import native_bfloat16, vector_unit
+
+    avx2, avx512, bf16 = {"sse2", "avx", "avx2"}, {"avx2", "avx512f"}, {"avx2", "avx512f", "avx512_bf16"}
+    assert [vector_unit(f) for f in (avx2, avx512, bf16, set())] == ["AVX2", "AVX-512", "AVX-512 BF16", ""]
+    assert native_bfloat16({"amx_bf16"}) and not native_bfloat16(avx512)
+
+    monkeypatch.setattr(training, "native_bfloat16", lambda: False)
+    assert training.training_precision("auto") == "float32"
+    assert training.training_precision("float32") == "float32" and capsys.readouterr().err == ""
+    assert training.training_precision("mixed_bfloat16") == "mixed_bfloat16"  # asked for: kept, with a warning
+    assert "emulated" in capsys.readouterr().err
+    monkeypatch.setattr(training, "native_bfloat16", lambda: True)
+    assert training.training_precision("auto") == "mixed_bfloat16" and capsys.readouterr().err == ""
+
+
+def test_a_run_saves_the_precision_it_trained_in_not_auto(tmp_path, tiny_csv):
+    from train.config import TrainConfig
+
+    train_main([f"--data={tiny_csv}", f"--out={tmp_path / 'run'}", "--widths=[4]", "--head_units=4", "--batch_size=16",
+                "--epochs=1", "--precision=auto"])
+    assert TrainConfig.load(tmp_path / "run" / "train_config.yaml").precision in ("float32", "mixed_bfloat16")
+    assert "CPU threads" in json.loads((tmp_path / "run" / "state.json").read_text())["hardware"]

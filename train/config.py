@@ -75,9 +75,11 @@ class TrainConfig:
     # model.keras of the same architecture) instead of a random init; the optimiser starts afresh,
     # so a new cosine schedule restarts from the trained weights (as SGDR's warm restarts do)
     init_from: str = ""
-    # numerics: mixed_bfloat16 computes in bfloat16 on accelerators (weights stay float32 and the
-    # saved classifier is always float32, so export and CPU inference never see bfloat16)
-    precision: str = "float32"  # float32 | mixed_bfloat16
+    # numerics: mixed_bfloat16 computes in bfloat16 (weights stay float32 and the saved classifier
+    # is always float32, so export and CPU inference never see bfloat16); fast only on CPUs with
+    # bfloat16 instructions (AVX-512 BF16, AMX), emulated and far slower elsewhere. auto picks
+    # mixed_bfloat16 where the CPU has them and float32 where not; the run's saved config says which
+    precision: str = "float32"  # float32 | mixed_bfloat16 | auto
     # knowledge distillation: the student also matches the averaged logits of these trained
     # classifiers (best.keras files), softened by distill_temperature; 0 weight trains on labels only
     teachers: list[str] = field(default_factory=list)

@@ -8,6 +8,7 @@ Reads top to bottom: config, data, model, optimiser, callbacks, fit, export. Eve
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import sys
@@ -25,7 +26,7 @@ from train.data import ferplus_targets, load_split, read_ferplus_votes
 from train.distill import DistillationLoss, StudentAccuracy, load_teachers, with_teachers
 from train.inputs import PIXEL_SCALE
 from train.model import build_augmenter, build_classifier
-from train.run_folder import BEST, CHECKPOINT, CONFIG_FILE, LOG, STATE, hardware, source_commit
+from train.run_folder import BEST, CHECKPOINT, CONFIG_FILE, LOG, STATE, hardware, native_bfloat16, source_commit
 
 
 def one_hot(labels: np.ndarray) -> np.ndarray:
@@ -111,6 +112,18 @@ def build_training_model(cfg: TrainConfig, steps_per_epoch: int) -> keras.Model:
         metrics=[metric],
     )
     return model
+
+
+def training_precision(precision: str) -> str:
+    """``auto`` -> mixed_bfloat16 where the CPU computes bfloat16 in hardware, float32 elsewhere; an
+    explicit mixed_bfloat16 on a CPU without it is kept, with a warning on stderr (it is emulated there)."""
+    if precision == "auto":
+        return "mixed_bfloat16" if native_bfloat16() else "float32"
+    if precision == "mixed_bfloat16" and not native_bfloat16():
+        print("warning: this CPU has no bfloat16 instructions (AVX-512 BF16 or AMX), so mixed_bfloat16 is "
+              "emulated and many times slower than float32; --precision=auto picks the fast one",
+              file=sys.stderr, flush=True)
+    return precision
 
 
 def learning_rate_schedule(cfg: TrainConfig, steps_per_epoch: int) -> float | keras.optimizers.schedules.CosineDecay:
@@ -255,6 +268,7 @@ def main(argv: list[str] | None = None) -> Path:
         if not (out / STATE).exists():
             raise SystemExit(f"--resume: no {STATE} in {out}")
         cfg = TrainConfig.load(out / CONFIG_FILE)  # the run's own config wins over the command line
+    cfg = dataclasses.replace(cfg, precision=training_precision(cfg.precision))  # saved as resolved
     cfg.save(out / CONFIG_FILE)
     keras.utils.set_random_seed(cfg.seed)
     keras.config.set_dtype_policy(cfg.precision)
