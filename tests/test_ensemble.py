@@ -97,6 +97,8 @@ def test_search_scores_saved_candidates_on_the_validation_split(members, tmp_pat
     assert main(["--search", *paths, "--data", str(data)]) is None
     out = capsys.readouterr().out
     assert "PublicTest accuracy" in out and out.count(" + ") == 1 and len(out.strip().splitlines()) == 4
+    assert main(["--search", *paths, "--data", str(data), "--top", "1"]) is None
+    assert len(capsys.readouterr().out.strip().splitlines()) == 2  # the heading and the best subset
 
 
 def test_an_ensemble_folder_counts_as_its_members_in_search_and_build(members, faces, tmp_path, capsys):

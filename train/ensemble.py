@@ -100,11 +100,12 @@ def main(argv: list[str] | None = None) -> Path | None:
     parser.add_argument("--out", type=Path, help="the model folder to write (with --members)")
     parser.add_argument("--like", type=Path, default=Path("fer/assets/model"),
                         help="a model folder whose preprocessing (crop framing) the ensemble uses")
+    parser.add_argument("--top", type=int, default=15, help="with --search: how many subsets to print")
     parser.add_argument("--data", default=DEFAULT_DATA)
     parser.add_argument("--val-split", default="PublicTest")
     args = parser.parse_args(argv)
     if args.search:
-        search(args.search, args.data, args.val_split)
+        search(args.search, args.data, args.val_split, args.top)
         return None
     if args.out is None:
         parser.error("--members needs --out")
