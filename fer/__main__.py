@@ -179,7 +179,11 @@ def progress_stream():
     so the bar is drawn while :func:`quiet_native_logs` holds fd 2; None where stderr is no terminal
     (a log file, a pipe, CI), whose readers want the results, not a bar's redraws."""
     try:
-        return os.fdopen(os.dup(2), "w") if os.isatty(2) else None
+        if not os.isatty(2):
+            return None
+        # a file name the terminal's encoding cannot show is drawn with "?", never a failure
+        return os.fdopen(os.dup(2), "w", encoding=getattr(sys.stderr, "encoding", None) or "utf-8",
+                         errors="replace")
     except OSError:
         return None
 
@@ -193,9 +197,12 @@ def analyse_all(recognizer, args: argparse.Namespace, records: list[dict]) -> No
 
     stream = progress_stream()
     # the CLI owns its process, so it filters fd 2 for the whole analysis: MediaPipe also notes
-    # tensor alignment on later calls, depending on where its buffers happen to lie
-    with quiet_native_logs(), tqdm(total=len(args.images), unit="file", file=stream, disable=stream is None,
-                                   leave=False, dynamic_ncols=True) as bar:
+    # tensor alignment on later calls, depending on where its buffers happen to lie. miniters=0: tqdm
+    # would otherwise raise its redraw step after the first files, and a later video's frames
+    # (update(0)) would never be drawn
+    with contextlib.closing(stream) if stream is not None else contextlib.nullcontext(), quiet_native_logs(), \
+            tqdm(total=len(args.images), unit="file", file=stream, disable=stream is None, leave=False,
+                 dynamic_ncols=True, miniters=0) as bar:
         for index, path in enumerate(args.images, start=1):
             bar.set_description(printable(Path(path).name[:30]))  # drawn: which file is under way
             annotated = None
@@ -213,8 +220,6 @@ def analyse_all(recognizer, args: argparse.Namespace, records: list[dict]) -> No
                 records.append(analyse(recognizer, path, annotated))
             bar.set_postfix_str("", refresh=False)
             bar.update()
-    if stream is not None:
-        stream.close()
 
 
 def main(argv: list[str] | None = None) -> int:

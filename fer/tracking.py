@@ -1,8 +1,9 @@
 """Follow faces from frame to frame and smooth their probabilities, so live labels do not flicker.
 
 Faces are matched to existing tracks by box overlap (greedy, best IoU first) with where each track
-is expected to be now: its last box moved on at its smoothed velocity, so two faces that cross, or a
-face hidden behind another for a few frames, keep their ids. Each track keeps its last ``window``
+is expected to be now: its last box moved on at its smoothed velocity, slowing while it is unseen.
+So two faces that cross, or a face hidden behind another for a few frames, keep their ids, and so
+does one that stopped while it was missed. Each track keeps its last ``window``
 probability vectors and reports their mean. A track unseen for ``max_missed`` frames is dropped. :class:`EmotionTimeline` keeps one tracked face's probabilities over the last
 seconds, for a live plot. Pure Python on :class:`fer.results.ImageResult`: no model, no I/O.
 """
@@ -19,6 +20,7 @@ from fer.detect import iou
 from fer.results import FaceResult, ImageResult
 
 VELOCITY_SMOOTHING = 0.5  # the share of a track's velocity kept at each frame (see Track.move_to)
+UNSEEN_SLOWING = 0.8  # each unseen frame's expected step, as a share of the one before (Track.expected_box)
 
 
 @dataclass
@@ -30,8 +32,11 @@ class Track:
     velocity: tuple[float, float] = (0.0, 0.0)  # the box's pixels a frame (x, y), smoothed
 
     def expected_box(self) -> tuple[float, float, float, float]:
-        """Where the face should be in this frame: the last box moved on for every frame since."""
-        dx, dy = (v * (self.missed + 1) for v in self.velocity)
+        """Where the face should be in this frame: the last box moved on for every frame since, each
+        unseen frame's step shorter than the one before (an unseen face may have stopped, and then its
+        last box must stay within reach: the steps add up to at most 1 / (1 - UNSEEN_SLOWING) frames')."""
+        frames = (1 - UNSEEN_SLOWING ** (self.missed + 1)) / (1 - UNSEEN_SLOWING)
+        dx, dy = (v * frames for v in self.velocity)
         x0, y0, x1, y1 = self.box
         return (x0 + dx, y0 + dy, x1 + dx, y1 + dy)
 

@@ -173,14 +173,23 @@ def test_a_terminal_gets_a_progress_bar_of_files_and_video_frames(capsys, monkey
     terminal = Terminal()
     monkeypatch.setattr(cli, "progress_stream", lambda: terminal)
     video = face_video(tmp_path / "clip.webm", frames=40)  # long enough for a redraw at tqdm's 0.1 s pace
-    assert main([str(grace_hopper), str(video), "--json"]) == 0
+    later = face_video(tmp_path / "later.webm", frames=40)
+    assert main([str(grace_hopper), str(video), str(later), "--json"]) == 0
     drawn = terminal.drawn
-    assert "1/2" in drawn and "clip.webm" in drawn and "frame " in drawn
-    assert "1/2" not in capsys.readouterr().out  # stdout keeps the results alone
+    assert "1/3" in drawn and "clip.webm" in drawn and "frame " in drawn
+    # the frames of a later video are drawn too (tqdm raises its redraw step as files finish)
+    assert "frame " in drawn.split("later.webm", 1)[1]
+    assert "1/3" not in capsys.readouterr().out  # stdout keeps the results alone
 
 
-def test_no_progress_bar_where_stderr_is_no_terminal():
+def test_a_progress_bar_only_where_stderr_is_a_terminal(monkeypatch):
     from fer.__main__ import progress_stream
 
-    # pytest captures fd 2 into a file: a log's readers want no bar redraws
+    monkeypatch.setattr(os, "isatty", lambda fd: False)  # a log file or a pipe: no bar redraws in it
     assert progress_stream() is None
+    monkeypatch.setattr(os, "isatty", lambda fd: fd == 2)
+    stream = progress_stream()
+    try:
+        assert stream.errors == "replace"  # a name the terminal cannot encode is no failure
+    finally:
+        stream.close()

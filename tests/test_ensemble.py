@@ -110,11 +110,15 @@ def test_an_ensemble_folder_counts_as_its_members_in_search_and_build(members, f
     third = tiny_classifier(3)
     third.save(tmp_path / "c.keras")
     classifiers = load_classifiers([folder, tmp_path / "c.keras"])
-    assert list(classifiers) == [f"{folder}[0] (runs/a/best.keras)", f"{folder}[1] (runs/b/best.keras)",
-                                 str(tmp_path / "c.keras")]
+    assert [c.name for c in classifiers] == [f"{folder}[0] (runs/a/best.keras)", f"{folder}[1] (runs/b/best.keras)",
+                                             str(tmp_path / "c.keras")]
+    # what the grown ensemble's config records: the runs, so growing it again names them the same way
+    assert [c.origin for c in classifiers] == ["runs/a/best.keras", "runs/b/best.keras", str(tmp_path / "c.keras")]
+    with pytest.raises(SystemExit, match="more than once"):
+        load_classifiers([tmp_path / "c.keras", tmp_path / "c.keras"])
 
     # three members, not an ensemble nested in an ensemble: the logits are the mean of all three
-    grown = build_ensemble(list(classifiers.values()))
+    grown = build_ensemble([c.model for c in classifiers])
     assert len(ensemble_members(grown)) == 3
     x = faces[..., None].astype("float32") / 255
     expected = np.mean([np.asarray(m(x, training=False)) for m in [*members, third]], axis=0)

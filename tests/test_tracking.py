@@ -104,3 +104,13 @@ def test_a_standing_face_keeps_its_id_when_its_box_jitters():
         jitter = 6 if frame % 2 else -6
         [tracked] = tracker.update(ImageResult([face((100 + jitter, 100, 200 + jitter, 200), "neutral")]))
         assert tracked.id == 1
+
+
+def test_a_face_that_stops_while_it_is_missed_keeps_its_id():
+    tracker = FaceTracker(window=3)
+    for frame in range(6):  # walks right at 10 px a frame
+        tracker.update(ImageResult([face((10 * frame, 0, 10 * frame + 100, 100), "happy")]))
+    for _ in range(5):  # stops at x=50 (its last box), unseen for five frames
+        tracker.update(ImageResult([]))
+    [tracked] = tracker.update(ImageResult([face((50, 0, 150, 100), "happy")]))
+    assert tracked.id == 1

@@ -302,6 +302,7 @@ def test_auto_precision_is_bfloat16_only_where_the_cpu_has_bfloat16_instructions
     assert [vector_unit(f) for f in (avx2, avx512, bf16, set())] == ["AVX2", "AVX-512", "AVX-512 BF16", ""]
     assert native_bfloat16({"amx_bf16"}) and not native_bfloat16(avx512)
 
+    monkeypatch.setattr(training, "accelerator_kind", lambda: "")  # the CPU alone
     monkeypatch.setattr(training, "native_bfloat16", lambda: False)
     assert training.training_precision("auto") == "float32"
     assert training.training_precision("float32") == "float32" and capsys.readouterr().err == ""
@@ -309,6 +310,11 @@ def test_auto_precision_is_bfloat16_only_where_the_cpu_has_bfloat16_instructions
     assert "emulated" in capsys.readouterr().err
     monkeypatch.setattr(training, "native_bfloat16", lambda: True)
     assert training.training_precision("auto") == "mixed_bfloat16" and capsys.readouterr().err == ""
+    # a GPU computes bfloat16 whatever the host CPU has: auto picks it, and forcing it is no warning
+    monkeypatch.setattr(training, "native_bfloat16", lambda: False)
+    monkeypatch.setattr(training, "accelerator_kind", lambda: "NVIDIA H200")
+    assert training.training_precision("auto") == "mixed_bfloat16"
+    assert training.training_precision("mixed_bfloat16") == "mixed_bfloat16" and capsys.readouterr().err == ""
 
 
 def test_a_run_saves_the_precision_it_trained_in_not_auto(tmp_path, tiny_csv):

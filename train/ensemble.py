@@ -22,6 +22,7 @@ import argparse
 import itertools
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 import keras
 import numpy as np
@@ -42,21 +43,32 @@ def load_member(path: Path) -> keras.Model:
     return keras.models.load_model(path, compile=False)
 
 
-def load_classifiers(paths: list[Path]) -> dict[str, keras.Model]:
-    """Every classifier the paths hold, by name: a classifier under its path, an ensemble's members
-    under ``path[i]``, so an ensemble is unpacked rather than nested inside a bigger one."""
-    classifiers = {}
+class Classifier(NamedTuple):
+    name: str  # as --search prints it: its path, or an ensemble's ``folder[i] (the run it came from)``
+    origin: str  # as an ensemble's config records it: the run it came from where known, else its name
+    model: keras.Model
+
+
+def load_classifiers(paths: list[Path]) -> list[Classifier]:
+    """Every classifier the paths hold: a classifier as itself, an ensemble as its members (named
+    ``path[i]``), so an ensemble is unpacked rather than nested inside a bigger one. The same
+    classifier twice is refused: it would silently weigh double."""
+    classifiers: list[Classifier] = []
     for path in paths:
         model = load_member(path)
         members = ensemble_members(model)
         if len(members) == 1:
-            classifiers[str(path)] = model
+            classifiers.append(Classifier(str(path), str(path), model))
             continue
         origins = trained_members(Path(path))
         if origins is None or len(origins) != len(members):
             origins = [None] * len(members)
         for i, (member, origin) in enumerate(zip(members, origins)):
-            classifiers[f"{path}[{i}]" + (f" ({origin})" if origin else "")] = member
+            name = f"{path}[{i}]"
+            classifiers.append(Classifier(name + (f" ({origin})" if origin else ""), origin or name, member))
+    origins = [c.origin for c in classifiers]
+    if twice := sorted({o for o in origins if origins.count(o) > 1}):
+        raise SystemExit(f"given more than once: {', '.join(twice)}")
     return classifiers
 
 
@@ -82,8 +94,7 @@ def search(candidates: list[Path], data: str, split: str, top: int = 15) -> list
     """Print the best ``top`` subsets of ``candidates`` on ``split``; return them all."""
     val = load_split(data, split)
     faces = unit_range(val.images)  # as training feeds its classifiers
-    logits = {name: model.predict(faces, batch_size=512, verbose=0)
-              for name, model in load_classifiers(candidates).items()}
+    logits = {c.name: c.model.predict(faces, batch_size=512, verbose=0) for c in load_classifiers(candidates)}
     ranked = rank_subsets(logits, val.labels)
     print(f"{split} accuracy (single pass, mean logits) of every subset of {len(logits)} candidates, best first:")
     for accuracy, subset in ranked[:top]:
@@ -113,10 +124,10 @@ def main(argv: list[str] | None = None) -> Path | None:
     members = load_classifiers(args.members)
     training = {
         "command": "python -m train.ensemble " + " ".join(sys.argv[1:] if argv is None else argv),
-        "members": list(members),
+        "members": [c.origin for c in members],
         "config": {"data": args.data, "val_split": args.val_split},
     }
-    return measure_model_folder(build_ensemble(list(members.values())), args.out, training,
+    return measure_model_folder(build_ensemble([c.model for c in members]), args.out, training,
                                 ModelConfig.load(args.like).preprocessing, args.data, args.val_split)
 
 

@@ -42,16 +42,28 @@ def vector_unit(flags: set[str] | None = None) -> str:
     return "AVX2" if "avx2" in flags else ""
 
 
-def hardware() -> str:
-    """The machine a run trains on, as recorded in its ``state.json`` and model card."""
-    import keras  # here: reading a run folder's file names needs no Keras
+def accelerator_kind() -> str:
+    """The accelerator Keras trains on (a GPU's or TPU's kind), or "" where it trains on the CPU."""
+    import keras
 
-    accelerator = ""
     if keras.backend.backend() == "jax":
         import jax
 
         device = jax.devices()[0]
-        accelerator = f", {device.device_kind}" if device.platform != "cpu" else ""
+        return device.device_kind if device.platform != "cpu" else ""
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        gpus = tf.config.list_physical_devices("GPU")
+        return gpus[0].name if gpus else ""
+    return ""
+
+
+def hardware() -> str:
+    """The machine a run trains on, as recorded in its ``state.json`` and model card."""
+    import keras  # here: reading a run folder's file names needs no Keras
+
+    accelerator = f", {accelerator_kind()}" if accelerator_kind() else ""
     unit = f" ({vector_unit()})" if vector_unit() else ""
     return (f"{platform.processor() or platform.machine()}{unit}, {os.cpu_count()} CPU threads{accelerator}, "
             f"keras {keras.__version__} ({keras.backend.backend()})")

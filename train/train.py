@@ -26,7 +26,8 @@ from train.data import ferplus_targets, load_split, read_ferplus_votes
 from train.distill import DistillationLoss, StudentAccuracy, load_teachers, with_teachers
 from train.inputs import PIXEL_SCALE
 from train.model import build_augmenter, build_classifier
-from train.run_folder import BEST, CHECKPOINT, CONFIG_FILE, LOG, STATE, hardware, native_bfloat16, source_commit
+from train.run_folder import (BEST, CHECKPOINT, CONFIG_FILE, LOG, STATE, accelerator_kind, hardware, native_bfloat16,
+                              source_commit)
 
 
 def one_hot(labels: np.ndarray) -> np.ndarray:
@@ -115,11 +116,13 @@ def build_training_model(cfg: TrainConfig, steps_per_epoch: int) -> keras.Model:
 
 
 def training_precision(precision: str) -> str:
-    """``auto`` -> mixed_bfloat16 where the CPU computes bfloat16 in hardware, float32 elsewhere; an
-    explicit mixed_bfloat16 on a CPU without it is kept, with a warning on stderr (it is emulated there)."""
+    """``auto`` -> mixed_bfloat16 on an accelerator or a CPU that computes bfloat16 in hardware,
+    float32 elsewhere; an explicit mixed_bfloat16 on a CPU without it is kept, with a warning on
+    stderr (it is emulated there)."""
+    fast_bfloat16 = bool(accelerator_kind()) or native_bfloat16()
     if precision == "auto":
-        return "mixed_bfloat16" if native_bfloat16() else "float32"
-    if precision == "mixed_bfloat16" and not native_bfloat16():
+        return "mixed_bfloat16" if fast_bfloat16 else "float32"
+    if precision == "mixed_bfloat16" and not fast_bfloat16:
         print("warning: this CPU has no bfloat16 instructions (AVX-512 BF16 or AMX), so mixed_bfloat16 is "
               "emulated and many times slower than float32; --precision=auto picks the fast one",
               file=sys.stderr, flush=True)
