@@ -140,7 +140,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=200)
     parser.add_argument("--skip-http", action="store_true")
     args = parser.parse_args()
-    print(f"machine: {os.cpu_count()} CPU threads; classifier pinned to 1 core")
+    from train.run_folder import vector_unit  # the machines lent here differ: AVX-512 in some sessions, AVX2 in others
+
+    print(f"machine: {os.cpu_count()} CPU threads ({vector_unit() or 'vector unit unknown'}); classifier pinned to 1 core")
     print("\n1. classifier, one 48x48 face, one core (median ms)")
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})

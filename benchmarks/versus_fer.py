@@ -184,7 +184,9 @@ def main() -> None:
     args = parser.parse_args()
 
     images = test_images(Path(tempfile.mkdtemp()))
-    print(f"machine: {os.cpu_count()} CPU threads; each side one thread, pinned to core 0, in its own process")
+    from train.run_folder import vector_unit  # the machines lent here differ: AVX-512 in some sessions, AVX2 in others
+
+    print(f"machine: {os.cpu_count()} CPU threads ({vector_unit() or 'vector unit unknown'}); each side one thread, pinned to core 0, in its own process")
     peer_here = Path(args.peer_python).exists()
     if not peer_here:
         print(f"   peer skipped: no {args.peer_python} (see this script's docstring to install it)")
