@@ -115,7 +115,8 @@ def test_an_ensemble_folder_counts_as_its_members_in_search_and_build(members, f
     # what the grown ensemble's config records: the runs, so growing it again names them the same way
     assert [c.origin for c in classifiers] == ["runs/a/best.keras", "runs/b/best.keras", str(tmp_path / "c.keras")]
     with pytest.raises(SystemExit, match="more than once"):
-        load_classifiers([tmp_path / "c.keras", tmp_path / "c.keras"])
+        (tmp_path / "sub").mkdir()
+        load_classifiers([tmp_path / "c.keras", tmp_path / "sub" / ".." / "c.keras"])  # one file, spelt twice
 
     # three members, not an ensemble nested in an ensemble: the logits are the mean of all three
     grown = build_ensemble([c.model for c in classifiers])

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import os
 import sys
 from pathlib import Path
 from typing import NamedTuple
@@ -66,7 +67,7 @@ def load_classifiers(paths: list[Path]) -> list[Classifier]:
         for i, (member, origin) in enumerate(zip(members, origins)):
             name = f"{path}[{i}]"
             classifiers.append(Classifier(name + (f" ({origin})" if origin else ""), origin or name, member))
-    origins = [c.origin for c in classifiers]
+    origins = [os.path.normpath(c.origin) for c in classifiers]  # ./runs/a and runs/a are one file
     if twice := sorted({o for o in origins if origins.count(o) > 1}):
         raise SystemExit(f"given more than once: {', '.join(twice)}")
     return classifiers

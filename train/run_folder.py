@@ -43,7 +43,7 @@ def vector_unit(flags: set[str] | None = None) -> str:
 
 
 def accelerator_kind() -> str:
-    """The accelerator Keras trains on (a GPU's or TPU's kind), or "" where it trains on the CPU."""
+    """The accelerator Keras trains on (its device kind, e.g. the GPU's model), or "" on the CPU."""
     import keras
 
     if keras.backend.backend() == "jax":
@@ -55,7 +55,7 @@ def accelerator_kind() -> str:
         import tensorflow as tf
 
         gpus = tf.config.list_physical_devices("GPU")
-        return gpus[0].name if gpus else ""
+        return tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU") if gpus else ""
     return ""
 
 
@@ -63,7 +63,7 @@ def hardware() -> str:
     """The machine a run trains on, as recorded in its ``state.json`` and model card."""
     import keras  # here: reading a run folder's file names needs no Keras
 
-    accelerator = f", {accelerator_kind()}" if accelerator_kind() else ""
+    accelerator = f", {kind}" if (kind := accelerator_kind()) else ""
     unit = f" ({vector_unit()})" if vector_unit() else ""
     return (f"{platform.processor() or platform.machine()}{unit}, {os.cpu_count()} CPU threads{accelerator}, "
             f"keras {keras.__version__} ({keras.backend.backend()})")

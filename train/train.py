@@ -116,9 +116,10 @@ def build_training_model(cfg: TrainConfig, steps_per_epoch: int) -> keras.Model:
 
 
 def training_precision(precision: str) -> str:
-    """``auto`` -> mixed_bfloat16 on an accelerator or a CPU that computes bfloat16 in hardware,
-    float32 elsewhere; an explicit mixed_bfloat16 on a CPU without it is kept, with a warning on
-    stderr (it is emulated there)."""
+    """``auto`` -> mixed_bfloat16 on an accelerator (the GPUs lent here compute bfloat16; GPUs older
+    than NVIDIA's Ampere do not, and want an explicit float32) or a CPU that computes bfloat16 in
+    hardware, float32 elsewhere; an explicit mixed_bfloat16 on a CPU without it is kept, with a
+    warning on stderr (it is emulated there)."""
     fast_bfloat16 = bool(accelerator_kind()) or native_bfloat16()
     if precision == "auto":
         return "mixed_bfloat16" if fast_bfloat16 else "float32"
