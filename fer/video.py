@@ -174,8 +174,9 @@ def analyze_video(
         for index, rgb in iter_frames(capture, every, stop=stop):
             result = recognizer.predict(rgb, tiles=1)
             tracked = tracker.update(result)
+            time_s = frame_time(capture, index, fps)  # once a frame, not once a face
             for item, raw in zip(tracked, result.faces):  # update() keeps the order of the faces
-                analysis.rows.append({"frame": index, "time": frame_time(capture, index, fps), "face_id": item.id,
+                analysis.rows.append({"frame": index, "time": time_s, "face_id": item.id,
                                       **dict(zip(["x0", "y0", "x1", "y1"], raw.box)), **raw.scores})
             analysis.analysed_frames += 1
             if annotated is not None:
