@@ -245,6 +245,9 @@ def main(argv: list[str] | None = None) -> int:
         log.debug("model failed to load", exc_info=err)
         print(f"python -m fer: cannot load the model: {first_line(err)}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # a download from the Hub can take a while; Ctrl-C then is no crash
+        print("python -m fer: interrupted while the model loaded; no file was analysed", file=sys.stderr)
+        return 130
     records: list[dict] = []
     interrupted = False
     try:

@@ -159,6 +159,19 @@ def test_ctrl_c_prints_what_was_analysed_and_exits_130(capsys, monkeypatch, grac
     assert "interrupted; the results below cover 1 of 3 file(s)" in captured.err
 
 
+def test_ctrl_c_while_the_model_loads_exits_130_without_a_traceback(capsys, monkeypatch, grace_hopper):
+    import fer.predictor
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(fer.predictor, "EmotionRecognizer", interrupted)
+    code = main([str(grace_hopper), "--json"])
+    captured = capsys.readouterr()
+    assert code == 130 and captured.out == ""
+    assert "interrupted while the model loaded; no file was analysed" in captured.err
+
+
 def test_a_terminal_gets_a_progress_bar_of_files_and_video_frames(capsys, monkeypatch, tmp_path, grace_hopper):
     import io
 
