@@ -229,7 +229,6 @@ def main(argv: list[str] | None = None) -> int:
     # Pillow warns on stderr about oddities it copes with (corrupt EXIF); each file's record already
     # says what matters, and the CLI owns its process, so its warnings filter is ours to set
     warnings.filterwarnings("ignore", module=r"PIL\.")
-    from fer.predictor import EmotionRecognizer
     from fer.source import first_line
 
     if args.out is not None:
@@ -240,6 +239,8 @@ def main(argv: list[str] | None = None) -> int:
                   file=sys.stderr)
             return 2
     try:
+        from fer.predictor import EmotionRecognizer  # its native libraries take a moment to load too
+
         recognizer = EmotionRecognizer(args.model, args.revision)
     except (OSError, ValueError) as err:  # no such model, unreachable Hub, corrupt download
         log.debug("model failed to load", exc_info=err)
