@@ -174,10 +174,11 @@ def write_model_card(folder: Path, config: ModelConfig) -> Path:
             f"(best at epoch {train.get('best_epoch')}), {train.get('train_seconds', 0) / 60:.0f} minutes on "
             f"{train.get('hardware')}. Augmentation: flips, shifts, rotation, zoom, brightness and contrast"
             + (", random erasing" if run.get("erase") else "") + _real_photo_look(run)
-            + "; AdamW with warm-up and cosine decay; label smoothing"
+            + "; AdamW with warm-up and cosine decay" + ("; label smoothing" if run.get("label_smoothing", 0.1) else "")
             + _targets(run) + _starting_point(run, train.get("commit"))
             + (f"; distilled from {', '.join(_as_it_was(t, train.get('commit')) for t in run['teachers'])} (weight {run['distill_weight']}, "
                f"temperature {run['distill_temperature']})" if run.get("teachers") and run.get("distill_weight") else "")
+            + _offline_teachers(run, train.get("commit"))
             + ". The model was selected on PublicTest; the PrivateTest split was never used.",
             "",
         ]
@@ -237,6 +238,21 @@ def _as_it_was(path: str, commit: str | None = None) -> str:
         when = f"at commit {commit[:7]}" if commit else "as it was when this run started"
         return f"`{path}` (that folder {when})"
     return f"`{path}`"
+
+
+def _offline_teachers(run: dict, commit: str | None) -> str:
+    """The model card's words for offline distillation: the logits file and, where it is still at
+    hand, the teachers that made it."""
+    if not run.get("teacher_logits"):
+        return ""
+    path = Path(run["teacher_logits"])
+    made_by = ""
+    if path.is_file():
+        with np.load(path) as saved:
+            teachers = ", ".join(_as_it_was(str(t), commit) for t in saved["teachers"])
+            made_by = f" of {teachers}" + (" (each face and its mirror image)" if bool(saved["flip"]) else "")
+    return (f"; distilled offline from the logits{made_by} on the Training faces, saved in `{path}` by "
+            f"`python -m train.teacher_logits` (weight {run['distill_weight']}, temperature {run['distill_temperature']})")
 
 
 def _targets(run: dict) -> str:

@@ -19,7 +19,9 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from fer.classifier import softmax
 from fer.config import EMOTIONS
+from train import teacher_logits
 from train.config import TrainConfig, parse_args
 from train.batches import Batches
 from train.data import ferplus_targets, load_split, read_ferplus_votes
@@ -40,10 +42,26 @@ def training_targets(cfg: TrainConfig) -> tuple[np.ndarray, np.ndarray, np.ndarr
     With FER+ labels, votes are matched to FER2013 rows by position and rows without usable votes
     are dropped; the hard labels (for class weights) are the majority votes. The blend keeps every
     row (those without usable votes keep their one-hot label) and FER2013's labels as hard labels.
+    With ``teacher_logits``, the teachers' softened probabilities are blended into whichever targets
+    the labels gave.
     """
     train = load_split(cfg.data, cfg.train_split)
+    keep, targets, hard = label_targets(cfg, train)
+    if cfg.teacher_logits:
+        if cfg.teachers:
+            raise SystemExit("teachers (online) and teacher_logits (offline) are two ways to distil: choose one")
+        if not 0.0 < cfg.distill_weight <= 1.0:
+            raise SystemExit(f"teacher_logits needs a distill_weight in (0, 1], not {cfg.distill_weight}")
+        soft = softmax(teacher_logits.load(cfg.teacher_logits, train.images)[keep], cfg.distill_temperature)
+        targets = ((1.0 - cfg.distill_weight) * targets + cfg.distill_weight * soft).astype("float32")
+    return train.images[keep][..., None], targets, hard
+
+
+def label_targets(cfg: TrainConfig, train) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rows kept, targets, hard labels) from the labels the config names."""
+    everything = np.ones(len(train), dtype=bool)
     if cfg.labels == "fer2013":
-        return train.images[..., None], one_hot(train.labels), train.labels
+        return everything, one_hot(train.labels), train.labels
     choices = ("ferplus_majority", "ferplus_soft", "fer2013+ferplus")
     if cfg.labels not in choices:
         raise SystemExit(f"labels must be fer2013, {', '.join(choices)}, not {cfg.labels!r}")
@@ -56,8 +74,8 @@ def training_targets(cfg: TrainConfig) -> tuple[np.ndarray, np.ndarray, np.ndarr
             raise SystemExit(f"ferplus_weight must lie in [0, 1], not {cfg.ferplus_weight}")
         blended = one_hot(train.labels)
         blended[keep] = (1.0 - cfg.ferplus_weight) * blended[keep] + cfg.ferplus_weight * targets
-        return train.images[..., None], blended, train.labels
-    return train.images[keep][..., None], targets, targets.argmax(axis=1)
+        return everything, blended, train.labels
+    return keep, targets, targets.argmax(axis=1)
 
 
 def balanced_class_weights(labels: np.ndarray) -> dict[int, float]:
