@@ -158,7 +158,9 @@ def test_distilled_student_learns_from_frozen_teachers(tmp_path, tiny_csv):
     assert any(not np.allclose(a, b) for a, b in zip(student.get_weights(), alone))
 
 
-def test_offline_distillation_blends_the_teachers_saved_logits_into_the_targets(tmp_path, tiny_csv):
+def test_offline_distillation_blends_the_teachers_saved_logits_into_the_targets(tmp_path):
+    import gzip
+
     import keras
 
     from train.config import TrainConfig
@@ -167,34 +169,50 @@ def test_offline_distillation_blends_the_teachers_saved_logits_into_the_targets(
     from train.teacher_logits import main as teacher_logits_main
     from train.train import one_hot, training_targets
 
-    small = [f"--data={tiny_csv}", "--widths=[4]", "--head_units=4", "--batch_size=16", "--epochs=1", "--patience=0"]
+    # faces of random pixels, so that a face and its mirror image differ
+    rng = np.random.default_rng(1)
+    rows = [f"{rng.integers(7)},{' '.join(map(str, rng.integers(0, 256, 2304)))},{usage}"
+            for usage in ["Training"] * 40 + ["PublicTest"] * 10]
+    data = tmp_path / "faces.csv.gz"
+    data.write_bytes(gzip.compress(("emotion,pixels,Usage\n" + "\n".join(rows) + "\n").encode()))
+    small = [f"--data={data}", "--widths=[4]", "--head_units=4", "--batch_size=16", "--epochs=1", "--patience=0"]
     train_main(small + [f"--out={tmp_path / 'teacher'}"])
     teacher = tmp_path / "teacher" / "best.keras"
-    saved = teacher_logits_main(["--teachers", str(teacher), "--out", str(tmp_path / "t.npz"), "--data", str(tiny_csv), "--flip"])
-    train = load_split(tiny_csv, "Training")
+    saved = teacher_logits_main(["--teachers", str(teacher), "--out", str(tmp_path / "t"), "--data", str(data), "--flip"])
+    assert saved == tmp_path / "t.npz" and saved.is_file()  # the name printed is the file written
+    train = load_split(data, "Training")
     model = keras.models.load_model(teacher, compile=False)
     x = unit_range(train.images)
-    expected = (keras_outputs(model, x) + keras_outputs(model, x[:, :, ::-1])) / 2  # the face and its mirror image
+    plain, mirrored = keras_outputs(model, x), keras_outputs(model, x[:, :, ::-1])
+    assert not np.allclose(plain, mirrored, atol=1e-4)
+    expected = (plain + mirrored) / 2
     np.testing.assert_allclose(np.load(saved)["logits"], expected, rtol=1e-5, atol=1e-6)
 
-    cfg = TrainConfig(data=str(tiny_csv), teacher_logits=str(saved), distill_weight=0.6, distill_temperature=2.0)
+    cfg = TrainConfig(data=str(data), teacher_logits=str(saved), distill_weight=0.6, distill_temperature=2.0)
     _, targets, hard = training_targets(cfg)
     soft = np.exp(expected / 2.0) / np.exp(expected / 2.0).sum(axis=1, keepdims=True)
     np.testing.assert_allclose(targets, 0.4 * one_hot(train.labels) + 0.6 * soft, rtol=1e-5, atol=1e-6)
     assert (hard == train.labels).all()
     # a run trains on them like on any soft targets, and its model card says whose they were
-    folder = train_main(small + [f"--out={tmp_path / 'student'}", f"--teacher_logits={saved}", "--distill_weight=0.6"])
+    student = small + [f"--out={tmp_path / 'student'}", f"--teacher_logits={saved}", "--distill_weight=0.6"]
+    folder = train_main(student)
     card = (folder / "README.md").read_text()
     assert f"distilled offline from the logits of `{teacher}` (each face and its mirror image)" in card
 
-    # logits made for other faces are refused, not silently learned from
+    # logits remade since the run started are refused on --resume: the targets would change mid-run
+    teacher_logits_main(["--teachers", str(teacher), "--out", str(saved), "--data", str(data)])
+    with pytest.raises(SystemExit, match="remade"):
+        train_main(student + ["--resume"])
+    # logits made for other faces, or without the settings they need, are refused
     other = write_fer_csv(tmp_path / "other.csv", [(1, "Training", 7)] * 40 + [(1, "PublicTest", 7)] * 10)
     with pytest.raises(SystemExit, match="other faces"):
         training_targets(TrainConfig(data=str(other), teacher_logits=str(saved), distill_weight=0.6))
     with pytest.raises(SystemExit, match="choose one"):
-        training_targets(TrainConfig(data=str(tiny_csv), teacher_logits=str(saved), teachers=[str(teacher)], distill_weight=0.6))
+        training_targets(TrainConfig(data=str(data), teacher_logits=str(saved), teachers=[str(teacher)], distill_weight=0.6))
     with pytest.raises(SystemExit, match="distill_weight"):
-        training_targets(TrainConfig(data=str(tiny_csv), teacher_logits=str(saved)))
+        training_targets(TrainConfig(data=str(data), teacher_logits=str(saved)))
+    with pytest.raises(SystemExit, match="distill_temperature"):
+        training_targets(TrainConfig(data=str(data), teacher_logits=str(saved), distill_weight=0.6, distill_temperature=0))
 
 
 def test_distillation_loss_without_teachers_is_the_label_loss():

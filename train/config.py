@@ -87,7 +87,8 @@ class TrainConfig:
     distill_temperature: float = 4.0
     # offline distillation: the teachers' logits on the training split, computed once by
     # python -m train.teacher_logits; each target becomes (1 - distill_weight) * target +
-    # distill_weight * softmax(logits / distill_temperature), so epochs cost what a plain run's do
+    # distill_weight * softmax(logits / distill_temperature), so epochs cost what a plain run's do;
+    # the student is not softened there, so a temperature above 1 only flattens the targets (use 1)
     teacher_logits: str = ""
 
     def save(self, path: str | Path) -> None:

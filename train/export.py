@@ -178,7 +178,7 @@ def write_model_card(folder: Path, config: ModelConfig) -> Path:
             + _targets(run) + _starting_point(run, train.get("commit"))
             + (f"; distilled from {', '.join(_as_it_was(t, train.get('commit')) for t in run['teachers'])} (weight {run['distill_weight']}, "
                f"temperature {run['distill_temperature']})" if run.get("teachers") and run.get("distill_weight") else "")
-            + _offline_teachers(run, train.get("commit"))
+            + _offline_teachers(run, train)
             + ". The model was selected on PublicTest; the PrivateTest split was never used.",
             "",
         ]
@@ -240,17 +240,20 @@ def _as_it_was(path: str, commit: str | None = None) -> str:
     return f"`{path}`"
 
 
-def _offline_teachers(run: dict, commit: str | None) -> str:
-    """The model card's words for offline distillation: the logits file and, where it is still at
-    hand, the teachers that made it."""
+def _offline_teachers(run: dict, train: dict) -> str:
+    """The model card's words for offline distillation: the logits file and the teachers that made it,
+    as the run recorded them when it started (or, for a run from before it did, as the file says now)."""
     if not run.get("teacher_logits"):
         return ""
+    from train.teacher_logits import describe
+
     path = Path(run["teacher_logits"])
+    record = train.get("teacher_logits") or (describe(path) if path.is_file() else None)
     made_by = ""
-    if path.is_file():
-        with np.load(path) as saved:
-            teachers = ", ".join(_as_it_was(str(t), commit) for t in saved["teachers"])
-            made_by = f" of {teachers}" + (" (each face and its mirror image)" if bool(saved["flip"]) else "")
+    if record:
+        commit = record.get("commit") or train.get("commit")
+        made_by = f" of {', '.join(_as_it_was(t, commit) for t in record['teachers'])}" + (
+            " (each face and its mirror image)" if record["flip"] else "")
     return (f"; distilled offline from the logits{made_by} on the Training faces, saved in `{path}` by "
             f"`python -m train.teacher_logits` (weight {run['distill_weight']}, temperature {run['distill_temperature']})")
 
@@ -398,6 +401,7 @@ def training_record(config: dict[str, Any], state: dict[str, Any], command: str)
         "train_seconds": round(state.get("seconds", 0.0), 1),
         "hardware": state.get("hardware") or hardware(),  # where it trained, not where it is exported
         "commit": state.get("commit"),
+        "teacher_logits": state.get("teacher_logits"),
     }
 
 

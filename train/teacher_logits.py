@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import time
 from pathlib import Path
 
 import numpy as np
 
+from fer.config import EMOTIONS
 from train.config import DEFAULT_DATA
 
 CHUNK = 2048  # faces between progress updates: the whole Training split takes minutes per teacher
@@ -45,9 +47,15 @@ def mean_logits(models, images: np.ndarray, flip: bool) -> np.ndarray:
 
 
 def save(path: Path, logits: np.ndarray, images: np.ndarray, data: str, split: str, teachers: list[str], flip: bool) -> None:
+    """Written whole or not at all: an interrupted run leaves no truncated file to be read later."""
+    from train.run_folder import source_commit
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(path, logits=logits, checksum=faces_checksum(images), data=data, split=split,
-                        teachers=np.array(teachers), flip=flip)
+    partial = path.with_name(path.name + ".partial")
+    with open(partial, "wb") as f:  # a file object, so numpy adds no second suffix
+        np.savez_compressed(f, logits=logits, checksum=faces_checksum(images), data=data, split=split,
+                            teachers=np.array(teachers), flip=flip, commit=source_commit() or "")
+    os.replace(partial, path)
 
 
 def load(path: str | Path, images: np.ndarray) -> np.ndarray:
@@ -58,20 +66,36 @@ def load(path: str | Path, images: np.ndarray) -> np.ndarray:
     with np.load(path) as saved:
         logits, checksum = saved["logits"], str(saved["checksum"])
         origin = f"{saved['data']} ({saved['split']})"
-    if len(logits) != len(images) or checksum != faces_checksum(images):
+    if logits.shape != (len(images), len(EMOTIONS)) or checksum != faces_checksum(images):
         raise SystemExit(f"{path} holds teacher logits for other faces ({len(logits)} rows of {origin}) "
                          f"than this run's {len(images)} training faces")
     return logits
 
 
+def describe(path: str | Path) -> dict:
+    """What a run records of the file it learnt from, for its model card and to notice on ``--resume``
+    that the file was remade: its sha256, the teachers, whether mirror images were averaged, and the
+    commit they were computed at (shipped folders named as teachers change with later commits)."""
+    from fer.classifier import sha256_of
+
+    with np.load(path) as saved:
+        return {"file": str(path), "sha256": sha256_of(path), "teachers": [str(t) for t in saved["teachers"]],
+                "flip": bool(saved["flip"]),
+                "commit": (str(saved["commit"]) if "commit" in saved.files else "") or None}
+
+
 def main(argv: list[str] | None = None) -> Path:
     parser = argparse.ArgumentParser(prog="python -m train.teacher_logits", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--teachers", nargs="+", required=True, help="classifiers: best.keras files or model folders")
-    parser.add_argument("--out", type=Path, required=True, help="the .npz file to write")
+    parser.add_argument("--teachers", nargs="+", required=True,
+                        help="classifiers: best.keras files or model folders; the mean is over these files, so an "
+                             "ensemble folder weighs as one teacher, whatever its number of members")
+    parser.add_argument("--out", type=Path, required=True, help="the .npz file to write (.npz is added if missing)")
     parser.add_argument("--data", default=DEFAULT_DATA)
     parser.add_argument("--split", default="Training")
     parser.add_argument("--flip", action="store_true", help="average each face with its mirror image")
     args = parser.parse_args(argv)
+    if args.out.suffix != ".npz":
+        args.out = args.out.with_name(args.out.name + ".npz")
 
     from train.data import load_split
     from train.ensemble import load_member

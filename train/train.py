@@ -52,6 +52,8 @@ def training_targets(cfg: TrainConfig) -> tuple[np.ndarray, np.ndarray, np.ndarr
             raise SystemExit("teachers (online) and teacher_logits (offline) are two ways to distil: choose one")
         if not 0.0 < cfg.distill_weight <= 1.0:
             raise SystemExit(f"teacher_logits needs a distill_weight in (0, 1], not {cfg.distill_weight}")
+        if not cfg.distill_temperature > 0:
+            raise SystemExit(f"distill_temperature must be above 0, not {cfg.distill_temperature}")
         soft = softmax(teacher_logits.load(cfg.teacher_logits, train.images)[keep], cfg.distill_temperature)
         targets = ((1.0 - cfg.distill_weight) * targets + cfg.distill_weight * soft).astype("float32")
     return train.images[keep][..., None], targets, hard
@@ -298,7 +300,9 @@ def main(argv: list[str] | None = None) -> Path:
     print(f"loading {cfg.data}", flush=True)
     x_train, y_train, train_labels = training_targets(cfg)
     val = load_split(cfg.data, cfg.val_split)
-    print(f"{cfg.train_split}: {len(x_train)} images ({cfg.labels} labels), {cfg.val_split}: {len(val)} images", flush=True)
+    distilled = (f" + {cfg.distill_weight:g} x the teacher logits of {cfg.teacher_logits} at temperature {cfg.distill_temperature:g}"
+                 if cfg.teacher_logits else "")
+    print(f"{cfg.train_split}: {len(x_train)} images ({cfg.labels} labels{distilled}), {cfg.val_split}: {len(val)} images", flush=True)
     x_val, y_val = val.images[..., None], one_hot(val.labels)
     steps_per_epoch = int(np.ceil(len(x_train) / cfg.batch_size))
 
@@ -306,11 +310,16 @@ def main(argv: list[str] | None = None) -> Path:
         state = json.loads((out / STATE).read_text())
         model = keras.models.load_model(out / CHECKPOINT)
         follow_current_plan(model, cfg, steps_per_epoch, state["epoch"])
+        learnt_from = state.get("teacher_logits")
+        if learnt_from and teacher_logits.describe(cfg.teacher_logits)["sha256"] != learnt_from["sha256"]:
+            raise SystemExit(f"{cfg.teacher_logits} was remade since this run started: its targets would change mid-run")
         print(f"resuming {out} after epoch {state['epoch']}", flush=True)
     else:
         state = {"epoch": 0, "best_val_accuracy": -1.0, "best_epoch": 0, "wait": 0, "seconds": 0.0, "hardware": hardware(),
                  "command": command,  # as typed, overrides included: what the model card says made the model
                  "commit": source_commit()}  # the version of any fer/assets folder it starts from or learns from
+        if cfg.teacher_logits:  # the file can be remade later: the card and --resume go by what it held now
+            state["teacher_logits"] = teacher_logits.describe(cfg.teacher_logits)
         model = build_training_model(cfg, steps_per_epoch)
     model.summary(print_fn=lambda line, **_: print(line), expand_nested=False)
 
