@@ -198,6 +198,9 @@ def test_offline_distillation_blends_the_teachers_saved_logits_into_the_targets(
     folder = train_main(student)
     card = (folder / "README.md").read_text()
     assert f"distilled offline from the logits of `{teacher}` (each face and its mirror image)" in card
+    from train.experiments import run_results
+
+    assert run_results(tmp_path / "student")["labels"] == "fer2013 + 0.6 x teacher logits (T 4)"
 
     # logits remade since the run started are refused on --resume: the targets would change mid-run
     teacher_logits_main(["--teachers", str(teacher), "--out", str(saved), "--data", str(data)])

@@ -24,10 +24,20 @@ def run_settings(config: dict) -> dict:
     before a column existed still fills it (configs older than a key trained with its old default)."""
     return {
         "planned_epochs": config["epochs"],
-        "labels": config.get("labels", "fer2013"),
+        "labels": config.get("labels", "fer2013") + _distilled(config),
         "precision": config.get("precision", "float32"),
         "widths": config["widths"] if config.get("arch", "cnn") == "cnn" else f"{config['arch']} at {config['network_size']} px",
     }
+
+
+def _distilled(config: dict) -> str:
+    """What the targets learnt from besides the labels: teachers run online, or their saved logits."""
+    weight = config.get("distill_weight", 0.0)
+    if config.get("teacher_logits") and weight:
+        return f" + {weight:g} x teacher logits (T {config.get('distill_temperature'):g})"
+    if config.get("teachers") and weight:
+        return f" + {weight:g} x {len(config['teachers'])} online teacher(s) (T {config.get('distill_temperature'):g})"
+    return ""
 
 
 def run_results(run: Path) -> dict:
