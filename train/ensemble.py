@@ -33,15 +33,7 @@ from train.config import DEFAULT_DATA
 from train.data import load_split
 from train.export import measure_model_folder
 from train.inputs import unit_range
-from train.model import build_ensemble, ensemble_members
-
-
-def load_member(path: Path) -> keras.Model:
-    """A classifier from a run's ``best.keras`` or a model folder's ``model.keras`` (or the folder)."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / "model.keras"
-    return keras.models.load_model(path, compile=False)
+from train.model import build_ensemble, ensemble_members, load_member
 
 
 class Classifier(NamedTuple):

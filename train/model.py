@@ -8,6 +8,8 @@ An ensemble is one more model around trained classifiers: the mean of their logi
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import keras
 from keras import layers
 
@@ -149,3 +151,11 @@ def ensemble_members(model: keras.Model) -> list[keras.Model]:
     if model.name != ENSEMBLE_NAME:
         return [model]
     return [layer for layer in model.layers if isinstance(layer, keras.Model)]
+
+
+def load_member(path: str | Path) -> keras.Model:
+    """A classifier from a run's ``best.keras`` or a model folder's ``model.keras`` (or the folder)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "model.keras"
+    return keras.models.load_model(path, compile=False)

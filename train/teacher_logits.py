@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> Path:
         args.out = args.out.with_name(args.out.name + ".npz")
 
     from train.data import load_split
-    from train.ensemble import load_member
+    from train.model import load_member
 
     images = load_split(args.data, args.split).images
     models = [load_member(Path(path)) for path in args.teachers]
