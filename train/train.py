@@ -308,11 +308,11 @@ def main(argv: list[str] | None = None) -> Path:
 
     if resume:
         state = json.loads((out / STATE).read_text())
-        model = keras.models.load_model(out / CHECKPOINT)
-        follow_current_plan(model, cfg, steps_per_epoch, state["epoch"])
-        learnt_from = state.get("teacher_logits")
+        learnt_from = state.get("teacher_logits")  # checked before the checkpoint's slow load
         if learnt_from and teacher_logits.describe(cfg.teacher_logits)["sha256"] != learnt_from["sha256"]:
             raise SystemExit(f"{cfg.teacher_logits} was remade since this run started: its targets would change mid-run")
+        model = keras.models.load_model(out / CHECKPOINT)
+        follow_current_plan(model, cfg, steps_per_epoch, state["epoch"])
         print(f"resuming {out} after epoch {state['epoch']}", flush=True)
     else:
         state = {"epoch": 0, "best_val_accuracy": -1.0, "best_epoch": 0, "wait": 0, "seconds": 0.0, "hardware": hardware(),
