@@ -1,11 +1,14 @@
 """A tiny run of the real training loop (seconds): checkpoints, resume, export; not a real model."""
 
 import json
+import os
 import subprocess
+import sys
 
 import numpy as np
 import pytest
 
+from conftest import ROOT
 from fer.classifier import EmotionClassifier
 from test_data import write_fer_csv, write_ferplus_csv
 from train.metrics import classification_report, expected_calibration_error
@@ -69,6 +72,50 @@ def test_low_resolution_shrinks_its_share_of_faces_and_only_in_training():
     assert all(np.allclose(out[i], smaller[s][i], atol=1e-5) for i, s in enumerate(picked))  # each face: one size
     assert set(picked) == {16, 24}  # both sizes drawn across the batch
     assert out.std() < faces.std()  # detail lost: white noise smooths out
+
+
+# The accelerator machine (../shared/device-kit) has JAX and Keras but no TensorFlow, OpenCV, MediaPipe or
+# LiteRT; this runs as there: those imports fail, KERAS_BACKEND=jax.
+ON_THE_ACCELERATOR_MACHINE = """
+import importlib.abc, sys
+
+class NotInstalled(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("tensorflow", "cv2", "PIL", "mediapipe", "ai_edge_litert", "gradio"):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+
+sys.meta_path.insert(0, NotInstalled())
+import jax, keras, numpy as np
+import train.train  # the training command's modules, all of which import there
+from train.model import build_augmenter
+
+augmenter = build_augmenter(erase=True, seed=0)
+images = keras.Input((48, 48, 1))
+model = keras.Model(images, keras.layers.Dense(7)(keras.layers.Flatten()(augmenter(images))))
+model.compile(optimizer="adam", loss="mse")  # jit_compile="auto", as train.train compiles
+faces = np.random.default_rng(0).random((4, 48, 48, 1), dtype="float32")
+
+@jax.jit
+def augment(state, faces):
+    return augmenter.stateless_call([], state, faces, training=True)
+
+first, state = augment([v.value for v in augmenter.non_trainable_variables], faces)
+second, _ = augment(state, faces)
+print(model.jit_compile, float(np.abs(first - faces).mean()), float(np.abs(second - first).mean()))
+"""
+
+
+def test_jax_compiles_the_augmenter(tmp_path):
+    """Keras marks its affine augmentations as not jit-compilable, which would leave a whole JAX training
+    step eager on the accelerator machine; the training model must compile there, and the compiled
+    augmenter must still draw new transforms each step."""
+    pytest.importorskip("jax", reason="jax is in requirements-dev.txt")
+    result = subprocess.run([sys.executable, "-c", ON_THE_ACCELERATOR_MACHINE], capture_output=True, text=True,
+                            cwd=ROOT, env={**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(ROOT)}, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    jit, changed, redrawn = result.stdout.split()[-3:]
+    assert jit == "True"  # Keras' jit_compile="auto" picked XLA: no layer opted out
+    assert float(changed) > 0.01 and float(redrawn) > 0.01  # augmented, and differently on the next step
 
 
 def _log(run):

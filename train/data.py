@@ -13,10 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from fer.config import EMOTIONS
-from fer.image import ImageError, load_image
 
 FER2013_SIZE = 48
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
@@ -91,6 +89,12 @@ def read_image_folder(path: str | Path, size: int | None = FER2013_SIZE) -> Spli
     unknown = [d.name for d in class_dirs if d.name.lower() not in EMOTIONS]
     if unknown:
         raise ValueError(f"{root}: folders {unknown} are not emotion classes {list(EMOTIONS)}")
+    # imported here: the runtime's loader needs OpenCV and Pillow, which a machine that only trains on
+    # the FER2013 CSV (the accelerator machine of ../shared/device-kit) does not have
+    from PIL import Image
+
+    from fer.image import ImageError, load_image
+
     images, labels, paths = [], [], []
     for class_dir in class_dirs:
         for file in sorted(class_dir.iterdir()):
