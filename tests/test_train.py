@@ -105,7 +105,7 @@ print(model.jit_compile, float(np.abs(first - faces).mean()), float(np.abs(secon
 """
 
 
-def test_jax_compiles_the_augmenter(tmp_path):
+def test_jax_compiles_the_augmenter():
     """Keras marks its affine augmentations as not jit-compilable, which would leave a whole JAX training
     step eager on the accelerator machine; the training model must compile there, and the compiled
     augmenter must still draw new transforms each step."""

@@ -88,9 +88,9 @@ def build_augmenter(
         augment.append(layers.RandomErasing(factor=0.5, scale=(0.02, 0.15), value_range=(0.0, 1.0), seed=seed, name="erase"))
     if keras.backend.backend() == "jax":
         # Keras 3.15 marks translate, rotate and zoom as not jit-compilable on every backend, and one
-        # such layer leaves the whole JAX training step eager: each op dispatched from Python, ten times
-        # slower on a CPU and an accelerator left idle. Under JAX they compile and still draw a new
-        # transform each step (tests/test_train.py::test_jax_compiles_the_augmenter checks both).
+        # such layer leaves the whole JAX training step eager: each op dispatched from Python while an
+        # accelerator waits. Under JAX they compile and still draw a new transform each step
+        # (tests/test_train.py::test_jax_compiles_the_augmenter checks both).
         for layer in augment:
             layer.supports_jit = True
     return keras.Sequential(augment, name="augment")
