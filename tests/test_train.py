@@ -205,6 +205,26 @@ def test_distilled_student_learns_from_frozen_teachers(tmp_path, tiny_csv):
     assert any(not np.allclose(a, b) for a, b in zip(student.get_weights(), alone))
 
 
+def test_a_mirrored_teacher_averages_its_logits_over_the_face_and_its_mirror(tmp_path):
+    import keras
+
+    from train.distill import Frozen, load_teachers
+    from train.experiments import _distilled
+    from train.model import build_classifier
+
+    keras.utils.set_random_seed(0)
+    model = build_classifier(widths=(4,), head_units=4)
+    model.save(tmp_path / "teacher.keras")
+    x = np.random.default_rng(0).random((3, 48, 48, 1), dtype=np.float32)
+    mirrored, plain = load_teachers([str(tmp_path / "teacher.keras")], mirror=True)[0], load_teachers([str(tmp_path / "teacher.keras")])[0]
+    want = (keras.ops.convert_to_numpy(model(x, training=False)) + keras.ops.convert_to_numpy(model(x[:, :, ::-1], training=False))) / 2
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(mirrored(x)), want, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(keras.ops.convert_to_numpy(plain(x)), want, atol=1e-4)  # the mirror changes the logits
+    assert Frozen.from_config(mirrored.get_config()).mirror  # a resumed checkpoint keeps it
+    config = {"teachers": ["a"], "distill_weight": 0.7, "distill_temperature": 4.0, "teacher_mirror": True}
+    assert _distilled(config) == " + 0.7 x 1 online teacher(s) (T 4, mirrored)"
+
+
 def test_offline_distillation_blends_the_teachers_saved_logits_into_the_targets(tmp_path):
     import gzip
 
@@ -384,6 +404,40 @@ def test_model_card_gives_the_calibration_error_measured_out_of_sample(tmp_path,
     card = (folder / "README.md").read_text()
     assert "both on the faces the temperature was fitted on" in card
     assert f"; {calibration['ece_after_crossfit']} after when the temperature is fitted on one half" in card
+
+
+def test_int8_export_is_quantized_runs_on_litert_and_stays_near_the_float_model(tmp_path):
+    import keras
+    from ai_edge_litert.interpreter import Interpreter
+
+    from fer.config import ModelConfig, Preprocessing
+    from train.export import export_model_folder, refresh_tflite
+    from train.model import build_classifier
+
+    keras.utils.set_random_seed(0)
+    classifier = build_classifier(widths=(8, 16), head_units=8)
+    rng = np.random.default_rng(0)
+    faces, calibration = (rng.integers(0, 256, (n, 48, 48), dtype=np.uint8) for n in (16, 32))
+    plain = export_model_folder(classifier, tmp_path / "float", {"command": "a test"}, Preprocessing(), faces=faces)
+    int8 = export_model_folder(classifier, tmp_path / "int8", {"command": "a test"}, Preprocessing(), faces=faces,
+                               calibration_faces=calibration)
+
+    lite = ModelConfig.load(int8).metrics["tflite"]
+    assert lite["quantization"] == "int8" and lite["calibration_faces"] == 32
+    assert ModelConfig.load(plain).metrics["tflite"]["quantization"] == "float32"
+    tensor_types = {str(d["dtype"]) for d in Interpreter(model_path=str(int8 / "model.tflite")).get_tensor_details()}
+    assert "<class 'numpy.int8'>" in tensor_types  # quantized inside
+    assert "<class 'numpy.int8'>" not in {str(d["dtype"]) for d in Interpreter(model_path=str(plain / "model.tflite")).get_tensor_details()}
+    assert (int8 / "model.tflite").stat().st_size < 0.7 * (plain / "model.tflite").stat().st_size  # tiny: the graph is most of it
+    assert "quantized to int8" in (int8 / "README.md").read_text()
+
+    # the runtime feeds it floats as it feeds the float model, and its logits stay close to them
+    runtime, reference = EmotionClassifier(int8), EmotionClassifier(plain)
+    assert runtime.runner.explains
+    got, want = runtime.logits(faces), reference.logits(faces)
+    assert np.abs(got - want).max() < 0.1 * np.abs(want).max()
+    with pytest.raises(SystemExit, match="calibrate"):  # re-exporting it needs Training faces again
+        refresh_tflite(int8, None)
 
 
 def test_faces_reach_every_classifier_as_the_same_bits():

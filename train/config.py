@@ -85,6 +85,7 @@ class TrainConfig:
     teachers: list[str] = field(default_factory=list)
     distill_weight: float = 0.0
     distill_temperature: float = 4.0
+    teacher_mirror: bool = False  # each teacher averages its logits over the batch and its mirror
     # offline distillation: the teachers' logits on the training split, computed once by
     # python -m train.teacher_logits; each target becomes (1 - distill_weight) * target +
     # distill_weight * softmax(logits / distill_temperature), so epochs cost what a plain run's do;

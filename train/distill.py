@@ -18,23 +18,30 @@ class Frozen(keras.layers.Layer):
     """A trained model run in inference mode (no dropout, batch-norm statistics fixed), never updated.
 
     A functional model passes its own ``training`` flag to every layer, overriding a ``training=False``
-    given when the graph was built; a layer that makes the call itself keeps it.
+    given when the graph was built; a layer that makes the call itself keeps it. With ``mirror`` it
+    returns the mean of its logits on the image and on its left-right mirror (a stronger teacher, as
+    flip test-time augmentation is, for twice the teacher's cost).
     """
 
-    def __init__(self, model: keras.Model, **kwargs):
+    def __init__(self, model: keras.Model, mirror: bool = False, **kwargs):
         super().__init__(**kwargs)
         self.frozen = model
         self.frozen.trainable = False
         self.trainable = False
+        self.mirror = mirror
 
     def call(self, inputs):
-        return self.frozen(inputs, training=False)
+        logits = self.frozen(inputs, training=False)
+        if not self.mirror:
+            return logits
+        mirrored = self.frozen(ops.flip(inputs, axis=2), training=False)  # NHWC: axis 2 is width
+        return (logits + mirrored) / 2.0
 
     def compute_output_shape(self, input_shape):
         return self.frozen.compute_output_shape(input_shape)
 
     def get_config(self):
-        return {**super().get_config(), "model": keras.saving.serialize_keras_object(self.frozen)}
+        return {**super().get_config(), "model": keras.saving.serialize_keras_object(self.frozen), "mirror": self.mirror}
 
     @classmethod
     def from_config(cls, config):
@@ -43,13 +50,14 @@ class Frozen(keras.layers.Layer):
         return cls(**config)
 
 
-def load_teachers(paths: list[str]) -> list[Frozen]:
-    """Trained classifiers (``best.keras``), frozen, each named ``teacherN`` beside the student."""
+def load_teachers(paths: list[str], mirror: bool = False) -> list[Frozen]:
+    """Trained classifiers (``best.keras``), frozen, each named ``teacherN`` beside the student;
+    ``mirror``: each teacher averages its logits over the image and its mirror (see :class:`Frozen`)."""
     teachers = []
     for i, path in enumerate(paths):
         if not Path(path).is_file():
             raise SystemExit(f"teacher not found: {path}")
-        teachers.append(Frozen(keras.models.load_model(path, compile=False), name=f"teacher{i}"))
+        teachers.append(Frozen(keras.models.load_model(path, compile=False), mirror=mirror, name=f"teacher{i}"))
     return teachers
 
 

@@ -36,7 +36,8 @@ def _distilled(config: dict) -> str:
     if config.get("teacher_logits") and weight:
         return f" + {weight:g} x teacher logits (T {config.get('distill_temperature'):g})"
     if config.get("teachers") and weight:
-        return f" + {weight:g} x {len(config['teachers'])} online teacher(s) (T {config.get('distill_temperature'):g})"
+        mirrored = ", mirrored" if config.get("teacher_mirror") else ""
+        return f" + {weight:g} x {len(config['teachers'])} online teacher(s) (T {config.get('distill_temperature'):g}{mirrored})"
     return ""
 
 

@@ -123,7 +123,7 @@ def build_training_model(cfg: TrainConfig, steps_per_epoch: int) -> keras.Model:
     loss = keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=cfg.label_smoothing)
     metric = keras.metrics.CategoricalAccuracy(name="accuracy")
     if cfg.teachers and cfg.distill_weight > 0:
-        outputs = with_teachers(outputs, augmented, load_teachers(cfg.teachers))
+        outputs = with_teachers(outputs, augmented, load_teachers(cfg.teachers, mirror=cfg.teacher_mirror))
         loss = DistillationLoss(cfg.distill_weight, cfg.distill_temperature, cfg.label_smoothing)
         metric = StudentAccuracy(name="accuracy")
     model = keras.Model(images, outputs, name="trainer")
