@@ -309,6 +309,46 @@ def test_time_budget_caps_the_run_and_logs_the_rate(tmp_path, tiny_csv):
     assert "learning_rate" in (run / "log.csv").read_text().splitlines()[0]
 
 
+def test_a_stop_file_ends_the_run_after_the_epoch_and_resume_continues_it(tmp_path, tiny_csv):
+    run = tmp_path / "run"
+    args = [f"--data={tiny_csv}", f"--out={run}", "--widths=[4]", "--head_units=4", "--batch_size=16", "--patience=0", "--epochs=3"]
+    run.mkdir()
+    (run / "STOP").touch()  # as a user would while the first epoch runs
+    train_main(args)
+    assert json.loads((run / "state.json").read_text())["epoch"] == 1
+    assert not (run / "STOP").exists(), "a stop file left behind would stop the resumed run too"
+    train_main(["--resume", f"--out={run}"])
+    assert json.loads((run / "state.json").read_text())["epoch"] == 3
+
+
+def test_a_run_killed_while_saving_its_checkpoint_still_resumes(tmp_path, tiny_csv, monkeypatch):
+    import keras
+
+    run = tmp_path / "run"
+    args = [f"--data={tiny_csv}", f"--out={run}", "--widths=[4]", "--head_units=4", "--batch_size=16", "--patience=0"]
+    train_main(args + ["--epochs=1"])
+    config = run / "train_config.yaml"
+    config.write_text(config.read_text().replace("epochs: 1", "epochs: 2"))
+
+    save = keras.Model.save
+
+    def killed_mid_save(self, path, *a, **k):  # what a session's end does to the checkpoint's save
+        if "checkpoint" not in str(path):
+            return save(self, path, *a, **k)
+        with open(path, "wb") as f:
+            f.write(b"PK\x03\x04 half a zip")
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(keras.Model, "save", killed_mid_save)
+        with pytest.raises(KeyboardInterrupt):
+            train_main(["--resume", f"--out={run}"])
+    assert json.loads((run / "state.json").read_text())["epoch"] == 1
+    assert keras.models.load_model(run / "checkpoint.keras") is not None  # the first epoch's, whole
+    assert sorted(p.name for p in run.glob("*.partial.*")) == []
+    train_main(["--resume", f"--out={run}"])
+    assert json.loads((run / "state.json").read_text())["epoch"] == 2
+
 def test_export_replaces_a_model_folder_only_once_the_new_one_is_complete(tmp_path):
     from train.export import built_beside
 

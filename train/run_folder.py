@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import platform
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 CHECKPOINT = "checkpoint.keras"  # the whole training model with its optimiser state, every epoch
@@ -16,6 +18,20 @@ STATE = "state.json"  # epoch, best epoch, early-stopping counter, seconds train
 BEST = "best.keras"  # the best classifier on the validation split, float32
 CONFIG_FILE = "train_config.yaml"  # the run's TrainConfig; on --resume it wins over the command line
 LOG = "log.csv"  # one row of metrics per epoch (keras.callbacks.CSVLogger)
+STOP = "STOP"  # an empty file a user creates: the run ends after the epoch under way; --resume continues it
+
+
+@contextmanager
+def written_beside(path: Path) -> Iterator[Path]:
+    """A sibling of ``path`` to write its new content to (``NAME.partial.SUFFIX``, the suffix kept for
+    savers that check it), moved over ``path`` only once written: a process killed mid-save, as every
+    run is at a session's end, leaves the previous file whole, so ``--resume`` still loads it."""
+    partial = path.with_name(f"{path.stem}.partial{path.suffix}")
+    try:
+        yield partial
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def cpu_flags() -> set[str]:

@@ -3,7 +3,9 @@
 Reads top to bottom: config, data, model, optimiser, callbacks, fit, export. Every epoch writes
 ``checkpoint.keras`` (the whole training model with its optimiser state) and ``state.json``, so
 ``--resume`` continues where a run stopped; the best classifier on the validation split is kept as
-``best.keras`` and exported as a model folder (``model/``) that ``fer`` loads.
+``best.keras`` and exported as a model folder (``model/``) that ``fer`` loads. Each file is written
+beside its old copy and moved over it, so a run killed mid-save still resumes; an empty ``STOP`` file
+in the run folder ends the run after the epoch under way (the way to stop one cleanly).
 """
 
 from __future__ import annotations
@@ -28,8 +30,8 @@ from train.data import ferplus_targets, load_split, read_ferplus_votes
 from train.distill import DistillationLoss, StudentAccuracy, load_teachers, with_teachers
 from train.inputs import PIXEL_SCALE
 from train.model import build_augmenter, build_classifier
-from train.run_folder import (BEST, CHECKPOINT, CONFIG_FILE, LOG, STATE, accelerator_kind, hardware, native_bfloat16,
-                              source_commit)
+from train.run_folder import (BEST, CHECKPOINT, CONFIG_FILE, LOG, STATE, STOP, accelerator_kind, hardware,
+                              native_bfloat16, source_commit, written_beside)
 
 
 def one_hot(labels: np.ndarray) -> np.ndarray:
@@ -213,16 +215,23 @@ class Checkpointer(keras.callbacks.Callback):
         val_accuracy = float(logs.get("val_accuracy", float("nan")))
         if val_accuracy > self.state["best_val_accuracy"]:
             self.state.update(best_val_accuracy=val_accuracy, best_epoch=epoch + 1, wait=0)
-            save_float32(self.model.get_layer("fer_cnn"), self.out / BEST, self.cfg)
+            with written_beside(self.out / BEST) as partial:
+                save_float32(self.model.get_layer("fer_cnn"), partial, self.cfg)
         else:
             self.state["wait"] += 1
         self.state["epoch"] = epoch + 1
         self.state["seconds"] = self.state.get("seconds", 0.0) + logs.get("epoch_seconds", 0.0)
-        self.model.save(self.out / CHECKPOINT)
+        with written_beside(self.out / CHECKPOINT) as partial:
+            self.model.save(partial)
         # state.json last: a crash between the two saves resumes from the older, consistent pair
-        (self.out / STATE).write_text(json.dumps(self.state, indent=2))
+        with written_beside(self.out / STATE) as partial:
+            partial.write_text(json.dumps(self.state, indent=2))
         if self.patience and self.state["wait"] >= self.patience:
             print(f"early stopping: no val_accuracy gain for {self.patience} epochs")
+            self.model.stop_training = True
+        if (self.out / STOP).exists():  # asked for by a user, e.g. before a session's end
+            (self.out / STOP).unlink()
+            print(f"{STOP} file found: stopped after epoch {epoch + 1}; --resume continues the run", flush=True)
             self.model.stop_training = True
 
 
