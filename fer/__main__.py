@@ -16,7 +16,7 @@ import sys
 import warnings
 from pathlib import Path
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("fer.cli")  # not __name__: under `python -m fer` that is "__main__", outside the "fer" logger --verbose turns on
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

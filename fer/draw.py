@@ -7,6 +7,7 @@ from functools import lru_cache
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from fer.image import ImageInput, load_image
 from fer.results import ImageResult
 
 COLORS = {  # one colour per emotion, readable on photos
@@ -25,13 +26,16 @@ def _font(size: int) -> ImageFont.ImageFont:
     return ImageFont.load_default(size=size)  # Pillow's bundled scalable font: no system fonts needed
 
 
-def draw_results(image: np.ndarray, result: ImageResult, numbered: bool = False) -> np.ndarray:
+def draw_results(image: ImageInput, result: ImageResult, numbered: bool = False) -> np.ndarray:
     """Return an RGB uint8 copy of ``image`` with each face's box and top label with its confidence.
+
+    ``image`` goes through :func:`fer.image.load_image`, as it did for the analysis, so a 16-bit,
+    float or transparent input is drawn on the pixels that were analysed, not cast to uint8.
 
     ``numbered`` prefixes each label with the face's number (1 = first in ``result.faces``), so a
     table of faces beside the image can be read against it.
     """
-    canvas = Image.fromarray(np.asarray(image, dtype=np.uint8)).convert("RGB")
+    canvas = Image.fromarray(load_image(image))
     draw = ImageDraw.Draw(canvas)
     width, height = canvas.size
     line = _line_width(width, height)

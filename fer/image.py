@@ -140,7 +140,10 @@ def _open(data: bytes) -> Image.ImageFile.ImageFile | None:
         for fmt in [f for f in Image.ID if f not in tried]:
             tried.add(fmt)
             factory, accept = Image.OPEN[fmt]
-            recognised = not accept or accept(prefix)
+            try:
+                recognised = not accept or accept(prefix)
+            except Exception:  # an accept() that reads more bytes than a tiny file holds (BMP wants 4)
+                continue
             if not recognised or isinstance(recognised, str):  # a str is Pillow's "almost, but no"
                 continue
             try:
@@ -179,8 +182,13 @@ def pil_to_rgb(im: Image.Image) -> np.ndarray:
         rgba = im.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         im = Image.alpha_composite(background, rgba)
-    elif im.mode.startswith("I") or im.mode == "F":
-        return _array_to_rgb(_stretched(np.asarray(im, dtype=np.float64)))
+    elif im.mode.startswith("I"):
+        return _array_to_rgb(_stretched(np.asarray(im, dtype=np.float64), white=65535.0))
+    elif im.mode == "F":  # as a float array: [0, 1] is scaled as such, any other range stretched
+        values = np.asarray(im, dtype=np.float64)
+        finite = values[np.isfinite(values)]
+        in_unit_range = finite.size == 0 or (finite.min() >= 0 and finite.max() <= 1)
+        return _array_to_rgb(values if in_unit_range else _stretched(values, white=float(finite.max())))
     if im.mode != "RGB":
         im = im.convert("RGB")
     return np.array(im, dtype=np.uint8)
@@ -232,14 +240,17 @@ def _what_it_is(data: bytes) -> str:
     return "this file is not an image in a format we can read"
 
 
-def _stretched(array: np.ndarray) -> np.ndarray:
+def _stretched(array: np.ndarray, white: float) -> np.ndarray:
     """16-bit, 32-bit and float pixels as uint8, their actual range scaled to 0-255 rather than
     clipped or shifted (12-bit sensor data in 16 bits would otherwise be near black); NaN and
-    infinities (float TIFFs) count as the darkest value."""
+    infinities (float TIFFs) count as the darkest value. An image of one level (a blank page) has no
+    range to stretch and keeps its level as a fraction of ``white``, the format's full scale."""
     array = array.astype(np.float64)
     finite = np.isfinite(array)
     low, high = (float(array[finite].min()), float(array[finite].max())) if finite.any() else (0.0, 0.0)
-    array = (np.where(finite, array, low) - low) / (high - low or 1.0) * 255.0
+    if high == low:
+        return np.full(array.shape, round(min(max(low / white, 0.0), 1.0) * 255.0), dtype=np.uint8)
+    array = (np.where(finite, array, low) - low) / (high - low) * 255.0
     return array.round().astype(np.uint8)
 
 
@@ -256,8 +267,12 @@ def _array_to_rgb(array: np.ndarray) -> np.ndarray:
         if np.nanmin(array) < 0 or np.nanmax(array) > 1:
             raise ImageError("float images must hold values in [0, 1]")
         array = (np.nan_to_num(array) * 255).round().astype(np.uint8)
+    elif array.dtype == np.uint16 and array.ndim == 3 and array.shape[2] == 4:
+        # colour stretched on its own; alpha is opacity, a fraction of 65535, never stretched
+        alpha = (array[..., 3:] / 257.0).round().astype(np.uint8)
+        array = np.concatenate([_stretched(array[..., :3], white=65535.0), alpha], axis=-1)
     elif array.dtype == np.uint16:  # as 16-bit files are read
-        array = _stretched(array)
+        array = _stretched(array, white=65535.0)
     elif array.dtype != np.uint8:
         raise ImageError(f"unsupported array dtype {array.dtype}; use uint8")
     if array.ndim == 2:

@@ -35,6 +35,9 @@ CHATTER = re.compile(
     r"|WARNING: \[model_load\.cc:\d+\] Sparsity tensors may not yet be fully supported"
     # MediaPipe copying its own input tensor to LiteRT's alignment: nothing a caller can change
     r"|W\d{4} .*Input tensor memory is not aligned according to LiteRt"
+    # OpenCV's FFmpeg writer on VP8 in WebM: every code for VP8 warns and 0 fails, and the file is
+    # VP8 all the same
+    r"|OpenCV: FFMPEG: tag .* is not supported with codec id"
 )
 TRUE_WORDS = {"1", "true", "yes", "on"}
 LOCK_WAIT_S = 10.0  # models load in tens of milliseconds; many workers starting at once take seconds

@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from fer.draw import draw_results
+from fer.native_logs import quiet_native_logs
 from fer.results import ImageResult
 from fer.tracking import FaceTracker
 
@@ -95,7 +96,7 @@ class VideoAnalysis:
             rows = [r for r in self.rows if r["face_id"] == track_id]
             times = [r["time"] for r in rows]
             for label in self.labels:
-                ax.plot(times, [r[label] for r in rows], label=label, color=np.array(COLORS[label]) / 255, lw=1.5)
+                ax.plot(times, [r[label] for r in rows], label=label, color=np.array(COLORS.get(label, (128, 128, 128))) / 255, lw=1.5)
             ax.set(ylim=(0, 1), ylabel="probability")
             ax.set_title(f"face {track_id}" if track_id else "no face found", loc="left")
             ax.grid(alpha=0.3)
@@ -274,7 +275,8 @@ def _seek(capture: cv2.VideoCapture, start: int) -> bool:
 
 
 def _webm_writer(path: str | Path, fps: float, width: int, height: int) -> cv2.VideoWriter:
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"VP80"), max(fps, 1.0), (width, height))
+    with quiet_native_logs():  # OpenCV warns that the VP80 tag "is not supported", then writes VP8
+        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"VP80"), max(fps, 1.0), (width, height))
     if not writer.isOpened():
         raise VideoError("this OpenCV build cannot write VP8 WebM video")
     return writer

@@ -84,6 +84,9 @@ def corpus(folder: Path) -> dict[str, Case]:
     # not images at all
     add("empty", "empty.jpg", b"", "error", "empty")
     add("text_as_jpg", "notes.jpg", b"Dear diary, today I felt happy.\n" * 20, "error", "text file")
+    # files of 1-3 bytes: shorter than what some formats' recognisers read (BMP's wants 4)
+    add("three_byte_text", "hi.txt", b"hi\n", "error", "text file")
+    add("two_byte_json", "empty.json", b"{}", "error", "text file")
     add("html_as_png", "page.png", b"<!DOCTYPE html><html><body><img src=x></body></html>", "error", "HTML page")
     add("svg", "drawing.svg", b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="10" '
         b'height="10"><circle cx="5" cy="5" r="4"/></svg>', "error", "SVG")

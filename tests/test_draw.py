@@ -26,6 +26,18 @@ def test_face_at_the_top_edge_keeps_its_label_inside():
     assert (out[:50, :50] == (255, 190, 0)).all(axis=2).sum() > 100
 
 
+def test_images_that_are_not_uint8_are_drawn_as_they_were_analysed():
+    from fer.image import load_image
+
+    face = FaceResult(box=(5, 5, 25, 25), score=0.9, label="happy", scores=SCORES)
+    sixteen_bit = np.linspace(0, 4095, 40 * 30 * 3).astype(np.uint16).reshape(30, 40, 3)
+    floats = np.random.default_rng(1).random((30, 40, 3))
+    for image in (sixteen_bit, floats):  # cast to uint8, these wrapped round or turned black
+        result = ImageResult([face], (40, 30))
+        assert np.array_equal(draw_results(image, result), draw_results(load_image(image), result))
+    assert draw_results(sixteen_bit, ImageResult([], (40, 30)))[-1, -1].min() == 255  # 4095 is its white
+
+
 def test_no_faces_returns_an_equal_copy():
     image = np.random.default_rng(0).integers(0, 255, (20, 30, 3), dtype=np.uint8)
     out = draw_results(image, ImageResult([], (30, 20)))

@@ -159,7 +159,25 @@ def test_float_images_with_nan_and_constant_16_bit():
     floats[1, 1] = 2.0
     out = load_image(Image.fromarray(floats))
     assert out[0, 0, 0] == 0 and out[1, 1, 0] == 255
-    assert load_image(Image.new("I;16", (3, 3), 700)).max() == 0  # flat: no division by zero
+    # flat: nothing to stretch, so the level is kept as a fraction of 16-bit white (not made black)
+    assert (load_image(Image.new("I;16", (3, 3), 700)) == round(700 / 65535 * 255)).all()
+    assert (load_image(np.full((3, 3), 65535, np.uint16)) == 255).all()  # a white page stays white
+
+
+def test_float_images_in_0_to_1_read_the_same_as_pil_images_and_arrays():
+    levels = np.linspace(0.4, 0.6, 5, dtype=np.float32)[None].repeat(2, 0)
+    assert np.array_equal(load_image(Image.fromarray(levels, "F")), load_image(levels))
+    assert load_image(levels)[0, 0, 0] == round(0.4 * 255)  # scaled, not stretched to 0-255
+
+
+def test_16_bit_rgba_stretches_its_colour_and_keeps_its_alpha():
+    twelve_bit = np.linspace(0, 4095, 64, dtype=np.uint16).reshape(8, 8)
+    rgb = np.stack([twelve_bit] * 3, axis=-1)
+    opaque = np.concatenate([rgb, np.full((8, 8, 1), 65535, np.uint16)], axis=-1)
+    assert np.array_equal(load_image(opaque), load_image(rgb))  # an opaque alpha changes nothing
+    clear = opaque.copy()
+    clear[..., 3] = 0
+    assert (load_image(clear) == 255).all()  # fully transparent: the white background
 
 
 def test_16_bit_arrays_read_as_16_bit_files_do():

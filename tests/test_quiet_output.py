@@ -22,6 +22,7 @@ NATIVE_OUTPUT = (
     b"WARNING: Logging before InitGoogle() is written to STDERR\n"
     b"W0000 00:00:1796048968.363073    3524 inference_runner_litert.cc:1418] Input tensor memory is not aligned"
     b" according to LiteRt's memory alignment requirements. Reallocating memory and copying data.\n"
+    b"OpenCV: FFMPEG: tag 0x30385056/'VP80' is not supported with codec id 139 and format 'webm / WebM'\n"
     b"WARNING: [model_load.cc:77] something the user should know\n"
     b"E0000 00:00:1796048968.363073    3524 graph.cc:12] an error\n"
 )
@@ -102,9 +103,12 @@ def test_cli_prints_json_and_nothing_on_stderr():
     assert [record["path"] for record in json.loads(run.stdout)] == images
 
 
-def test_cli_verbose_brings_the_logs_back():
-    run = cli("examples/grace_hopper.jpg", "--json", "--verbose")
+def test_cli_verbose_brings_the_logs_back(tmp_path):
+    (tmp_path / "notes.txt").write_text("hi\n")
+    run = cli("examples/grace_hopper.jpg", str(tmp_path / "notes.txt"), "--json", "--verbose")
     assert run.returncode == 0 and len(json.loads(run.stdout)[0]["faces"]) == 1
     assert "INFO fer.predictor: emotion model: bundled" in run.stderr
+    # the CLI's own debug log too, which under `python -m` once went to a "__main__" logger it never enabled
+    assert "DEBUG fer.cli: analysis failed" in run.stderr
     # LiteRT's and MediaPipe's own lines come with it; which ones depends on their versions
     assert len(run.stderr.splitlines()) > 1

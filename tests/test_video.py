@@ -9,10 +9,12 @@ from fer.video import VideoError, analyze_video
 from videos import face_video, variable_timing, without_duration
 
 
-def test_analysis_csv_plot_and_annotated_webm(recognizer, tmp_path):
+def test_analysis_csv_plot_and_annotated_webm(recognizer, tmp_path, capfd):
     video = face_video(tmp_path / "pan.mp4", frames=12)
     seen = []
+    capfd.readouterr()
     analysis = analyze_video(recognizer, video, every=2, annotated=tmp_path / "out.webm", progress=lambda f, d: seen.append(f))
+    assert "not supported" not in capfd.readouterr().err  # OpenCV's false alarm on the VP8 tag it writes
     assert analysis.analysed_frames == 6 and analysis.frame_count == 12
     assert seen[-1] == pytest.approx(11 / 12, abs=0.01) and seen == sorted(seen)
     assert len(analysis.rows) == 6 and {r["face_id"] for r in analysis.rows} == {1}  # one face, followed
@@ -27,6 +29,14 @@ def test_analysis_csv_plot_and_annotated_webm(recognizer, tmp_path):
     assert playback.isOpened() and playback.read()[0]
     figure = analysis.plot()
     assert len(figure.axes) == 1 and len(figure.axes[0].lines) == 7
+
+
+def test_the_plot_draws_labels_that_have_no_colour_of_their_own():
+    from fer.video import VideoAnalysis
+
+    rows = [{"frame": 0, "time": 0.0, "face_id": 1, "happy": 0.7, "contempt": 0.3}]
+    analysis = VideoAnalysis(("happy", "contempt"), fps=25.0, frame_count=1, every=1, rows=rows, analysed_frames=1)
+    assert len(analysis.plot().axes[0].lines) == 2  # a model with a label of its own (FER+ has contempt)
 
 
 def test_bad_videos_are_refused_with_reasons(recognizer, tmp_path):
