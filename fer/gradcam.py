@@ -76,12 +76,42 @@ def overlay_gradcam(image: np.ndarray, result: ImageResult, classifier: EmotionC
     crops = np.stack([crop_face(image, d, pre) for d in detections])
     classes = np.array([classifier.labels.index(f.label) for f in result.faces])
     maps = gradcam(classifier, crops, classes)
-    height, width = image.shape[:2]
-    heat = np.zeros((height, width), np.float32)
+    # Each map is warped back into the part of the photo its crop covers, and only those parts are
+    # blended: over the whole frame, a 24-megapixel photo took seconds and a gigabyte per request.
+    heat = np.zeros(image.shape[:2], np.float32)  # zeroed lazily by the OS: untouched rows cost nothing
+    regions = []
     for det, cam in zip(detections, maps):
         matrix = alignment_matrix(det, pre, pre.input_size)
-        back = cv2.warpAffine(cam.astype(np.float32), matrix, (width, height), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderValue=0)
-        heat = np.maximum(heat, back)
+        region = _covered_region(matrix, pre.input_size, image.shape[:2])
+        if region is None:
+            continue
+        x0, y0, x1, y1 = region
+        shifted = matrix.copy()
+        shifted[:, 2] += matrix[:, :2] @ (x0, y0)  # image coordinates, counted from the region's corner
+        back = cv2.warpAffine(cam.astype(np.float32), shifted, (x1 - x0, y1 - y0),
+                              flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderValue=0)
+        np.maximum(heat[y0:y1, x0:x1], back, out=heat[y0:y1, x0:x1])
+        regions.append(region)
+    out = image.copy()
+    for x0, y0, x1, y1 in regions:  # overlapping regions blend the same finished heat twice: same pixels
+        out[y0:y1, x0:x1] = _blended(image[y0:y1, x0:x1], heat[y0:y1, x0:x1], alpha)
+    return out
+
+
+def _covered_region(matrix: np.ndarray, size: int, shape: tuple[int, int]) -> tuple[int, int, int, int] | None:
+    """The pixel box ``(x0, y0, x1, y1)`` of the photo that a ``size`` x ``size`` crop taken with
+    ``matrix`` (photo to crop) covers, clipped to the photo; None where it lies outside."""
+    corners = np.array([[0, 0], [size, 0], [0, size], [size, size]], np.float64)
+    inverse = cv2.invertAffineTransform(matrix)
+    points = corners @ inverse[:, :2].T + inverse[:, 2]
+    height, width = shape
+    x0, y0 = np.floor(points.min(axis=0)).astype(int) - 1
+    x1, y1 = np.ceil(points.max(axis=0)).astype(int) + 1
+    x0, y0, x1, y1 = max(0, x0), max(0, y0), min(width, x1), min(height, y1)
+    return (x0, y0, x1, y1) if x1 > x0 and y1 > y0 else None
+
+
+def _blended(pixels: np.ndarray, heat: np.ndarray, alpha: float) -> np.ndarray:
     colored = cv2.cvtColor(cv2.applyColorMap((heat * 255).astype(np.uint8), cv2.COLORMAP_JET), cv2.COLOR_BGR2RGB)
     weight = (alpha * heat)[..., None]  # blend only where the map is warm; the rest of the photo stays
-    return (image * (1 - weight) + colored * weight).round().astype(np.uint8)
+    return (pixels * (1 - weight) + colored * weight).round().astype(np.uint8)
