@@ -307,6 +307,36 @@ def test_time_budget_caps_the_run_and_logs_the_rate(tmp_path, tiny_csv):
                 "--epochs=50", "--patience=0", "--time_budget_min=0.0001"])
     assert json.loads((run / "state.json").read_text())["epoch"] == 1
     assert "learning_rate" in (run / "log.csv").read_text().splitlines()[0]
+    with pytest.raises(SystemExit, match="nothing left to train"):  # not one more epoch at a rate near 0
+        train_main(["--resume", f"--out={run}"])
+    assert json.loads((run / "state.json").read_text())["epoch"] == 1
+
+
+def test_a_budget_run_that_reaches_its_epoch_cap_first_still_decays_its_rate(tmp_path, tiny_csv):
+    run = tmp_path / "capped"
+    train_main([f"--data={tiny_csv}", f"--out={run}", "--widths=[4]", "--head_units=4", "--batch_size=16", "--lr=0.001",
+                "--epochs=2", "--warmup_epochs=0", "--patience=0", "--time_budget_min=1000"])
+    rates = [float(row["learning_rate"]) for row in _log(run)]
+    assert rates[0] == pytest.approx(0.001, rel=1e-3)
+    assert rates[1] == pytest.approx(0.0005, rel=1e-3)  # halfway through the epochs, though not through the budget
+
+
+def test_each_epoch_draws_fresh_random_numbers():
+    import keras
+
+    from train.train import ReseedEachEpoch
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dropout(0.5, seed=1)])
+    reseed = ReseedEachEpoch(seed=7)
+    reseed.set_model(model)
+    generator = model.layers[0]._seed_generators[0]
+    drawn = []
+    for epoch in (0, 1):
+        reseed.on_epoch_begin(epoch)
+        drawn.append({tuple(keras.ops.convert_to_numpy(generator.next()).tolist()) for _ in range(5)})
+    assert not drawn[0] & drawn[1]  # epoch 1 once replayed epoch 0's draws, one step along
+    reseed.on_epoch_begin(1)
+    assert {tuple(keras.ops.convert_to_numpy(generator.next()).tolist()) for _ in range(5)} == drawn[1]  # resumable
 
 
 def test_a_stop_file_ends_the_run_after_the_epoch_and_resume_continues_it(tmp_path, tiny_csv):
@@ -346,8 +376,10 @@ def test_a_run_killed_while_saving_its_checkpoint_still_resumes(tmp_path, tiny_c
     assert json.loads((run / "state.json").read_text())["epoch"] == 1
     assert keras.models.load_model(run / "checkpoint.keras") is not None  # the first epoch's, whole
     assert sorted(p.name for p in run.glob("*.partial.*")) == []
+    assert len(_log(run)) == 2  # the killed epoch was logged before its checkpoint
     train_main(["--resume", f"--out={run}"])
     assert json.loads((run / "state.json").read_text())["epoch"] == 2
+    assert [row["epoch"] for row in _log(run)] == ["0", "1"]  # its row once stayed, and the epoch appeared twice
 
 def test_export_replaces_a_model_folder_only_once_the_new_one_is_complete(tmp_path):
     from train.export import built_beside

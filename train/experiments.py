@@ -8,7 +8,6 @@ Without arguments every folder under ``runs/`` is listed.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 from pathlib import Path
 
@@ -62,8 +61,6 @@ def run_results(run: Path) -> dict:
     val = load_split(config["data"], config["val_split"])
     predictions = keras_outputs(model, unit_range(val.images)).argmax(axis=1)
     report = classification_report(val.labels, predictions, EMOTIONS)
-    with open(run / LOG) as f:
-        epochs_logged = list(csv.DictReader(f))
     results = {
         "run": run.name,
         "val_split": config["val_split"],
@@ -72,7 +69,9 @@ def run_results(run: Path) -> dict:
         "parameters": int(model.count_params()),
         "epochs_run": state["epoch"],
         "best_epoch": state["best_epoch"],
-        "seconds_per_epoch": round(state.get("seconds", 0.0) / max(1, len(epochs_logged)), 1),
+        # by the epochs state.json counts: the log may hold a row twice (an epoch logged, then killed
+        # before its checkpoint, and trained again on --resume)
+        "seconds_per_epoch": round(state.get("seconds", 0.0) / max(1, state["epoch"]), 1),
         "hardware": state.get("hardware", "CPU (2 cores)"),
         **run_settings(config),
     }

@@ -19,6 +19,7 @@ BEST = "best.keras"  # the best classifier on the validation split, float32
 CONFIG_FILE = "train_config.yaml"  # the run's TrainConfig; on --resume it wins over the command line
 LOG = "log.csv"  # one row of metrics per epoch (keras.callbacks.CSVLogger)
 STOP = "STOP"  # an empty file a user creates: the run ends after the epoch under way; --resume continues it
+SPENT = "time_budget_spent"  # state.json: the budget (minutes) a run has used up, so --resume has nothing to do
 
 
 @contextmanager

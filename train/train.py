@@ -30,7 +30,7 @@ from train.data import ferplus_targets, load_split, read_ferplus_votes
 from train.distill import DistillationLoss, StudentAccuracy, load_teachers, with_teachers
 from train.inputs import PIXEL_SCALE
 from train.model import build_augmenter, build_classifier
-from train.run_folder import (BEST, CHECKPOINT, CONFIG_FILE, LOG, STATE, STOP, accelerator_kind, hardware,
+from train.run_folder import (BEST, CHECKPOINT, CONFIG_FILE, LOG, SPENT, STATE, STOP, accelerator_kind, hardware,
                               native_bfloat16, source_commit, written_beside)
 
 
@@ -238,9 +238,12 @@ class Checkpointer(keras.callbacks.Callback):
 class TimeBudget(keras.callbacks.Callback):
     """Cosine learning-rate decay over a wall-clock budget instead of a number of epochs.
 
-    At each epoch start the rate is ``lr * warm-up * 0.5 * (1 + cos(pi * spent / budget))``; training
-    stops once the next epoch would overrun the budget. ``spent`` is the run's saved training time,
-    so a resumed run continues the same curve.
+    At each epoch start the rate is ``lr * warm-up * 0.5 * (1 + cos(pi * done))``, where ``done`` is
+    the larger of the budget's share spent and the ``epochs`` cap's share run: a fast machine that
+    reaches the cap first still ends on a decayed rate. Training stops once the next epoch would
+    overrun the budget, and ``state.json`` records it (:data:`SPENT`), so that a later ``--resume``
+    trains no epoch past the end. ``spent`` is the run's saved training time, so a resumed run
+    continues the same curve.
     """
 
     def __init__(self, cfg: TrainConfig, state: dict):
@@ -248,7 +251,7 @@ class TimeBudget(keras.callbacks.Callback):
         self.cfg, self.state, self.budget = cfg, state, cfg.time_budget_min * 60.0
 
     def on_epoch_begin(self, epoch, logs=None):
-        fraction = min(1.0, self.state.get("seconds", 0.0) / self.budget)
+        fraction = min(1.0, max(self.state.get("seconds", 0.0) / self.budget, epoch / self.cfg.epochs))
         warmup = min(1.0, (epoch + 1) / self.cfg.warmup_epochs) if self.cfg.warmup_epochs else 1.0
         self.model.optimizer.learning_rate = self.cfg.lr * warmup * 0.5 * (1.0 + np.cos(np.pi * fraction))
 
@@ -257,6 +260,7 @@ class TimeBudget(keras.callbacks.Callback):
         spent = self.state.get("seconds", 0.0) + logs["epoch_seconds"]  # Checkpointer adds it to state later
         if spent + logs["epoch_seconds"] > self.budget:
             print(f"time budget of {self.cfg.time_budget_min:g} min spent after epoch {epoch + 1}", flush=True)
+            self.state[SPENT] = self.cfg.time_budget_min  # saved by Checkpointer, which runs after this
             self.model.stop_training = True
 
 
@@ -277,9 +281,21 @@ class ReseedEachEpoch(keras.callbacks.Callback):
         keras.utils.set_random_seed(zlib.crc32(f"{self.seed}/epoch/{epoch}".encode()) % 2**31)
         for layer in self.model._flatten_layers():
             for i, generator in enumerate(layer._seed_generators):
-                # keyed on the layer's name, which a loaded checkpoint keeps, not on traversal order
-                key = zlib.crc32(f"{self.seed}/{layer.name}/{i}".encode()) % 2**31
-                generator.state.assign(np.array([key, epoch], dtype=generator.state.dtype))
+                # keyed on the layer's name, which a loaded checkpoint keeps, not on traversal order, and
+                # on the epoch: a generator steps its state's second number once per draw, so starting
+                # epoch e at [key, e] would replay epoch e - 1's draws shifted by one step
+                key = zlib.crc32(f"{self.seed}/{layer.name}/{i}/{epoch}".encode()) % 2**31
+                generator.state.assign(np.array([key, 0], dtype=generator.state.dtype))
+
+
+def keep_logged_epochs(log: Path, epochs: int) -> None:
+    """Cut the training log back to its header and first ``epochs`` rows."""
+    if not log.exists():
+        return
+    lines = log.read_text().splitlines(keepends=True)
+    if len(lines) > epochs + 1:
+        with written_beside(log) as partial:
+            partial.write_text("".join(lines[: epochs + 1]))
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -317,6 +333,10 @@ def main(argv: list[str] | None = None) -> Path:
 
     if resume:
         state = json.loads((out / STATE).read_text())
+        if state.get(SPENT) == cfg.time_budget_min:
+            raise SystemExit(f"{out} spent its time budget of {cfg.time_budget_min:g} min after epoch {state['epoch']}: "
+                             f"nothing left to train (raise time_budget_min in {out / CONFIG_FILE} to train on); "
+                             f"its model: python -m train.export --run {out} --out DIR")
         learnt_from = state.get("teacher_logits")  # checked before the checkpoint's slow load
         if learnt_from and teacher_logits.describe(cfg.teacher_logits)["sha256"] != learnt_from["sha256"]:
             raise SystemExit(f"{cfg.teacher_logits} was remade since this run started: its targets would change mid-run")
@@ -343,6 +363,8 @@ def main(argv: list[str] | None = None) -> Path:
     callbacks = [ReseedEachEpoch(cfg.seed), EpochTimer()]
     if cfg.time_budget_min > 0:
         callbacks.append(TimeBudget(cfg, state))
+    if resume:  # rows of epochs logged after the last checkpoint (a kill between the two) are trained again
+        keep_logged_epochs(out / LOG, state["epoch"])
     callbacks.append(keras.callbacks.CSVLogger(str(out / LOG), append=resume))
     if keras.backend.backend() == "tensorflow":  # Keras' TensorBoard writer needs tf.summary
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(out / "tensorboard"), write_graph=False))
