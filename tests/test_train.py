@@ -10,6 +10,7 @@ import pytest
 
 from conftest import ROOT
 from fer.classifier import EmotionClassifier
+from fer.source import BUNDLED_MODEL
 from test_data import write_fer_csv, write_ferplus_csv
 from train.metrics import classification_report, expected_calibration_error
 from train.train import main as train_main
@@ -442,9 +443,15 @@ def test_export_of_a_run_records_how_and_where_it_trained(tmp_path, tiny_csv, mo
     state["hardware"] = "the training machine"  # not the machine that exports
     (run / "state.json").write_text(json.dumps(state))
     recorded = []
-    monkeypatch.setattr(train.export, "measure_model_folder", lambda classifier, out, training, *rest, **kw: recorded.append(training))
+    framing = []
+    monkeypatch.setattr(train.export, "measure_model_folder", lambda classifier, out, training, pre, *rest, **kw:
+                        (recorded.append(training), framing.append(pre)))
     train.export.main(["--run", str(run), "--out", str(tmp_path / "model")])
     assert recorded[-1]["hardware"] == "the training machine" and recorded[-1]["command"] == state["command"]
+    shipped = EmotionClassifier(BUNDLED_MODEL).config.preprocessing  # framed as the shipped model unless told
+    assert (framing[-1].crop_scale, framing[-1].center_shift) == (shipped.crop_scale, shipped.center_shift)
+    train.export.main(["--run", str(run), "--out", str(tmp_path / "model"), "--crop-scale", "1.3"])
+    assert (framing[-1].crop_scale, framing[-1].center_shift) == (1.3, shipped.center_shift)
     del state["command"]  # a run from before commands were recorded: rebuilt from its name
     (run / "state.json").write_text(json.dumps(state))
     train.export.main(["--run", str(run), "--out", str(tmp_path / "model")])

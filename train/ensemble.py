@@ -29,6 +29,7 @@ import keras
 import numpy as np
 
 from fer.config import ModelConfig
+from fer.source import BUNDLED_MODEL
 from train.config import DEFAULT_DATA
 from train.data import load_split
 from train.export import measure_model_folder
@@ -102,7 +103,7 @@ def main(argv: list[str] | None = None) -> Path | None:
     what.add_argument("--search", nargs="+", type=Path, metavar="CANDIDATE",
                       help="score every subset of these classifiers on --val-split and print them; writes nothing")
     parser.add_argument("--out", type=Path, help="the model folder to write (with --members)")
-    parser.add_argument("--like", type=Path, default=Path("fer/assets/model"),
+    parser.add_argument("--like", type=Path, default=BUNDLED_MODEL,
                         help="a model folder whose preprocessing (crop framing) the ensemble uses")
     parser.add_argument("--top", type=int, default=15, help="with --search: how many subsets to print")
     parser.add_argument("--data", default=DEFAULT_DATA)
