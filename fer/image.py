@@ -151,8 +151,15 @@ def _open(data: bytes) -> Image.ImageFile.ImageFile | None:
             except (SyntaxError, IndexError, TypeError, struct.error):  # Pillow's "not this format"
                 continue
             except Exception:  # recognised but its header is broken
+                if _riff_cut_short(data):  # Pillow's WebP reader fails on a short file before it says so
+                    raise ImageError(f"the image data is incomplete (the file is cut short); {ACCEPTED}") from None
                 raise ImageError(f"the image header is damaged or holds oversized metadata; {ACCEPTED}") from None
     return None
+
+
+def _riff_cut_short(data: bytes) -> bool:
+    """Whether ``data`` is a RIFF file (WebP) shorter than the size its header gives."""
+    return data[:4] == b"RIFF" and len(data) >= 8 and struct.unpack("<I", data[4:8])[0] + 8 > len(data)
 
 
 def _to_rgb(im: Image.Image) -> np.ndarray:

@@ -130,6 +130,7 @@ def corpus(folder: Path) -> dict[str, Case]:
     add("rgba_alpha", "alpha.png", _encode(rgba, "PNG"), "face")
     add("one_bit", "onebit.png", _encode(portrait.convert("1"), "PNG"), "result")
     add("webp", "photo.webp", _encode(portrait, "WEBP"), "face")
+    add("truncated_webp", "truncated.webp", _encode(portrait, "WEBP")[:-100], "error", "cut short")
     add("bmp", "photo.bmp", _encode(portrait, "BMP"), "face")
     add("progressive_jpeg", "progressive.jpg", _encode(portrait, "JPEG", progressive=True), "face")
     noise = Image.fromarray(np.random.default_rng(1).integers(0, 256, (600, 512, 3), np.uint8))
