@@ -29,7 +29,9 @@ from functools import lru_cache
 from pathlib import Path
 
 from huggingface_hub import snapshot_download
-from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+from huggingface_hub import constants as hub_constants
+from huggingface_hub.errors import (HfHubHTTPError, HTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled,
+                                    RepositoryNotFoundError, RevisionNotFoundError)
 
 from fer.config import CONFIG_NAME, TFLITE_NAME, ModelConfig
 
@@ -170,3 +172,21 @@ def _looks_like_repo_id(text: str) -> bool:
 
 def first_line(err: Exception) -> str:
     return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+
+
+# What a call to the Hub raises when it fails: the Hub's answer (HfHubHTTPError) and no answer at all
+# (a refused connection, a timeout) share HTTPError; offline mode refuses before trying
+HUB_ERRORS = (HTTPError, OfflineModeIsEnabled)
+NOT_FOUND = (RepositoryNotFoundError, RevisionNotFoundError)
+
+
+def hub_failure(err: Exception) -> str:
+    """One of :data:`HUB_ERRORS` in words: a repo or revision not found, the Hub's own answer (a 503
+    is not a missing model), or no connection, naming the endpoint tried."""
+    if isinstance(err, OfflineModeIsEnabled):
+        return "HF_HUB_OFFLINE is set, so the Hub is not contacted"
+    if isinstance(err, NOT_FOUND):
+        return f"not found on the Hub ({first_line(err)})"
+    if isinstance(err, HfHubHTTPError):
+        return f"the Hub answered: {first_line(err)}"
+    return f"cannot reach the Hub at {hub_constants.ENDPOINT} ({first_line(err)})"

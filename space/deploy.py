@@ -23,12 +23,14 @@ import argparse
 import fnmatch
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from fer.source import DEFAULT_REPO_ID, FAST, HUB_FILES, MODELS, WEIGHTS_TAG
+from fer.source import (DEFAULT_REPO_ID, FAST, HUB_ERRORS, HUB_FILES, MODELS, NOT_FOUND, WEIGHTS_TAG, first_line,
+                        hub_failure)
 
 ROOT = Path(__file__).resolve().parent.parent
 # What the Space needs, relative to the repository root: files, or folders taken whole
@@ -65,8 +67,21 @@ def is_pinned(revision: str) -> bool:
 
 
 def space_files(root: Path | None = None) -> list[Path]:
-    """The files to upload, relative to ``root`` (the repository), sorted."""
+    """The files to upload, relative to ``root`` (the repository), sorted: in a git checkout, only
+    files git tracks (a photo dropped into examples/ or a stray secret is not published by accident)."""
     root = root or ROOT
+    tracked = _tracked(root)
+    return [p for p in _candidates(root) if tracked is None or p.as_posix() in tracked]
+
+
+def untracked_files(root: Path | None = None) -> list[Path]:
+    """Files under the Space's folders that a deploy leaves out because git does not track them."""
+    root = root or ROOT
+    tracked = _tracked(root)
+    return [] if tracked is None else [p for p in _candidates(root) if p.as_posix() not in tracked]
+
+
+def _candidates(root: Path) -> list[Path]:
     found = []
     for entry in SPACE_FILES:
         path = root / entry
@@ -79,9 +94,23 @@ def space_files(root: Path | None = None) -> list[Path]:
     return sorted(p for p in found if not _ignored(p))
 
 
+def _tracked(root: Path) -> set[str] | None:
+    """The files git tracks under ``root``, or None where ``root`` is not a git checkout."""
+    try:
+        listed = subprocess.run(["git", "-C", str(root), "ls-files", "-z", "--full-name", "--", *SPACE_FILES],
+                                capture_output=True, timeout=60)
+        top = subprocess.run(["git", "-C", str(root), "rev-parse", "--show-toplevel"], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):  # no git here: the folder walk alone decides
+        return None
+    if listed.returncode or top.returncode or Path(top.stdout.strip()).resolve() != root.resolve():
+        return None  # not a checkout, or a folder inside another repository's
+    return set(listed.stdout.decode().split("\0")) - {""}
+
+
 def _ignored(rel: Path) -> bool:
     text = rel.as_posix()
-    return any(fnmatch.fnmatch(part, pattern) for part in rel.parts for pattern in IGNORE if "/" not in pattern) or any(
+    hidden = any(part.startswith(".") for part in rel.parts) and text != ".gitattributes"  # .env, .cache/, ...
+    return hidden or any(fnmatch.fnmatch(part, pattern) for part in rel.parts for pattern in IGNORE if "/" not in pattern) or any(
         fnmatch.fnmatch(text, pattern) for pattern in IGNORE if "/" in pattern
     )
 
@@ -155,7 +184,6 @@ def deploy(space: str, model: Model, root: Path | None = None, private: bool = F
            message: str | None = None) -> str:
     """Create the Space if needed, upload the app in one commit, point it at ``model``; return the commit."""
     from huggingface_hub import HfApi, get_token
-    from huggingface_hub.errors import HfHubHTTPError
 
     root = root or ROOT
     token = get_token()
@@ -164,9 +192,11 @@ def deploy(space: str, model: Model, root: Path | None = None, private: bool = F
     api = HfApi(token=token)
     try:  # the Space build would fail on a preload_from_hub naming nothing: check first
         api.model_info(model.repo_id, revision=model.revision)
-    except HfHubHTTPError as err:
-        raise SystemExit(f"model {model.repo_id}@{model.revision} not found on the Hub ({_first_line(err)}): "
+    except NOT_FOUND as err:
+        raise SystemExit(f"model {model.repo_id}@{model.revision} not found on the Hub ({first_line(err)}): "
                          "push it first with `python -m train.push`") from None
+    except HUB_ERRORS as err:
+        raise SystemExit(f"cannot check model {model.repo_id}@{model.revision}: {hub_failure(err)}") from None
     api.create_repo(space, repo_type="space", space_sdk="gradio", private=private, space_hardware=hardware,
                     exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="fer-space-") as tmp:
@@ -188,10 +218,6 @@ def deploy(space: str, model: Model, root: Path | None = None, private: bool = F
         api.add_space_variable(space, "FER_MODEL", model.repo_id, description="emotion model repo (space.deploy)")
         api.add_space_variable(space, "FER_MODEL_REVISION", model.revision, description="its revision (space.deploy)")
     return info.oid
-
-
-def _first_line(err: Exception) -> str:
-    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -224,18 +250,21 @@ def main(argv: list[str] | None = None) -> int:
           f"({len(files)} files, {total / 1e6:.2f} MB), model {model.repo_id}@{model.revision} preloaded at build:")
     for path in files:
         print(f"  {path.as_posix()}  ({(ROOT / path).stat().st_size / 1e6:.3f} MB)")
+    left_out = untracked_files()
+    if left_out:
+        print(f"left out, not tracked by git ({len(left_out)}; `git add` what the Space should have): "
+              + ", ".join(p.as_posix() for p in left_out[:10]) + (" ..." if len(left_out) > 10 else ""))
     if not is_pinned(model.revision):
         print(f"note: {model.revision!r} is a branch, not a pinned commit; each Space build takes what it "
               "holds then (pin with --revision COMMIT, or the weights-... tag train.push made)")
     if args.dry_run:
         return 0
     from huggingface_hub import constants
-    from huggingface_hub.errors import HfHubHTTPError
 
     try:
         commit = deploy(args.space, model, private=args.private, hardware=args.hardware, message=args.message)
-    except HfHubHTTPError as err:
-        print(f"deploy failed: {err}", file=sys.stderr)
+    except HUB_ERRORS as err:
+        print(f"deploy failed: {hub_failure(err)}", file=sys.stderr)
         return 1
     page, app = space_urls(args.space, constants.ENDPOINT)
     print(f"commit: {commit}")

@@ -238,3 +238,70 @@ def test_wrong_token_is_refused(hub, monkeypatch, capsys):
     monkeypatch.setenv("HF_TOKEN", "hf_wrong")
     assert deploy_main(["--space", SPACE, "--model-repo", "me/emotions"]) == 1
     assert "deploy failed" in capsys.readouterr().err
+
+
+@pytest.fixture
+def answering(monkeypatch, tmp_path):
+    """A Hub endpoint that answers every request with one HTTP status, or that nothing listens on."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    def serve(status: int | None) -> str:
+        if status is None:
+            url = "http://127.0.0.1:9"  # the discard port: refused
+        else:
+            class Answer(BaseHTTPRequestHandler):
+                def do_GET(self):
+                    self.send_response(status)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+
+                def log_message(self, *args):
+                    pass
+
+            server = ThreadingHTTPServer(("127.0.0.1", 0), Answer)
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+            url = f"http://127.0.0.1:{server.server_port}"
+        monkeypatch.setenv("HF_ENDPOINT", url)
+        monkeypatch.setenv("HF_TOKEN", TOKEN)
+        monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+        _reload_hub_constants(monkeypatch, url, tmp_path / "hub-cache")
+        return url
+
+    return serve
+
+
+def test_a_hub_that_cannot_be_reached_or_fails_is_named_not_blamed_on_the_model(answering, monkeypatch):
+    url = answering(None)
+    with pytest.raises(SystemExit, match=f"cannot reach the Hub at {url}") as refused:  # was a traceback
+        deploy_main(["--space", SPACE])
+    assert "push it first" not in str(refused.value)
+    answering(503)
+    with pytest.raises(SystemExit, match="the Hub answered: .*503") as refused:  # was "not found ... push it first"
+        deploy_main(["--space", SPACE])
+    assert "push it first" not in str(refused.value)
+    import huggingface_hub.constants as c
+
+    monkeypatch.setattr(c, "HF_HUB_OFFLINE", True)
+    with pytest.raises(SystemExit, match="HF_HUB_OFFLINE is set"):
+        deploy_main(["--space", SPACE])
+
+
+def test_only_files_git_tracks_are_uploaded_and_hidden_ones_never(tmp_path):
+    def git(*args):
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+
+    for rel in space_files():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(b"")
+    git("init", "-q")
+    git("add", "-A")
+    for stray in ("examples/my_unreleased_photo.jpg", "fer/.env", "fer/assets/model/.cache/model.tflite.metadata"):
+        (tmp_path / stray).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / stray).write_bytes(b"x")
+    files = {p.as_posix() for p in space_files(tmp_path)}
+    assert "fer/assets/model/model.tflite" in files and ".gitattributes" in files
+    assert not files & {"examples/my_unreleased_photo.jpg", "fer/.env", "fer/assets/model/.cache/model.tflite.metadata"}
+    assert [p.as_posix() for p in deploy.untracked_files(tmp_path)] == ["examples/my_unreleased_photo.jpg"]
+    git("add", "-f", "fer/.env")  # hidden files stay out even when tracked
+    assert "fer/.env" not in {p.as_posix() for p in space_files(tmp_path)}

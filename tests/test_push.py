@@ -8,6 +8,7 @@ import pytest
 
 from fer.classifier import EmotionClassifier
 from fer.source import BUNDLED_MODEL, MODELS, resolve_model
+from test_deploy import answering  # noqa: F401 (a fixture)
 from test_source import _reload_hub_constants
 from hub_server import FakeHub
 from train.push import main as push_main
@@ -70,6 +71,12 @@ def test_wrong_token_is_refused_by_the_server(hub, monkeypatch, capsys):
     monkeypatch.setenv("HF_TOKEN", "hf_wrong")
     assert push_main(["--model", str(BUNDLED_MODEL), "--repo-id", "me/emotions"]) == 1
     assert "push failed" in capsys.readouterr().err
+
+
+def test_a_hub_that_cannot_be_reached_is_said_in_a_line(answering, capsys):
+    url = answering(None)
+    assert push_main(["--model", str(BUNDLED_MODEL), "--repo-id", "me/emotions"]) == 1  # was a traceback
+    assert f"push failed: cannot reach the Hub at {url}" in capsys.readouterr().err
 
 
 def test_refuses_a_folder_that_would_not_load(tmp_path, hub):

@@ -14,11 +14,10 @@ import sys
 from pathlib import Path
 
 from huggingface_hub import CommitOperationAdd, HfApi, get_token
-from huggingface_hub.errors import HfHubHTTPError
 
 from fer.classifier import EmotionClassifier, sha256_of
 from fer.config import CONFIG_NAME, TFLITE_NAME, WEIGHTS_NAME, ModelConfig
-from fer.source import weights_tag
+from fer.source import HUB_ERRORS, hub_failure, weights_tag
 
 REQUIRED = (WEIGHTS_NAME, TFLITE_NAME, CONFIG_NAME, "README.md")  # the runtime loads the LiteRT file
 
@@ -110,8 +109,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         commit, tag = push(args.model, args.repo_id, args.revision, args.private, args.message)
-    except HfHubHTTPError as err:
-        print(f"push failed: {err}", file=sys.stderr)
+    except HUB_ERRORS as err:
+        print(f"push failed: {hub_failure(err)}", file=sys.stderr)
         return 1
     print(f"commit: {commit}")
     print(f"tag: {tag} (the revision fer.source pins while its bundled copy holds these weights)")
