@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -209,12 +210,17 @@ def test_join_tracks_matches_boxes_across_boundaries():
 
 
 def test_collection_resume_and_schema(ray_local, collection, tmp_path, capsys):
+    import ray.data
+
     out = tmp_path / "results.parquet"
+    context = ray.data.DataContext.get_current()
+    callers = (context.max_errored_blocks, context.enable_progress_bars)
     # a first run that only got through two photos ...
     # one part a run: no part on the clock (every 30 s by default), which a loaded machine would reach
     first = batch.analyze_collection([collection / "grace_hopper.jpg", collection / "no_face_coffee.jpg"], out,
                                      workers=2, model=MODEL, every=2, flush_seconds=math.inf)
     assert (first.processed, first.readable, first.errors) == (2, 2, 0)
+    assert (context.max_errored_blocks, context.enable_progress_bars) == callers  # Ray Data's settings restored
     # ... then the whole folder: only the three files without results are analysed
     second = batch.analyze_collection([collection], out, workers=2, model=MODEL, every=2, chunk_seconds=1,
                                       flush_seconds=math.inf)
@@ -302,6 +308,43 @@ def test_every_input_gets_rows_when_workers_die(tmp_path):
     assert ["worker died" in r["error"] for r in rows[never]] == [True]
     assert (summary.processed, summary.errors, summary.lost, summary.frames) == (3, 2, 2, 3)
     assert "2 lost to worker crashes" in summary.line()
+
+
+def test_finished_inputs_are_written_on_the_clock_while_a_long_video_streams(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from tqdm import tqdm
+
+    import fer.batch.parquet_parts as parts
+
+    clock = [0.0]
+    monkeypatch.setattr(parts, "time", SimpleNamespace(monotonic=lambda: clock[0], strftime=time.strftime))
+    photo, video, out = "/c/photo.jpg", "/c/video.mp4", tmp_path / "out"
+    on_disk = []
+
+    class LongVideo:
+        def iter_batches(self, **_):
+            yield pa.Table.from_pylist([_raw(photo, 0, 1, 1)], schema=batch.RAW_SCHEMA)
+            on_disk.append(batch.done_inputs(out))
+            clock[0] += 31  # a video chunk that takes half a minute
+            yield pa.Table.from_pylist([_raw(video, 0, 2, 1)], schema=batch.RAW_SCHEMA)
+            on_disk.append(batch.done_inputs(out))
+            yield pa.Table.from_pylist([_raw(video, 1, 2, 1)], schema=batch.RAW_SCHEMA)
+
+    writer = batch.PartWriter(out, max_inputs=1000, max_seconds=30)
+    with tqdm(disable=True) as bar:
+        batch.stream_to_parts(LongVideo(), [photo, video], writer, batch.Summary(), 1, bar)
+    assert on_disk == [set(), {photo}]  # the photo once waited in memory for the video to finish
+
+
+def test_an_unreadable_part_is_moved_aside_and_its_inputs_redone(tmp_path, caplog):
+    out = tmp_path / "out"
+    out.mkdir()
+    pq.write_table(pa.table({"path": ["/c/a.jpg"]}), out / "part-a.parquet")
+    (out / "part-b.parquet").write_bytes(b"")  # renamed whole, then emptied by a power cut
+    assert batch.done_inputs(out) == {"/c/a.jpg"}  # was an ArrowInvalid, and no run could resume
+    assert (out / ".part-b.parquet.unreadable").exists() and not (out / "part-b.parquet").exists()
+    assert "part-b.parquet cannot be read" in caplog.text
 
 
 def test_done_inputs_makes_one_string_a_path_not_one_a_row(tmp_path):

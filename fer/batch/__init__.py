@@ -47,7 +47,7 @@ from fer.batch.inputs import list_inputs
 from fer.batch.join import join_group, join_tracks
 from fer.batch.parquet_parts import PartWriter, done_inputs, stream_to_parts
 from fer.batch.provenance import check_settings, choose_model, record_settings, run_settings
-from fer.batch.ray_pipeline import keep_going_past_failed_blocks, quiet_ray_data, raw_dataset, start_ray
+from fer.batch.ray_pipeline import ray_data_settings, raw_dataset, start_ray
 from fer.batch.schema import BOX, RAW_SCHEMA, SCHEMA
 from fer.batch.summary import Summary
 from fer.batch.units import plan_units
@@ -107,14 +107,12 @@ def analyze_collection(
                 return ray.data.from_arrow(SCHEMA.empty_table())
             raw = raw_dataset(units, workers, chosen, every)
             return raw.groupby("path").map_groups(join_group, fn_kwargs={"every": every}, batch_format="pyarrow")
-        quiet_ray_data()
-        keep_going_past_failed_blocks()
         from tqdm import tqdm
 
         record_settings(Path(out), settings)
         writer = PartWriter(Path(out), flush_inputs, flush_seconds)
         start = time.monotonic()
-        with tqdm(total=len(todo), unit="file", disable=not progress, dynamic_ncols=True) as bar:
+        with ray_data_settings(), tqdm(total=len(todo), unit="file", disable=not progress, dynamic_ncols=True) as bar:
             try:
                 stream_to_parts(raw_dataset(units, workers, chosen, every), todo, writer, summary, every, bar)
             finally:

@@ -7,6 +7,7 @@ whole inputs, so a later run with the same ``out`` skips exactly the inputs that
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 import uuid
@@ -20,6 +21,8 @@ import pyarrow.parquet as pq
 from fer.batch.join import join_tracks
 from fer.batch.schema import SCHEMA
 from fer.batch.summary import Summary
+
+log = logging.getLogger(__name__)
 
 # the error row of an input whose rows never all came: Ray Data gave up on its block (see ray_pipeline)
 LOST = "a worker died while analysing this file or another in its block (a crash, or out of memory), on every retry"
@@ -37,10 +40,18 @@ def done_inputs(out: Path) -> set[str]:
         raise ValueError(f"{out} exists and is not a folder; --out names a Parquet dataset folder")
     done: set[str] = set()
     for part in sorted(out.glob("*.parquet")):
-        if not part.name.startswith((".", "_")):  # as Parquet readers, which skip those
+        if part.name.startswith((".", "_")):  # as Parquet readers, which skip those
+            continue
+        try:
             column = pq.read_table(part, columns=["path"], read_dictionary=["path"]).column("path")
-            for chunk in column.chunks:
-                done.update(chunk.unique().to_pylist())
+        except (pa.ArrowException, OSError) as err:  # emptied by a power cut, or not ours: its inputs are redone
+            aside = part.with_name(f".{part.name}.unreadable")
+            os.replace(part, aside)
+            log.warning("%s cannot be read (%s): moved aside to %s, and its inputs are analysed again",
+                        part.name, str(err).splitlines()[0] if str(err) else type(err).__name__, aside.name)
+            continue
+        for chunk in column.chunks:
+            done.update(chunk.unique().to_pylist())
     return done
 
 
@@ -56,16 +67,40 @@ class PartWriter:
     def add(self, rows: list[dict]) -> None:
         self.rows += rows
         self.inputs += 1
-        if self.inputs >= self.max_inputs or time.monotonic() - self.since >= self.max_seconds:
+        if self.inputs >= self.max_inputs:
+            self.flush()
+        else:
+            self.flush_if_due()
+
+    def flush_if_due(self) -> None:
+        """Flush if ``max_seconds`` have passed: called between batches too, so that finished photos
+        are not held in memory while a long video's chunks come in."""
+        if self.rows and time.monotonic() - self.since >= self.max_seconds:
             self.flush()
 
     def flush(self) -> None:
         if self.rows:
             name = f"part-{self.run}-{self.parts:05d}.parquet"
-            pq.write_table(pa.Table.from_pylist(self.rows, schema=SCHEMA), self.out / f".{name}.tmp")
-            os.replace(self.out / f".{name}.tmp", self.out / name)
+            temporary = self.out / f".{name}.tmp"
+            pq.write_table(pa.Table.from_pylist(self.rows, schema=SCHEMA), temporary)
+            _sync(temporary)  # on disk before the name says it is whole: a power cut leaves no empty part
+            os.replace(temporary, self.out / name)
+            _sync(self.out)  # and the rename itself
             self.parts += 1
         self.rows, self.inputs, self.since = [], 0, time.monotonic()
+
+
+def _sync(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # a folder cannot be opened on every system (Windows): the file's own sync stands
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def stream_to_parts(ds, paths: Iterable[str], writer: PartWriter, summary: Summary, every: int, bar) -> None:
@@ -90,6 +125,7 @@ def stream_to_parts(ds, paths: Iterable[str], writer: PartWriter, summary: Summa
             if rows is not None:
                 finish(join_tracks(rows, every))
         bar.set_postfix_str(f"{summary.frames / max(time.monotonic() - start, 1e-9):.1f} frames/s", refresh=False)
+        writer.flush_if_due()
     for rows in inputs.close_out(every):
         summary.lost += 1
         finish(rows)

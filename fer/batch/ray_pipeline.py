@@ -5,9 +5,11 @@ Ray is imported inside these functions only, so ``import fer.batch`` never loads
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
+from collections.abc import Iterator
 
 from fer.batch.analyse import Analyzer
 from fer.batch.provenance import ModelChoice
@@ -33,24 +35,35 @@ def start_ray(address: str | None = None, num_cpus: int | None = None, quiet: bo
     return True
 
 
-def quiet_ray_data() -> None:
-    """Our own progress bar and summary replace Ray Data's per-operator bars and statistics."""
+@contextlib.contextmanager
+def ray_data_settings() -> Iterator[None]:
+    """Ray Data as one run of ours needs it, the caller's settings restored afterwards (they belong to
+    the process: a library user's later Ray Data jobs must not inherit them).
+
+    Our own progress bar and summary replace Ray Data's per-operator bars and statistics; and a block
+    that failed past its retries is dropped instead of ending the run (Ray Data's default): its
+    inputs get error rows once the stream ends (:func:`fer.batch.parquet_parts.stream_to_parts`).
+    """
     import ray.data
 
-    ctx = ray.data.DataContext.get_current()
-    ctx.enable_progress_bars = False
-    ctx.print_on_execution_start = False
-    ctx.enable_auto_log_stats = False
-    logging.getLogger("ray.data").setLevel(logging.WARNING)
-    logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)  # "progress bars disabled"
-
-
-def keep_going_past_failed_blocks() -> None:
-    """A block that failed past its retries is dropped instead of ending the run (Ray Data's default):
-    its inputs get error rows once the stream ends (:func:`fer.batch.parquet_parts.stream_to_parts`)."""
-    import ray.data
-
-    ray.data.DataContext.get_current().max_errored_blocks = -1
+    context = ray.data.DataContext.get_current()
+    ours = {"enable_progress_bars": False, "print_on_execution_start": False, "enable_auto_log_stats": False,
+            "max_errored_blocks": -1}
+    # "progress bars disabled" is logged at WARNING by the progress module
+    levels = {"ray.data": logging.WARNING, "ray.data._internal.progress": logging.ERROR}
+    saved = {key: getattr(context, key) for key in ours}
+    saved_levels = {name: logging.getLogger(name).level for name in levels}
+    for key, value in ours.items():
+        setattr(context, key, value)
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            setattr(context, key, value)
+        for name, level in saved_levels.items():
+            logging.getLogger(name).setLevel(level)
 
 
 def raw_dataset(units: list[dict], workers: int, model: ModelChoice, every: int = 1):
