@@ -26,7 +26,7 @@ MODEL = "bundled"
 
 @pytest.fixture(scope="module")
 def collection(tmp_path_factory):
-    """Photos with one, two and no face, a broken "photo", a 3 s video, a file that is no media."""
+    """Photos with one, two and no face, a broken "photo", a 3 s video, files that are no media."""
     root = tmp_path_factory.mktemp("collection")
     (root / "sub").mkdir()
     shutil.copy(EXAMPLES / "grace_hopper.jpg", root / "grace_hopper.jpg")
@@ -34,6 +34,7 @@ def collection(tmp_path_factory):
     shutil.copy(EXAMPLES / "two_faces.jpg", root / "sub" / "two_faces.jpg")
     (root / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
     (root / "notes.txt").write_text("not media: a folder walk skips it")
+    (root / "consent.pdf").write_bytes(b"%PDF-1.4")  # nor this: Pillow writes PDFs but cannot read them
     face_video(root / "pan.mp4", frames=30, fps=10)
     return root
 
@@ -57,6 +58,8 @@ def test_inputs_from_folders_globs_and_names(collection):
     names = [p.removeprefix(str(collection) + "/") for p in found]
     assert names == ["broken.jpg", "grace_hopper.jpg", "no_face_coffee.jpg", "pan.mp4", "sub/two_faces.jpg", "missing.png"]
     assert not any(found.values())  # nothing known to be wrong before analysis
+    typo = str(collection / "*.jgp")
+    assert batch.list_inputs([typo]) == {typo: "no file matches this pattern"}  # was silently nothing
 
 
 def test_a_file_name_that_is_not_utf8_gets_an_error_row(tmp_path):

@@ -23,8 +23,8 @@ def list_inputs(inputs: Iterable[str | Path]) -> dict[str, str]:
     can), in first occurrence order.
 
     Folders and globs keep only image and video files; a file named directly is always kept, so
-    a broken or mistyped one gets its error row. A name that matches nothing is kept too, for the
-    same reason.
+    a broken or mistyped one gets its error row. A name or a pattern that matches nothing is kept
+    too, for the same reason.
     """
     wanted = media_suffixes()
     found: dict[str, str] = {}
@@ -34,8 +34,9 @@ def list_inputs(inputs: Iterable[str | Path]) -> dict[str, str]:
         elif os.path.isfile(item) or not glob.has_magic(item):
             listed = {item: ""}
         else:
-            listed = {}
-            for match in sorted(glob.glob(item, recursive=True)):
+            matches = sorted(glob.glob(item, recursive=True))
+            listed = {} if matches else {item: "no file matches this pattern"}  # a typo is said, not dropped
+            for match in matches:
                 if os.path.isdir(match):
                     listed.update(walk_folder(match, wanted))
                 elif suffix(match) in wanted:
@@ -98,10 +99,12 @@ def media_suffixes() -> set[str]:
 
 
 def image_suffixes() -> set[str]:
-    """Every extension Pillow can open, so a folder walk takes what :func:`fer.load_image` reads."""
+    """Every extension Pillow can open, so a folder walk takes what :func:`fer.load_image` reads;
+    not those of formats it can only write (PDF, Palm), or every consent.pdf would be an error row."""
     from PIL import Image
 
-    return {ext.lower() for ext in Image.registered_extensions()}
+    readable = {ext.lower() for ext, format in Image.registered_extensions().items() if format in Image.OPEN}
+    return readable | {".mpo"}  # a camera's multi-picture JPEG: Pillow's JPEG reader opens it, as MPO
 
 
 def suffix(name: str) -> str:
