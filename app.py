@@ -51,6 +51,7 @@ def tune_server_process() -> None:
 
 tune_server_process()
 
+import cv2  # noqa: E402
 import gradio as gr  # noqa: E402
 import numpy as np  # noqa: E402
 
@@ -223,16 +224,31 @@ def analyze(path: str | None, model: str = DEFAULT_CHOICE) -> dict:
 @dataclass(frozen=True)
 class Shown:
     """An analysed image as its tab shows it, kept for the visitor in ``gr.State``: picking a face
-    draws its highlight on this copy, without analysing the image again."""
+    draws its highlight on this copy, without analysing the image again.
 
-    annotated: np.ndarray  # numbered boxes, on the heat map if one was asked for
+    Kept as JPEG, as the page shows it: Gradio holds a closed tab's state for an hour, and as an
+    array a 49-megapixel photo (a 768 KB upload) held 147 MB.
+    """
+
+    jpeg: bytes  # numbered boxes, on the heat map if one was asked for
     result: ImageResult
+
+    @classmethod
+    def of(cls, annotated: np.ndarray, result: ImageResult) -> "Shown":
+        ok, encoded = cv2.imencode(".jpg", cv2.cvtColor(annotated, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
+        if not ok:
+            raise RuntimeError("the annotated image could not be encoded as JPEG")
+        return cls(encoded.tobytes(), result)
+
+    @property
+    def annotated(self) -> np.ndarray:
+        return load_image(self.jpeg)
 
 
 def _panel(image: np.ndarray, result: ImageResult, heat_map: bool = False, model: str | None = None):
     base = recognizer_for(model).explain(image, result) if heat_map and result.faces else image
-    shown = Shown(draw_results(base, result, numbered=True), result)
-    return shown.annotated, _face_label(result), _face_rows(result), _status(result, heat_map), shown
+    annotated = draw_results(base, result, numbered=True)
+    return annotated, _face_label(result), _face_rows(result), _status(result, heat_map), Shown.of(annotated, result)
 
 
 @clear_errors
