@@ -505,15 +505,49 @@ def fresh_output_dir() -> Path:
     return Path(tempfile.mkdtemp(dir=OUTPUT_ROOT))
 
 
+# The video analysis under way in each session, by session: Stop, or the visitor closing the tab, sets
+# its event. Gradio's own cancel only stops waiting for the answer; the analysis runs in a thread
+# of its own and, unstopped, held the only video slot (concurrency 1) to the last frame.
+_video_stops: dict[str, threading.Event] = {}
+_video_stops_lock = threading.Lock()
+VIDEO_STOPPED = "Stopped before the end; nothing was kept. Analyse again, perhaps every few frames, to see it whole."
+
+
 @clear_errors
-def analyze_video_file(path: str | None, every: int, progress=gr.Progress()):
+def analyze_video_file(path: str | None, every: int, request: gr.Request = None, progress=gr.Progress()):
     """API ``/analyze_video``: annotated WebM, probability-over-time plot, CSV, per-face summary."""
     if not path:
         raise gr.Error("Please upload a video.")
-    out = fresh_output_dir()
-    analysis = analyze_video(recognizer, path, every=int(every), annotated=out / "annotated.webm",
-                             max_seconds=MAX_VIDEO_SECONDS, progress=lambda f, d: progress(f, desc=d))
+    session, stop = _session_of(request), threading.Event()
+    with _video_stops_lock:
+        _video_stops[session] = stop
+
+    def report(fraction, desc):
+        if stop.is_set():
+            raise VideoError(VIDEO_STOPPED)  # analyze_video then removes its half-written video
+        progress(fraction, desc=desc)
+
+    try:
+        out = fresh_output_dir()
+        analysis = analyze_video(recognizer, path, every=int(every), annotated=out / "annotated.webm",
+                                 max_seconds=MAX_VIDEO_SECONDS, progress=report)
+    finally:
+        with _video_stops_lock:
+            if _video_stops.get(session) is stop:
+                del _video_stops[session]
     return str(analysis.annotated_path), analysis.plot(), str(analysis.write_csv(out / "emotions.csv")), analysis.summary()
+
+
+def stop_video(request: gr.Request = None) -> None:
+    """The Video tab's Stop, and a closed tab: end the session's analysis at its next frame."""
+    with _video_stops_lock:
+        stop = _video_stops.get(_session_of(request))
+    if stop is not None:
+        stop.set()
+
+
+def _session_of(request: gr.Request | None) -> str:
+    return getattr(request, "session_hash", None) or "no session"
 
 
 LIVE_HTML = """
@@ -633,14 +667,21 @@ with gr.Blocks(title="Facial emotion recognition", delete_cache=(3600, 86400)) a
             with gr.Column():
                 video_in = gr.Video(sources=["upload"], label=f"Video (up to {MAX_VIDEO_SECONDS:.0f} s)", elem_id="video-input")
                 every = gr.Slider(1, 30, value=5, step=1, label="Analyse every Nth frame")
-                video_run = gr.Button("Analyze video", variant="primary", elem_id="video-run")
+                with gr.Row():
+                    video_run = gr.Button("Analyze video", variant="primary", elem_id="video-run")
+                    video_stop = gr.Button("Stop", elem_id="video-stop")
             with gr.Column():
                 video_out = gr.Video(label="Annotated video", interactive=False, elem_id="video-output")
                 video_plot = gr.Plot(label="Emotions over time", elem_id="video-plot")
                 video_csv = gr.File(label="CSV: frame, time, face id, box, probabilities", elem_id="video-csv")
                 video_summary = gr.JSON(label="Per face")
-        video_run.click(analyze_video_file, [video_in, every], [video_out, video_plot, video_csv, video_summary],
-                        api_name="analyze_video", concurrency_limit=1)
+        video_outputs = [video_out, video_plot, video_csv, video_summary]
+        video_event = video_run.click(analyze_video_file, [video_in, every], video_outputs,
+                                      api_name="analyze_video", concurrency_limit=1)
+        video_stop.click(stop_video, None, None, queue=False, cancels=[video_event], api_visibility="private")
+        # a new video (or none) takes the last one's results off the page
+        video_in.change(lambda: (None, None, None, None), None, video_outputs, queue=False, api_visibility="private")
+    demo.unload(stop_video)  # a tab closed mid-analysis frees the video slot for the next visitor
     with gr.Tab("Examples"):
         with gr.Row():
             gallery = gr.Gallery(value=[str(p) for p in EXAMPLES], label="Click an example", columns=3, allow_preview=False, elem_id="examples-gallery")

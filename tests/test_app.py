@@ -310,6 +310,31 @@ def test_video_handler(app, tmp_path):
     assert refused.value.message == "no such file: missing.mp4"  # fer.video's reason, not the catch-all
 
 
+def test_stop_ends_a_video_analysis_at_its_next_frame_and_only_that_sessions(app, tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from videos import face_video
+
+    video = str(face_video(tmp_path / "v.mp4", frames=12))
+    visitor, other = SimpleNamespace(session_hash="visitor"), SimpleNamespace(session_hash="other")
+    frames = []
+
+    def progress(fraction, desc):  # the visitor presses Stop while the third frame is analysed
+        frames.append(desc)
+        app.stop_video(other)  # another session's Stop (or closed tab) does not touch this analysis
+        if len(frames) == 3:
+            app.stop_video(visitor)
+
+    out = tmp_path / "out"
+    out.mkdir()
+    monkeypatch.setattr(app, "fresh_output_dir", lambda: out)
+    with pytest.raises(app.gr.Error) as stopped:
+        app.analyze_video_file(video, 1, visitor, progress=progress)
+    assert stopped.value.message == app.VIDEO_STOPPED and len(frames) == 3  # was all 12 frames
+    assert list(out.iterdir()) == [] and app._video_stops == {}  # no half-written video, nothing held
+    assert app.analyze_video_file(video, 6, visitor, progress=lambda *a, **k: None)[3]["analysed_frames"] == 2  # runs again
+
+
 def test_examples_are_ours_to_ship(app):
     names = {p.name for p in app.EXAMPLES}
     assert {"grace_hopper.jpg", "two_faces.jpg", "no_face_coffee.jpg"} <= names
