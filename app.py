@@ -109,6 +109,10 @@ def choice_sources(fer_model: str | None) -> tuple[str, dict[str, str | None]]:
 
 
 DEFAULT_CHOICE, MODEL_SOURCES = choice_sources(os.environ.get("FER_MODEL"))
+# The listeners that analyse a photo share one queue, whose limit (demo.queue's default, one per
+# worker) then holds for all of them together: Gradio counts each listener apart otherwise, and the
+# requests over the workers waited inside the recognizer, shown as "processing", not as a place in line
+MODEL_QUEUE = "photo analysis"
 _recognizers: dict[str, EmotionRecognizer] = {}
 # one lock per choice: the first "Accurate" request, which may download the ensemble, must not hold
 # up "Fast" requests meanwhile
@@ -659,7 +663,8 @@ with gr.Blocks(title="Facial emotion recognition", delete_cache=(3600, 86400)) a
         # Switching the model or the heat map answers the photo again: a result beside a setting it
         # was not made with would mislabel it (.input: the visitor's changes, not the page's own)
         gr.on([run.click, upload.upload, upload.clear, model_choice.input, heat_map.input], show_upload,
-              [upload, heat_map, model_choice], outputs, api_visibility="private", trigger_mode=NEWEST_WINS)
+              [upload, heat_map, model_choice], outputs, api_visibility="private", trigger_mode=NEWEST_WINS,
+              concurrency_id=MODEL_QUEUE)
     with gr.Tab("Webcam"):
         live_webcam()
     with gr.Tab("Video"):
@@ -687,7 +692,8 @@ with gr.Blocks(title="Facial emotion recognition", delete_cache=(3600, 86400)) a
             gallery = gr.Gallery(value=[str(p) for p in EXAMPLES], label="Click an example", columns=3, allow_preview=False, elem_id="examples-gallery")
             with gr.Column():
                 example_panel = result_panel("example")
-        gallery.select(show_example, None, example_panel, api_visibility="private", trigger_mode=NEWEST_WINS)
+        gallery.select(show_example, None, example_panel, api_visibility="private", trigger_mode=NEWEST_WINS,
+                       concurrency_id=MODEL_QUEUE)
 
     # API-only endpoints, invisible in the UI
     with gr.Row(visible=False):
@@ -698,8 +704,8 @@ with gr.Blocks(title="Facial emotion recognition", delete_cache=(3600, 86400)) a
         # JPEG, not Gradio's default WebP: 0.15 s against 7.7 s to encode an annotated 10-megapixel photo
         api_image, api_label, api_json = gr.Image(type="numpy", format="jpeg"), gr.Label(), gr.JSON()
     api_button = gr.Button(visible=False)
-    api_button.click(predict, [api_in, api_model], [api_image, api_label], api_name="predict")
-    api_button.click(analyze, [api_in, api_model], api_json, api_name="analyze")
+    api_button.click(predict, [api_in, api_model], [api_image, api_label], api_name="predict", concurrency_id=MODEL_QUEUE)
+    api_button.click(analyze, [api_in, api_model], api_json, api_name="analyze", concurrency_id=MODEL_QUEUE)
 
 
 def warm_example_cache() -> None:

@@ -391,3 +391,14 @@ def test_output_folders_expire_and_a_concurrent_sweep_is_harmless(app, tmp_path,
     monkeypatch.setattr(Path, "iterdir", lambda self: iter([*real_iterdir(self), self / "vanished"]))
     fresh = app.fresh_output_dir()
     assert fresh.parent == root and sorted(p.name for p in real_iterdir(root)) == sorted(["recent", fresh.name])
+
+
+def test_every_listener_that_analyses_a_photo_waits_in_one_queue(app):
+    """Gradio limits each listener apart unless they share a concurrency id: the Upload tab, the
+    examples and both API endpoints once admitted a worker's count each, and the extra requests
+    waited inside the recognizer, shown as "processing" rather than as a place in the queue."""
+    listeners = list(app.demo.fns.values())
+    shared = {f.name: f.concurrency_limit for f in listeners if f.concurrency_id == app.MODEL_QUEUE}
+    assert shared == {"show_upload": "default", "show_example": "default", "predict": "default", "analyze": "default"}
+    [video] = [f for f in listeners if f.name == "analyze_video_file"]
+    assert video.concurrency_id != app.MODEL_QUEUE and video.concurrency_limit == 1  # its own slot
