@@ -33,6 +33,8 @@ def test_handlers_take_files_and_number_the_faces(app):
     assert label.label == "Face 1 (the largest)"
     assert {c["label"] for c in label.value["confidences"]} == {"angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"}
     assert len(shown.result.faces) == 2  # kept for picking a face, the image as the page shows it: JPEG
+    largest = max(shown.result.faces, key=lambda f: f.area)
+    assert {c["label"]: c["confidence"] for c in label.value["confidences"]} == pytest.approx(largest.scores)
     assert np.abs(shown.annotated.astype(int) - annotated).mean() < 2 and len(shown.jpeg) < annotated.nbytes / 4
     annotated, label, rows, status, shown = app.show(str(EXAMPLES / "no_face_coffee.jpg"))
     assert rows == [] and status == app.NO_FACE and label.value["label"] == "no face found"
@@ -352,6 +354,14 @@ def test_api_endpoints_through_gradio_client(server):
     assert label["label"] in {c["label"] for c in label["confidences"]} and len(label["confidences"]) == 7
     analysis = client.predict(handle_file(str(EXAMPLES / "two_faces.jpg")), api_name="/analyze")
     assert len(analysis["faces"]) == 2
+    # /predict's confidences are the largest face's, as /analyze gives them
+    _, two_label = client.predict(handle_file(str(EXAMPLES / "two_faces.jpg")), api_name="/predict")
+
+    def area(face):
+        return (face["box"][2] - face["box"][0]) * (face["box"][3] - face["box"][1])
+
+    largest = max(analysis["faces"], key=area)
+    assert {c["label"]: c["confidence"] for c in two_label["confidences"]} == pytest.approx(largest["scores"], abs=1e-4)  # /analyze rounds to 4 places
     assert set(analysis["faces"][0]) == {"box", "score", "label", "scores"}
     assert client.predict(handle_file(str(EXAMPLES / "no_face_coffee.jpg")), api_name="/analyze") == {"faces": []}
     # no face: /predict's label carries no confidences (None), which a caller must check for

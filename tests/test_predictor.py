@@ -99,3 +99,24 @@ def test_workers_below_one_are_refused(workers):
     """0 read as "the default" and a negative count made every call wait forever for a worker."""
     with pytest.raises(ValueError, match="workers must be 1 or more"):
         EmotionRecognizer(workers=workers)
+
+
+def test_each_face_is_labelled_from_its_own_crop_framed_as_the_model_says(recognizer):
+    """predict() against its parts, run by hand: a fresh detector, a fresh classifier of the bundled
+    folder, and each crop framed by that folder's config; labels in the folder's order."""
+    from fer.classifier import EmotionClassifier
+    from fer.detect import FaceDetector
+    from fer.preprocess import crop_face
+    from fer.source import BUNDLED_MODEL
+
+    image = load_image(EXAMPLES / "two_faces.jpg")
+    classifier = EmotionClassifier(BUNDLED_MODEL)
+    detections = sorted(FaceDetector().detect(image), key=lambda d: -(d.box[2] - d.box[0]) * (d.box[3] - d.box[1]))
+    expected = classifier.predict_proba(np.stack([crop_face(image, d, classifier.config.preprocessing) for d in detections]))
+    result = recognizer.predict(image)
+    assert len(result.faces) == len(detections) == 2
+    for face, probabilities in zip(result.faces, expected):
+        assert [face.scores[label] for label in classifier.labels] == pytest.approx(probabilities.tolist(), abs=1e-6)
+        assert face.label == classifier.labels[int(np.argmax(probabilities))]
+    # and what the photos show: the astronaut smiles
+    assert recognizer.predict(EXAMPLES / "astronaut.jpg").main_face.label == "happy"

@@ -153,6 +153,9 @@ def test_unreachable_hub_falls_back_to_bundled(hub, monkeypatch, caplog):
         location = resolve_model("fast")
     assert location.origin == BUNDLED
     assert "unreachable" in caplog.text
+    # each named model stands in with its own bundled copy: "Accurate" never answered by the fast one
+    accurate = resolve_model("accurate")
+    assert (accurate.folder, accurate.origin) == (BUNDLED_ACCURATE, "bundled:accurate")
     # the app's FER_MODEL: it still starts, on the bundled model
     monkeypatch.setenv("FER_MODEL", "someone/emotions")
     assert resolve_model().origin == BUNDLED
@@ -189,6 +192,11 @@ def test_named_models_are_pinned_to_the_tag_of_their_bundled_weights(hub, caplog
     for name, model in MODELS.items():
         assert model.revision == weights_tag(ModelConfig.load(model.bundled))
         assert re.fullmatch(r"weights-[0-9a-f]{12}", model.revision)
+        # the tag follows what the answers depend on: other weights or another temperature, another tag
+        config = ModelConfig.load(model.bundled)
+        other_weights = replace(config, metrics={**config.metrics, "tflite": {"sha256": "0" * 64}})
+        for changed in (other_weights, replace(config, temperature=config.temperature + 0.5)):
+            assert weights_tag(changed) != model.revision
     assert MODELS["fast"].revision != MODELS["accurate"].revision
     pinned = hub.add_commit(DEFAULT_REPO_ID, model_files(), branch=MODELS["fast"].revision)
     hub.add_commit(DEFAULT_REPO_ID, model_files(**{"README.md": b"# pushed later\n"}))  # main moves on
