@@ -31,6 +31,20 @@ def test_analysis_csv_plot_and_annotated_webm(recognizer, tmp_path, capfd):
     assert len(figure.axes) == 1 and len(figure.axes[0].lines) == 7
 
 
+def test_the_summary_gives_each_face_its_frames_mean_probabilities_and_their_label():
+    from fer.video import VideoAnalysis
+
+    def row(frame, face, happy, neutral):
+        return {"frame": frame, "time": frame / 10, "face_id": face, "happy": happy, "neutral": neutral}
+
+    # face 1: happy in two frames of three, but the neutral frame is sure and the happy ones are not
+    rows = [row(0, 1, 0.55, 0.45), row(1, 1, 0.55, 0.45), row(2, 1, 0.05, 0.95), row(0, 2, 0.9, 0.1)]
+    tracks = VideoAnalysis(("happy", "neutral"), fps=10.0, frame_count=3, every=1, rows=rows, analysed_frames=3).summary()["tracks"]
+    assert list(tracks) == ["1", "2"]  # the most often seen first
+    assert tracks["1"] == {"frames": 3, "label": "neutral", "mean_scores": {"happy": 0.3833, "neutral": 0.6167}}
+    assert tracks["2"] == {"frames": 1, "label": "happy", "mean_scores": {"happy": 0.9, "neutral": 0.1}}
+
+
 def test_the_plot_draws_labels_that_have_no_colour_of_their_own():
     from fer.video import VideoAnalysis
 
