@@ -77,8 +77,8 @@ log = logging.getLogger("app")
 # camera frame goes to analyse_live_frame while fewer than LIVE_IN_FLIGHT are on their way; the
 # answers (boxes, labels, the main face's probabilities) are drawn over the video, and the timeline
 # of the last TIMELINE_S is re-sent every PLOT_EVERY_S, not per frame. LIVE_STREAMS run at once (2 CPU cores) and
-# each lasts LIVE_TIME_LIMIT_S, so one visitor cannot hold the Space; a stream that sends nothing for
-# LIVE_IDLE_S (its page closed) frees its place.
+# each lasts LIVE_TIME_LIMIT_S, so one visitor cannot hold the Space; a stream that has no frame
+# arriving, in analysis or answered for LIVE_IDLE_S (its page closed) frees its place.
 TIMELINE_S = 30
 PLOT_EVERY_S = 1.0
 LIVE_STREAMS = 2
@@ -317,6 +317,13 @@ class LiveStream:
     analysing: int = 0  # its frames being analysed now: at most LIVE_IN_FLIGHT (see frame_slot)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
+    def idle(self, now: float) -> bool:
+        """Whether its page has gone quiet: no frame arrived or was answered for ``LIVE_IDLE_S`` and
+        none is being analysed. A page sends its next frame only when one is answered, so a slow
+        server (frames taking longer than LIVE_IDLE_S) must not read as a closed page."""
+        with self.lock:
+            return self.analysing == 0 and now - self.seen_at > LIVE_IDLE_S
+
 
 @contextmanager
 def frame_slot(live: LiveStream):
@@ -333,6 +340,7 @@ def frame_slot(live: LiveStream):
         if admitted:
             with live.lock:
                 live.analysing -= 1
+                live.seen_at = time.monotonic()  # answered: the page's next frame is on its way
 
 
 def live_answer(live: LiveStream, image: np.ndarray, seq: int, window: int, now: float | None = None) -> dict:
@@ -380,7 +388,7 @@ def _live_stream(key: str, seq: int, window: int, now: float) -> LiveStream:
     random (a server function is not told the visitor's Gradio session). A frame of a stream that has
     ended (Stop, its time limit, its page gone quiet) is refused, not taken for a new stream."""
     with _live_streams_lock:
-        for old in [k for k, s in _live_streams.items() if now - s.seen_at > LIVE_IDLE_S]:
+        for old in [k for k, s in _live_streams.items() if s.idle(now)]:
             _end(old)  # its page closed without a Stop
         live = _live_streams.get(key)
         if live is None:
@@ -393,7 +401,8 @@ def _live_stream(key: str, seq: int, window: int, now: float) -> LiveStream:
         if now - live.started_at > LIVE_TIME_LIMIT_S:
             _end(key)
             raise LiveError(f"A stream lasts {LIVE_TIME_LIMIT_S} s; press Start to go on.")
-        live.seen_at = now
+        with live.lock:
+            live.seen_at = max(live.seen_at, now)
         return live
 
 

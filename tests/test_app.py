@@ -241,6 +241,29 @@ def test_live_streams_are_limited_in_number_and_length(app, live_streams, monkey
     assert ended == {"error": f"A stream lasts {app.LIVE_TIME_LIMIT_S} s; press Start to go on."} and "b" not in live_streams
 
 
+def test_a_slow_server_does_not_end_a_stream_whose_frames_are_in_analysis(app, live_streams, monkeypatch):
+    """The page sends its next frame only when one is answered, so frames that each take longer than
+    LIVE_IDLE_S (a loaded server) leave a gap in arrivals: the stream is still watched and must go on,
+    and another stream's frame meanwhile must not close it."""
+    (frame,) = _webcam_frames(1)
+    real_predict = app.recognizer.predict
+
+    def slow_predict(image, tiles=None):  # the analysis outlasts LIVE_IDLE_S, and another page's frame comes
+        monkeypatch.setattr(app.recognizer, "predict", real_predict)
+        live_streams["a"].seen_at -= app.LIVE_IDLE_S + 1
+        assert "faces" in app.analyse_live_frame({"stream": "b", "seq": 1, "frame": frame, "window": 5})
+        assert "a" in live_streams  # in analysis: not idle
+        return real_predict(image, tiles=tiles)
+
+    monkeypatch.setattr(app.recognizer, "predict", slow_predict)
+    assert "faces" in app.analyse_live_frame({"stream": "a", "seq": 1, "frame": frame, "window": 5})
+    # answered just now: its next frame (sent on that answer) goes on
+    assert "faces" in app.analyse_live_frame({"stream": "a", "seq": app.LIVE_IN_FLIGHT + 1, "frame": frame, "window": 5})
+    live_streams["a"].seen_at -= app.LIVE_IDLE_S + 1  # and a page gone quiet is still closed
+    assert "faces" in app.analyse_live_frame({"stream": "b", "seq": 2, "frame": frame, "window": 5})
+    assert set(live_streams) == {"b"}
+
+
 def test_a_stream_has_no_more_frames_analysed_at_once_than_its_page_sends(app, live_streams, monkeypatch):
     """The page keeps LIVE_IN_FLIGHT frames on their way, but the server function is open to any
     caller: a script sending more frames of its stream at once must not have them all analysed (it
