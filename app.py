@@ -492,6 +492,12 @@ _example_cache: dict[int, tuple] = {}
 
 
 @clear_errors
+def example_caption(path: Path) -> str:
+    """An example's caption, from its file name ("no_face_coffee.jpg" -> "No face coffee"): the
+    gallery shows it as each picture's title and alt text, for visitors who cannot see it."""
+    return path.stem.replace("_", " ").capitalize()
+
+
 def show_example(evt: gr.SelectData):
     """Examples are analysed once and then answered from memory, so a click is instant."""
     if evt.index not in _example_cache:
@@ -698,7 +704,7 @@ with gr.Blocks(title="Facial emotion recognition", delete_cache=(3600, 86400)) a
     demo.unload(stop_video)  # a tab closed mid-analysis frees the video slot for the next visitor
     with gr.Tab("Examples"):
         with gr.Row():
-            gallery = gr.Gallery(value=[str(p) for p in EXAMPLES], label="Click an example", columns=3, allow_preview=False, elem_id="examples-gallery")
+            gallery = gr.Gallery(value=[(str(p), example_caption(p)) for p in EXAMPLES], label="Click an example", columns=3, allow_preview=False, elem_id="examples-gallery")
             with gr.Column():
                 example_panel = result_panel("example")
         gallery.select(show_example, None, example_panel, api_visibility="private", trigger_mode=NEWEST_WINS,

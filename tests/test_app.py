@@ -367,6 +367,12 @@ def test_examples_are_ours_to_ship(app):
     assert all(name in credits for name in names)
 
 
+def test_every_example_has_a_caption_for_its_alt_text(app):
+    (gallery,) = [b for b in app.demo.blocks.values() if getattr(b, "elem_id", None) == "examples-gallery"]
+    captions = [item["caption"] for item in gallery.get_config()["value"]]
+    assert len(captions) == len(app.EXAMPLES) and "No face coffee" in captions and all(captions)
+
+
 def test_api_endpoints_through_gradio_client(server):
     from gradio_client import Client, handle_file
 
