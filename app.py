@@ -345,7 +345,8 @@ def frame_slot(live: LiveStream):
 
 def live_answer(live: LiveStream, image: np.ndarray, seq: int, window: int, now: float | None = None) -> dict:
     """One camera frame of a stream -> what the page draws over the video: every face's box, tracked
-    label and confidence, the main face's probabilities (smoothed over ``window`` frames per face),
+    label and confidence, the main face's probabilities (smoothed over ``window`` frames per face;
+    the main face is the one the timeline follows, see :class:`fer.tracking.EmotionTimeline`),
     and, about once a second, the timeline and its summary (a plot per frame would cost the server
     and the browser more than the frame itself). No tiling: webcam faces are close-ups.
 
@@ -360,12 +361,15 @@ def live_answer(live: LiveStream, image: np.ndarray, seq: int, window: int, now:
         live.tracker.set_window(int(window))
         tracked = live.tracker.update(result)
         live.timeline.add(now, tracked)
+        # the bars show the face the timeline follows, so both describe one person; the largest
+        # while that face is out of sight
+        main = live.timeline.followed(tracked) or (tracked[0] if tracked else None)
         answer = {
             "seq": seq,
             "size": list(result.size),
             "faces": [{"id": t.id, "box": list(t.face.box), "label": t.face.label, "confidence": round(t.face.confidence, 4)}
                       for t in tracked],
-            "main": dict(tracked[0].face.scores) if tracked else None,
+            "main": dict(main.face.scores) if main else None,
         }
         if now - live.plotted_at >= PLOT_EVERY_S:
             live.plotted_at = now

@@ -127,7 +127,7 @@ class EmotionTimeline:
     def add(self, now: float, faces: list[TrackedFace]) -> None:
         """Record the followed face's probabilities at ``now``; ``faces`` as :meth:`FaceTracker.update`
         returns them (largest first)."""
-        followed = next((f for f in faces if f.id == self.face_id), None)
+        followed = self.followed(faces)
         if followed is None and faces and now - self._seen_at > self.patience:
             followed = faces[0]
             self.face_id = followed.id
@@ -137,6 +137,10 @@ class EmotionTimeline:
             self.samples.append((now, followed.face.scores))
         while self.samples and self.samples[0][0] < now - self.seconds:
             self.samples.popleft()
+
+    def followed(self, faces: list[TrackedFace]) -> TrackedFace | None:
+        """The face it follows among ``faces``; None when that face is not among them."""
+        return next((f for f in faces if f.id == self.face_id), None)
 
     def series(self, now: float, max_points: int = 120) -> tuple[list[float], dict[str, list[float]]]:
         """Times relative to ``now`` (negative seconds) and each label's probability at them, thinned

@@ -211,6 +211,22 @@ def test_live_frames_are_answered_with_faces_and_the_timeline_once_a_second(app,
     assert live_streams == {}
 
 
+def test_the_live_bars_show_the_face_the_timeline_follows(app, monkeypatch):
+    """Two people in view: the timeline keeps following the one that was largest when it started,
+    and the bars (``main``) must describe that same person when the other comes closer."""
+    def face(box, label):
+        return FaceResult(box, 0.9, label, {k: (0.94 if k == label else 0.01) for k in app.recognizer.labels})
+
+    frames = iter([ImageResult([face((0, 0, 100, 100), "happy"), face((200, 0, 280, 80), "sad")], (640, 480)),
+                   ImageResult([face((200, 0, 310, 110), "sad"), face((0, 0, 100, 100), "happy")], (640, 480))])
+    monkeypatch.setattr(app.recognizer, "predict", lambda image, tiles=None: next(frames))
+    live, image = app.LiveStream(app.FaceTracker(window=1)), np.zeros((480, 640, 3), np.uint8)
+    first = app.live_answer(live, image, 1, 1, now=0.0)
+    assert max(first["main"], key=first["main"].get) == "happy"
+    second = app.live_answer(live, image, 2, 1, now=0.1)  # the sad face is now the largest
+    assert second["faces"][0]["label"] == "sad" and max(second["main"], key=second["main"].get) == "happy"
+
+
 def test_an_ended_stream_stays_ended(app, live_streams):
     """Frames still on their way when a stream ends (Stop, its time limit, its page gone quiet) must
     not open it again: it would hold one of the server's places with nobody watching."""
