@@ -1,4 +1,4 @@
-"""``python -m fer FILE [FILE ...] [--json] [--model DIR_OR_REPO] [--revision REV] [--out DIR] [--csv CSV] [--verbose]``.
+"""``python -m fer FILE [FILE ...] [--json] [--model DIR_OR_REPO] [--revision REV] [--out DIR] [--csv CSV] [--max-video-seconds S] [--verbose]``.
 
 Images give every face; videos (by extension) give each tracked face's emotions over time, with
 ``--every N`` frames analysed and ``--csv`` for one row per face per analysed frame.
@@ -29,11 +29,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "and its name: 1_photo_fer.png (images), 2_clip_fer.webm (videos)")
     parser.add_argument("--every", type=int, default=1, help="videos: analyse every Nth frame (default 1)")
     parser.add_argument("--csv", type=Path, help="videos: write frame, time, face id, box and probabilities here")
+    parser.add_argument("--max-video-seconds", type=float, default=None, metavar="SECONDS",
+                        help="videos: refuse those longer than this (default 300; python -m fer.batch has no limit)")
     parser.add_argument("--verbose", action="store_true", help="also print debug logs and the native libraries' "
                         "start-up messages, hidden by default (as FER_VERBOSE=1 does)")
     args = parser.parse_args(argv)
     if args.every < 1:  # a usage error, not one failure per video
         parser.error("--every must be 1 or more")
+    if args.max_video_seconds is not None and not args.max_video_seconds > 0:  # also refuses nan
+        parser.error("--max-video-seconds must be more than 0")
     videos = [p for p in args.images if is_video(p)]
     if args.csv and len(videos) != 1:
         parser.error("--csv needs exactly one video among the inputs")
@@ -79,7 +83,8 @@ def analyse_video(recognizer, path: str, args: argparse.Namespace, annotated: Pa
     from fer.video import analyze_video
 
     try:
-        analysis = analyze_video(recognizer, path, every=args.every, annotated=annotated, progress=progress)
+        limit = {} if args.max_video_seconds is None else {"max_seconds": args.max_video_seconds}
+        analysis = analyze_video(recognizer, path, every=args.every, annotated=annotated, progress=progress, **limit)
     except Exception as err:  # whatever it is, this file's record says so and the others go on
         return {"path": path, "video": None, "error": describe_failure(err)}
     record = {"path": path, "video": analysis.summary(), "error": None}

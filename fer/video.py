@@ -106,6 +106,11 @@ class VideoAnalysis:
         return fig
 
 
+def _seconds(value: float) -> str:
+    """A duration as people write it: 2.4, 120, never "2" for 2.4 against a limit of 2."""
+    return f"{value:.1f}".removesuffix(".0")
+
+
 def open_video(path: str | Path, max_seconds: float, max_frames: float | None = None,
                max_pixels: float | None = None) -> tuple[cv2.VideoCapture, float, int]:
     """(capture, frames per second, the header's frame count, 0 where it gives none), or a
@@ -136,7 +141,7 @@ def open_video(path: str | Path, max_seconds: float, max_frames: float | None = 
     width, height = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
     problem = None
     if frames / fps > max_seconds:
-        problem = f"{path.name} lasts {frames / fps:.0f} s; the limit is {max_seconds:.0f} s"
+        problem = f"{path.name} lasts {_seconds(frames / fps)} s; the limit is {_seconds(max_seconds)} s"
     elif frames > max_frames:
         problem = f"{path.name} has {frames} frames; the limit is {max_frames:.0f} (FER_MAX_VIDEO_FRAMES raises it)"
     elif width * height > max_pixels:

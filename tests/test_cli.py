@@ -116,6 +116,21 @@ def test_every_below_one_is_a_usage_error(capsys):
     assert exit.value.code == 2 and "--every must be 1 or more" in capsys.readouterr().err
 
 
+def test_the_video_length_limit_can_be_set(tmp_path, capsys):
+    """A 2.4 s clip against a 2 s limit is refused with the limit named; a 3 s limit reads it."""
+    from videos import face_video
+
+    clip = face_video(tmp_path / "clip.webm", frames=24, fps=10.0)
+    assert main([str(clip), "--json", "--max-video-seconds", "2"]) == 1
+    assert json.loads(capsys.readouterr().out)[0]["error"] == "clip.webm lasts 2.4 s; the limit is 2 s"
+    assert main([str(clip), "--json", "--max-video-seconds", "3", "--every", "12"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["video"]["analysed_frames"] == 2
+    for bad in ("0", "nan"):
+        with pytest.raises(SystemExit) as exit:
+            parse_args(["clip.mp4", "--max-video-seconds", bad])
+        assert exit.value.code == 2 and "--max-video-seconds must be more than 0" in capsys.readouterr().err
+
+
 def test_csv_naming_an_input_is_a_usage_error_not_a_lost_video(tmp_path, capsys):
     clip = tmp_path / "clip.mp4"
     clip.write_bytes(b"the user's video")
