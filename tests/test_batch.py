@@ -53,6 +53,22 @@ def test_import_fer_does_not_import_ray():
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
 
 
+def test_verbose_shows_the_workers_native_messages_too(monkeypatch):
+    """``--verbose`` (quiet=False) puts FER_VERBOSE=1 in the workers' environment, where fer's native
+    start-up messages are held back otherwise; quiet runs leave the workers' environment alone."""
+    import ray
+
+    from fer.batch.ray_pipeline import start_ray
+
+    calls = []
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", lambda **options: calls.append(options))
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    assert start_ray(num_cpus=1, quiet=False) and start_ray(num_cpus=1, quiet=True)
+    assert calls[0]["runtime_env"] == {"env_vars": {"FER_VERBOSE": "1"}} and calls[0]["log_to_driver"]
+    assert "runtime_env" not in calls[1] and not calls[1]["log_to_driver"]
+
+
 def test_inputs_from_folders_globs_and_names(collection):
     found = batch.list_inputs([collection, str(collection / "*.mp4"), collection / "missing.png"])
     names = [p.removeprefix(str(collection) + "/") for p in found]
