@@ -23,7 +23,9 @@ const plot = element.querySelector("#webcam-timeline .fer-plot");
 const summary = element.querySelector("#webcam-summary");
 const capture = document.createElement("canvas");
 
-const ANSWER_TIMEOUT_MS = 10000; // a frame unanswered this long frees its place
+const ANSWER_TIMEOUT_MS = 10000; // a frame unanswered this long ends the stream: the server is not answering
+const CAMERA_START_MS = 10000; // a camera granted but showing no picture this long is taken for no camera
+const MUTED_GRACE_MS = 2000; // a camera muted this long (taken by another program, a privacy switch) is paused
 let live = null; // the stream from Start to Stop: { id, camera, sent, shown, inFlight, timer }
 
 // the seven bars, built once and updated in place: a fixed order, so bars do not jump about live
@@ -105,20 +107,23 @@ function encode(canvas) { // a JPEG data URL, encoded off the page's main thread
 
 async function send(stream) {
   stream.inFlight++;
+  const seq = ++stream.sent; // numbered as captured: two frames encode at once and may finish out of order
+  let timer;
   try {
     capture.width = video.videoWidth;
     capture.height = video.videoHeight;
     capture.getContext("2d").drawImage(video, 0, 0);
     const frame = await encode(capture);
     if (stream !== live) return; // stopped meanwhile: the server has closed it
-    const request = { stream: stream.id, seq: ++stream.sent, frame, window: +smoothing.value };
+    const request = { stream: stream.id, seq, frame, window: +smoothing.value };
     // Gradio's client resolves undefined, never rejects, when the server fails
-    const timeout = new Promise((resolve) => setTimeout(resolve, ANSWER_TIMEOUT_MS));
+    const timeout = new Promise((resolve) => { timer = setTimeout(resolve, ANSWER_TIMEOUT_MS); });
     const answer = await Promise.race([server.analyse_live_frame(request), timeout]);
     receive(stream, answer ?? { error: "The server did not answer; press Start to try again." });
   } catch (err) {
     receive(stream, { error: `Could not send a camera frame (${err.message}); press Start to try again.` });
   } finally {
+    clearTimeout(timer);
     stream.inFlight--;
   }
 }
@@ -146,7 +151,17 @@ async function start() {
   try {
     camera = await navigator.mediaDevices.getUserMedia({ video: props.constraints, audio: false });
     video.srcObject = camera;
-    await video.play();
+    // a camera that is granted but sends no picture (a virtual camera with nothing on it) never
+    // lets play() finish: without a limit, Start would stay disabled until the page is reloaded
+    let timer;
+    const noPicture = new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error("the camera sent no picture")), CAMERA_START_MS);
+    });
+    try {
+      await Promise.race([video.play(), noPicture]);
+    } finally {
+      clearTimeout(timer);
+    }
   } catch (err) {
     camera?.getTracks().forEach((track) => track.stop());
     video.srcObject = null;
@@ -157,8 +172,13 @@ async function start() {
   }
   const stream = { id: `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`, camera, sent: 0, shown: 0, inFlight: 0 };
   live = stream;
-  // the camera unplugged, taken by another program or its permission withdrawn
-  camera.getVideoTracks()[0]?.addEventListener("ended", () => stream === live && stop("The camera stopped; check it and press Start."));
+  // the camera unplugged, taken by another program or its permission withdrawn; or muted (no frames
+  // come, and the server would end the quiet stream) for longer than a passing hiccup
+  const track = camera.getVideoTracks()[0];
+  track?.addEventListener("ended", () => stream === live && stop("The camera stopped; check it and press Start."));
+  track?.addEventListener("mute", () => setTimeout(
+    () => stream === live && track.muted && stop("The camera paused (another program or a privacy switch?); press Start to go on."),
+    MUTED_GRACE_MS));
   stream.timer = setTimeout(() => stream === live && stop(`A stream lasts ${props.time_limit} s; press Start to go on.`),
                             props.time_limit * 1000);
   toggle.textContent = "Stop";
@@ -183,6 +203,12 @@ function stop(why = "") {
 
 // a hidden page gets no camera frames: stop rather than show a frozen picture
 document.addEventListener("visibilitychange", () => document.hidden && stop("Paused while the page was hidden; press Start to go on."));
+// another of the app's tabs chosen: Gradio keeps this one loaded but hidden (no size), where the
+// camera would go on streaming, holding one of the server's places, with nobody watching
+new ResizeObserver(() => element.offsetWidth === 0 && stop("Paused while the Webcam tab was hidden; press Start to go on."))
+  .observe(element);
+// the page reloaded or closed: its place on the server is freed now, not after the server's idle wait
+window.addEventListener("pagehide", () => stop());
 toggle.addEventListener("click", () => (live ? stop() : start()));
 smoothing.addEventListener("input", () => { smoothingValue.textContent = smoothing.value; });
 showScores(null);

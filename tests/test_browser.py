@@ -226,6 +226,21 @@ def test_webcam_timeline_resets_when_stopped_and_grows_while_streaming(page):
     assert page.evaluate("document.querySelector('#webcam-video').srcObject") is None  # the camera is let go
 
 
+def test_leaving_the_webcam_tab_stops_its_stream(page):
+    """Gradio keeps a tab that is left loaded, only hidden: the stream must not go on sending frames
+    (holding one of the server's places) with nobody watching."""
+    page.get_by_role("tab", name="Webcam").click()
+    toggle = page.locator("#webcam-toggle")
+    toggle.click()  # "Start"
+    sync_api.expect(toggle).to_have_text("Stop", timeout=TIMEOUT_MS)
+    page.wait_for_function("() => +document.querySelector('#webcam-overlay').dataset.frame >= 1", timeout=TIMEOUT_MS)
+    page.get_by_role("tab", name="Upload").click()
+    page.get_by_role("tab", name="Webcam").click()
+    sync_api.expect(page.locator("#webcam-message")).to_have_text(
+        "Paused while the Webcam tab was hidden; press Start to go on.", timeout=TIMEOUT_MS)
+    assert toggle.inner_text() == "Start" and page.evaluate("document.querySelector('#webcam-video').srcObject") is None
+
+
 def test_upload_a_video_and_get_plot_and_csv(page, tmp_path):
     page.get_by_role("tab", name="Video").click()
     video = face_video(tmp_path / "clip.webm", frames=10)
