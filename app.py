@@ -495,13 +495,13 @@ def _timeline_summary(timeline: EmotionTimeline, now: float) -> str:
 _example_cache: dict[int, tuple] = {}
 
 
-@clear_errors
 def example_caption(path: Path) -> str:
     """An example's caption, from its file name ("no_face_coffee.jpg" -> "No face coffee"): the
-    gallery shows it as each picture's title and alt text, for visitors who cannot see it."""
+    gallery shows it under each picture and as its alt text."""
     return path.stem.replace("_", " ").capitalize()
 
 
+@clear_errors
 def show_example(evt: gr.SelectData):
     """Examples are analysed once and then answered from memory, so a click is instant."""
     if evt.index not in _example_cache:

@@ -170,6 +170,11 @@ async function start() {
   } finally {
     toggle.disabled = false;
   }
+  if (document.hidden || element.offsetWidth === 0) { // left while the camera started: nobody is watching
+    camera.getTracks().forEach((track) => track.stop());
+    video.srcObject = null;
+    return;
+  }
   const stream = { id: `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`, camera, sent: 0, shown: 0, inFlight: 0 };
   live = stream;
   // the camera unplugged, taken by another program or its permission withdrawn; or muted (no frames
@@ -207,7 +212,8 @@ document.addEventListener("visibilitychange", () => document.hidden && stop("Pau
 // camera would go on streaming, holding one of the server's places, with nobody watching
 new ResizeObserver(() => element.offsetWidth === 0 && stop("Paused while the Webcam tab was hidden; press Start to go on."))
   .observe(element);
-// the page reloaded or closed: its place on the server is freed now, not after the server's idle wait
+// the page reloaded or closed: the camera is let go, and the server is told, though a request sent
+// while a page unloads may be cancelled (the server then frees the place after its idle wait)
 window.addEventListener("pagehide", () => stop());
 toggle.addEventListener("click", () => (live ? stop() : start()));
 smoothing.addEventListener("input", () => { smoothingValue.textContent = smoothing.value; });

@@ -107,8 +107,9 @@ class VideoAnalysis:
 
 
 def _seconds(value: float) -> str:
-    """A duration as people write it: 2.4, 120, never "2" for 2.4 against a limit of 2."""
-    return f"{value:.1f}".removesuffix(".0")
+    """A duration to a tenth, rounded up, as people write it (2.4, 120): a video just over its limit
+    never reads as lasting the limit itself."""
+    return f"{math.ceil(round(value * 10, 6)) / 10:.1f}".removesuffix(".0")  # round: 0.7 * 10 is 7.000000000000001
 
 
 def open_video(path: str | Path, max_seconds: float, max_frames: float | None = None,
@@ -141,7 +142,7 @@ def open_video(path: str | Path, max_seconds: float, max_frames: float | None = 
     width, height = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
     problem = None
     if frames / fps > max_seconds:
-        problem = f"{path.name} lasts {_seconds(frames / fps)} s; the limit is {_seconds(max_seconds)} s"
+        problem = f"{path.name} lasts {_seconds(frames / fps)} s; the limit is {max_seconds:g} s"
     elif frames > max_frames:
         problem = f"{path.name} has {frames} frames; the limit is {max_frames:.0f} (FER_MAX_VIDEO_FRAMES raises it)"
     elif width * height > max_pixels:

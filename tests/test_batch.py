@@ -67,6 +67,8 @@ def test_verbose_shows_the_workers_native_messages_too(monkeypatch):
     assert start_ray(num_cpus=1, quiet=False) and start_ray(num_cpus=1, quiet=True)
     assert calls[0]["runtime_env"] == {"env_vars": {"FER_VERBOSE": "1"}} and calls[0]["log_to_driver"]
     assert "runtime_env" not in calls[1] and not calls[1]["log_to_driver"]
+    monkeypatch.setenv("RAY_JOB_CONFIG_JSON_ENV_VAR", "{}")  # inside `ray job submit`: its runtime env stands
+    assert start_ray(num_cpus=1, quiet=False) and "runtime_env" not in calls[2]
 
 
 def test_inputs_from_folders_globs_and_names(collection):

@@ -28,7 +28,9 @@ def start_ray(address: str | None = None, num_cpus: int | None = None, quiet: bo
     if ray.is_initialized():
         return False
     options = {"log_to_driver": not quiet, "logging_level": logging.WARNING}
-    if not quiet:  # the workers' native start-up messages too, as `python -m fer --verbose` shows them
+    # the workers' native start-up messages too, as `python -m fer --verbose` shows them; not inside
+    # a `ray job submit`, whose own runtime env Ray refuses to merge with another
+    if not quiet and "RAY_JOB_CONFIG_JSON_ENV_VAR" not in os.environ:
         options["runtime_env"] = {"env_vars": {"FER_VERBOSE": "1"}}
     if address or os.environ.get("RAY_ADDRESS"):
         ray.init(address=address, **options)  # a cluster's size is the cluster's, not ours to set
