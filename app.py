@@ -55,8 +55,8 @@ import cv2  # noqa: E402
 import gradio as gr  # noqa: E402
 import numpy as np  # noqa: E402
 
-from fer import EmotionRecognizer, ImageError, ImageResult, load_image  # noqa: E402
-from fer.draw import COLORS, draw_results, highlight_face, text_color  # noqa: E402
+from fer import EmotionRecognizer, FaceResult, ImageError, ImageResult, load_image  # noqa: E402
+from fer.draw import COLORS, draw_results, face_color, highlight_face, text_color  # noqa: E402
 from fer.source import ACCURATE, BUNDLED, FAST  # noqa: E402
 from fer.tracking import EmotionTimeline, FaceTracker  # noqa: E402
 from fer.video import VideoError, analyze_video  # noqa: E402
@@ -90,6 +90,9 @@ LIVE_IDLE_S = 5.0
 WEBCAM_SIZE = {"width": {"ideal": 640}, "height": {"ideal": 480}}
 EMOTION_COLORS = {label: "#%02x%02x%02x" % rgb for label, rgb in COLORS.items()}  # as fer.draw draws the boxes
 EMOTION_TEXT_COLORS = {label: "#%02x%02x%02x" % text_color(rgb) for label, rgb in COLORS.items()}
+# an unsure face's box and label, muted as fer.draw mutes them, and the text on them
+UNSURE_COLORS = {label: "#%02x%02x%02x" % face_color(label, True) for label in COLORS}
+UNSURE_TEXT_COLORS = {label: "#%02x%02x%02x" % text_color(face_color(label, True)) for label in COLORS}
 TIMELINE_PLACEHOLDER = f"The main face's emotions over the last {TIMELINE_S} s appear here while the webcam streams."
 
 # The visitor picks a model on the Upload tab and in /predict and /analyze: "Fast" is FER_MODEL (the
@@ -170,36 +173,70 @@ def clear_errors(handler):
     return wrapper
 
 
-def _confidences(result: ImageResult) -> dict[str, float] | str:
-    face = result.main_face
-    return dict(face.scores) if face else "no face found"
+def _confidences(result: ImageResult) -> FaceResult | str:
+    """/predict's second output: the main face, which :func:`confidences_output` sends as its
+    probabilities and ``uncertain``; or why there is none."""
+    return result.main_face or "no face found"
 
 
-def _face_label(result: ImageResult, index: int = 0) -> gr.Label:
+def confidences_output() -> gr.Label:
+    """/predict's label output, whose value for a face is Gradio's Label value plus one key,
+    ``{"label", "confidences", "uncertain"}``, so API callers get the flag as /analyze gives it. Set on
+    the instance, as :func:`image_file` does."""
+    label = gr.Label(num_top_classes=7)
+    plain = label.postprocess
+
+    def postprocess(value):
+        if isinstance(value, FaceResult):
+            return {**plain(dict(value.scores)).model_dump(), "uncertain": value.uncertain}
+        return plain(value)
+
+    label.postprocess = postprocess
+    return label
+
+
+def _face_label(result: ImageResult, index: int = 0, model: str | None = None) -> gr.Label:
     """The label widget with one face's probabilities, titled with its number on the image and in
-    the table (face 1, the largest, unless the visitor picked another)."""
+    the table (face 1, the largest, unless the visitor picked another), and "unsure" where it is."""
     if not result.faces:
-        return gr.Label(value=_confidences(result), label="Main face")
+        return gr.Label(value="no face found", label="Main face")
+    face = result.faces[index]
     largest = " (the largest)" if index == 0 and len(result.faces) > 1 else ""
-    return gr.Label(value=dict(result.faces[index].scores), label=f"Face {index + 1}{largest}")
+    unsure = f": unsure, its top probability is under {_unsure_percent(model)}" if face.uncertain else ""
+    return gr.Label(value=dict(face.scores), label=f"Face {index + 1}{largest}{unsure}")
 
 
-def _status(result: ImageResult, heat_map: bool) -> str:
+def _unsure_percent(model: str | None = None) -> str:
+    threshold = recognizer_for(model).uncertain_below
+    return f"{threshold:.0%}" if threshold is not None else "the model's threshold"
+
+
+def _shown_label(face: FaceResult) -> str:
+    """How a face counts in the status line: its emotion, or "unsure"."""
+    return "unsure" if face.uncertain else face.label
+
+
+def _status(result: ImageResult, heat_map: bool, model: str | None = None) -> str:
     """How many faces and how many of each emotion: "3 faces: 2 happy, 1 neutral." """
     if not result.faces:
         return NO_FACE
     if len(result.faces) == 1:
-        status = f"1 face: {result.faces[0].label}."
+        face = result.faces[0]
+        status = f"1 face: {face.label}." if not face.uncertain else f"1 face: unsure (perhaps {face.label}, {face.confidence:.0%})."
     else:
-        counts = sorted(Counter(f.label for f in result.faces).items(), key=lambda kv: (-kv[1], kv[0]))
+        # the sure emotions by count, then the unsure ones
+        counts = sorted(Counter(_shown_label(f) for f in result.faces).items(), key=lambda kv: (kv[0] == "unsure", -kv[1], kv[0]))
         status = (f"{len(result.faces)} faces: {', '.join(f'{n} {label}' for label, n in counts)}. Numbered "
                   "largest first on the image and in the table: select a row, or click a face, for its probabilities.")
+    if any(f.uncertain for f in result.faces):  # the legend, where it applies
+        status += (f" A label with **?** and a muted box is unsure: its top probability is under {_unsure_percent(model)}, "
+                   "so that guess is more likely wrong than right.")
     return status + (" Heat map: Grad-CAM++ of each face's label." if heat_map else "")
 
 
 def _face_rows(result: ImageResult) -> list[list]:
     return [
-        [i, f.label, f"{f.confidence:.0%}", ", ".join(map(str, f.box)), round(f.score, 2)]
+        [i, f"{f.label} (unsure)" if f.uncertain else f.label, f"{f.confidence:.0%}", ", ".join(map(str, f.box)), round(f.score, 2)]
         for i, f in enumerate(result.faces, start=1)
     ]
 
@@ -214,14 +251,14 @@ def _analyse(source, tiles: int | None = None, model: str | None = None) -> tupl
 
 @clear_errors
 def predict(path: str | None, model: str = DEFAULT_CHOICE):
-    """API ``/predict``: annotated image and the main (largest) face's confidences."""
+    """API ``/predict``: annotated image and the main (largest) face's confidences (with ``uncertain``)."""
     image, result = _analyse(path, model=model)
     return draw_results(image, result, numbered=True), _confidences(result)
 
 
 @clear_errors
 def analyze(path: str | None, model: str = DEFAULT_CHOICE) -> dict:
-    """API ``/analyze``: every face with box, detection score, label and seven probabilities."""
+    """API ``/analyze``: every face with box, detection score, label, seven probabilities and ``uncertain``."""
     return _analyse(path, model=model)[1].to_dict()
 
 
@@ -236,13 +273,14 @@ class Shown:
 
     jpeg: bytes  # numbered boxes, on the heat map if one was asked for
     result: ImageResult
+    model: str | None = None  # the choice that made it, whose threshold the "unsure" title names
 
     @classmethod
-    def of(cls, annotated: np.ndarray, result: ImageResult) -> "Shown":
+    def of(cls, annotated: np.ndarray, result: ImageResult, model: str | None = None) -> "Shown":
         ok, encoded = cv2.imencode(".jpg", cv2.cvtColor(annotated, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
         if not ok:
             raise RuntimeError("the annotated image could not be encoded as JPEG")
-        return cls(encoded.tobytes(), result)
+        return cls(encoded.tobytes(), result, model)
 
     @property
     def annotated(self) -> np.ndarray:
@@ -252,7 +290,7 @@ class Shown:
 def _panel(image: np.ndarray, result: ImageResult, heat_map: bool = False, model: str | None = None):
     base = recognizer_for(model).explain(image, result) if heat_map and result.faces else image
     annotated = draw_results(base, result, numbered=True)
-    return annotated, _face_label(result), _face_rows(result), _status(result, heat_map), Shown.of(annotated, result)
+    return annotated, _face_label(result, model=model), _face_rows(result), _status(result, heat_map, model), Shown.of(annotated, result, model)
 
 
 @clear_errors
@@ -289,7 +327,7 @@ def _pick(shown: Shown | None, index: int | None):
     """One face's probabilities in the label widget and its box highlighted, from the kept result."""
     if shown is None or index is None or not 0 <= index < len(shown.result.faces):
         return gr.skip()  # nothing analysed yet, or a click beside every face
-    return highlight_face(shown.annotated, shown.result.faces[index].box), _face_label(shown.result, index)
+    return highlight_face(shown.annotated, shown.result.faces[index].box), _face_label(shown.result, index, shown.model)
 
 
 def pick_face_row(shown: Shown | None, evt: gr.SelectData):
@@ -367,8 +405,8 @@ def live_answer(live: LiveStream, image: np.ndarray, seq: int, window: int, now:
         answer = {
             "seq": seq,
             "size": list(result.size),
-            "faces": [{"id": t.id, "box": list(t.face.box), "label": t.face.label, "confidence": round(t.face.confidence, 4)}
-                      for t in tracked],
+            "faces": [{"id": t.id, "box": list(t.face.box), "label": t.face.label, "confidence": round(t.face.confidence, 4),
+                       "uncertain": t.face.uncertain} for t in tracked],
             "main": dict(main.face.scores) if main else None,
         }
         if now - live.plotted_at >= PLOT_EVERY_S:
@@ -401,7 +439,8 @@ def _live_stream(key: str, seq: int, window: int, now: float) -> LiveStream:
             if len(_live_streams) >= LIVE_STREAMS:
                 raise LiveError(f"{LIVE_STREAMS} webcam streams are running, as many as this server takes at once; "
                                 "please try again in a minute.")
-            live = _live_streams[key] = LiveStream(FaceTracker(window=int(window)), started_at=now)
+            tracker = FaceTracker(window=int(window), uncertain_below=recognizer.uncertain_below)
+            live = _live_streams[key] = LiveStream(tracker, started_at=now)
         if now - live.started_at > LIVE_TIME_LIMIT_S:
             _end(key)
             raise LiveError(f"A stream lasts {LIVE_TIME_LIMIT_S} s; press Start to go on.")
@@ -622,7 +661,8 @@ def live_webcam() -> gr.HTML:
         "", html_template=LIVE_HTML, css_template=LIVE_CSS, elem_id="webcam",
         js_on_load=(Path(__file__).parent / "app_webcam.js").read_text(),
         server_functions=[analyse_live_frame, end_live_stream],
-        seconds=TIMELINE_S, in_flight=LIVE_IN_FLIGHT, colors=EMOTION_COLORS, text_colors=EMOTION_TEXT_COLORS, constraints=WEBCAM_SIZE,
+        seconds=TIMELINE_S, in_flight=LIVE_IN_FLIGHT, colors=EMOTION_COLORS, text_colors=EMOTION_TEXT_COLORS,
+        unsure_colors=UNSURE_COLORS, unsure_text_colors=UNSURE_TEXT_COLORS, constraints=WEBCAM_SIZE,
         time_limit=LIVE_TIME_LIMIT_S, placeholder=TIMELINE_PLACEHOLDER,
     )
 
@@ -721,7 +761,7 @@ with gr.Blocks(title="Facial emotion recognition", delete_cache=(3600, 86400)) a
         # recognizer_for (a Radio refused "accurate" with Gradio's own message before it ran)
         api_model = gr.Textbox(value=DEFAULT_CHOICE, label="model")
         # JPEG, not Gradio's default WebP: 0.15 s against 7.7 s to encode an annotated 10-megapixel photo
-        api_image, api_label, api_json = gr.Image(type="numpy", format="jpeg"), gr.Label(), gr.JSON()
+        api_image, api_label, api_json = gr.Image(type="numpy", format="jpeg"), confidences_output(), gr.JSON()
     api_button = gr.Button(visible=False)
     api_button.click(predict, [api_in, api_model], [api_image, api_label], api_name="predict", concurrency_id=MODEL_QUEUE)
     api_button.click(analyze, [api_in, api_model], api_json, api_name="analyze", concurrency_id=MODEL_QUEUE)

@@ -64,15 +64,17 @@ function draw(answer) {
   for (const face of answer.faces) {
     const [x0, y0, x1, y1] = face.box;
     const left = width - x1; // the video is shown mirrored, as a mirror would: so are the boxes
-    const colour = props.colors[face.label] || "#ffffff";
+    // an unsure face (its top probability under the model's threshold): "sad? 41%", muted, thinner
+    const colour = (face.uncertain ? props.unsure_colors : props.colors)[face.label] || "#ffffff";
     ctx.strokeStyle = colour;
+    ctx.lineWidth = face.uncertain ? Math.max(1, Math.round(line / 2)) : line;
     ctx.strokeRect(left, y0, x1 - x0, y1 - y0);
-    const text = `${face.label} ${Math.round(100 * face.confidence)}%`;
+    const text = `${face.label}${face.uncertain ? "?" : ""} ${Math.round(100 * face.confidence)}%`;
     const pad = Math.max(2, Math.round(fontSize / 5));
     const top = Math.max(0, y0 - fontSize - 2 * pad);
     ctx.fillStyle = colour;
     ctx.fillRect(left, top, ctx.measureText(text).width + 2 * pad, fontSize + 2 * pad);
-    ctx.fillStyle = props.text_colors[face.label] || "#000000";
+    ctx.fillStyle = (face.uncertain ? props.unsure_text_colors : props.text_colors)[face.label] || "#000000";
     ctx.fillText(text, left + pad, top + pad + fontSize * 0.85);
   }
   overlay.dataset.frame = String(answer.seq); // each new value: one more analysed frame on screen

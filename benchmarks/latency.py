@@ -6,7 +6,8 @@
    (``bundled`` and ``bundled:accurate``) both.
 2. Webcam frames: a 640x480 frame with one face through the whole pipeline the webcam tab runs
    (detection without tiling, crop, classify, smoothing, drawing), in frames per second, against
-   the photo path (with the tiled detection pass).
+   the photo path (with the tiled detection pass); and detection alone with and without its padded
+   second pass (a face-less frame, a face-crop photo), which looks again where the first found none.
 3. The HTTP round trip through ``python app.py`` and gradio_client (``/predict``), frames per second.
 Also prints the process's peak memory once the model, detector and app are loaded.
 
@@ -108,6 +109,31 @@ def pipeline_fps(model: str | None, repeat: int) -> list[tuple[str, float]]:
             ("photo path on the same frame (tiled detection)", photo_ms)]
 
 
+def face_crop():
+    """A photo that is itself a face crop (the face fills it), as many of faces-in-the-wild's are."""
+    import cv2
+
+    face = cv2.cvtColor(cv2.imread(str(ROOT / "examples" / "grace_hopper.jpg")), cv2.COLOR_BGR2RGB)
+    return cv2.resize(face[120:340, 150:370], (350, 350))
+
+
+def detection_ms(repeat: int) -> list[tuple[str, float, float]]:
+    """Median ms of detection alone, without and with the padded second pass, on a webcam frame with
+    a face, a face-less webcam frame (where the pass runs every frame) and a face-crop photo."""
+    import numpy as np
+
+    from fer.detect import FaceDetector
+
+    cases = [("webcam frame 640x480, 1 face (tiles=1)", webcam_frame(), 1),
+             ("webcam frame 640x480, no face (tiles=1)", np.full((480, 640, 3), 90, np.uint8), 1),
+             ("photo 350x350 that is a face crop (tiles=2)", face_crop(), 2)]
+    detectors = FaceDetector(retry_padded=False), FaceDetector(retry_padded=True)
+    rows = [(name, *(median_ms(lambda d=d: d.detect(image, tiles), repeat) for d in detectors)) for name, image, tiles in cases]
+    for d in detectors:
+        d.close()
+    return rows
+
+
 def http_round_trip(model: str | None, repeat: int) -> float:
     import cv2
     from gradio_client import Client, handle_file
@@ -159,6 +185,9 @@ def main() -> None:
     print("\n2. whole pipeline, in process, all cores (median ms, frames per second)")
     for name, ms in pipeline_fps(args.model, max(20, args.repeat // 4)):
         print(f"   {name:<60} {ms:7.1f} ms  {1000 / ms:6.1f} fps")
+    print("\n   face detection alone (median ms): without / with the padded second pass (fer/detect.py)")
+    for name, without, with_ in detection_ms(max(20, args.repeat // 4)):
+        print(f"   {name:<60} {without:7.1f} / {with_:5.1f} ms")
     import resource
 
     print(f"\n   peak memory of this process (model, detector, app loaded): {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")

@@ -149,10 +149,13 @@ def format_table(records: list[dict]) -> str:
         for i, face in enumerate(record["faces"], start=1):
             top3 = sorted(face["scores"].items(), key=lambda kv: -kv[1])[:3]
             box = ", ".join(str(v) for v in face["box"])
+            label = face["label"] + ("?" if face.get("uncertain") else "")
             lines.append(
-                f"  {i:>2}  {box:<24} {face['score']:>5.2f}  {face['label']:<9} "
+                f"  {i:>2}  {box:<24} {face['score']:>5.2f}  {label:<9} "
                 f"{face['scores'][face['label']]:>5.0%}  " + ", ".join(f"{k} {v:.0%}" for k, v in top3)
             )
+        if any(face.get("uncertain") for face in record["faces"]):
+            lines.append("  ?: unsure, the top probability is under the model's threshold (more likely wrong than right)")
     return "\n".join(lines)
 
 

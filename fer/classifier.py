@@ -118,8 +118,15 @@ class EmotionClassifier:
         """``(N, S, S)`` uint8 crops -> ``(N, classes)`` logits."""
         return self.runner(self.inputs(faces))["logits"]
 
+    def probabilities(self, logits: np.ndarray) -> np.ndarray:
+        """The model's logits -> its calibrated probabilities: softmax((logits + class offsets) /
+        temperature), the decision rule and calibration of its ``config.json``."""
+        if self.config.class_offsets is not None:
+            logits = logits + np.asarray(self.config.class_offsets)
+        return softmax(logits, self.config.temperature)
+
     def predict_proba(self, faces: np.ndarray) -> np.ndarray:
-        """Calibrated probabilities (softmax of logits / temperature), rows summing to 1."""
+        """Calibrated probabilities (see :meth:`probabilities`), rows summing to 1."""
         if len(faces) == 0:
             return np.zeros((0, len(self.labels)))
-        return softmax(self.logits(faces), self.config.temperature)
+        return self.probabilities(self.logits(faces))

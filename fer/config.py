@@ -59,6 +59,11 @@ class ModelConfig:
     labels: tuple[str, ...] = EMOTIONS
     preprocessing: Preprocessing = field(default_factory=Preprocessing)
     temperature: float = 1.0  # logits are divided by this before softmax (1.0: uncalibrated)
+    # the decision rule: per-class offsets added to the logits before the temperature, fitted so that
+    # the rare classes (disgust, fear) are not starved by FER2013's prior (train/balance.py); None: none
+    class_offsets: tuple[float, ...] | None = None
+    # a face whose calibrated top probability is below this is flagged uncertain; None: never flagged
+    uncertain_below: float | None = None
     architecture: dict[str, Any] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
@@ -66,10 +71,27 @@ class ModelConfig:
 
     def __post_init__(self):
         _check_number("temperature", self.temperature)
+        if self.class_offsets is not None:
+            offsets = tuple(self.class_offsets)
+            if len(offsets) != len(self.labels):
+                raise ValueError(f"model config: class_offsets has {len(offsets)} values for {len(self.labels)} labels")
+            for value in offsets:
+                _check_number("class_offsets", value, positive=False)
+            self.class_offsets = tuple(float(v) for v in offsets)
+        if self.uncertain_below is not None:
+            _check_number("uncertain_below", self.uncertain_below)
+            if self.uncertain_below >= 1:
+                raise ValueError(f"model config: uncertain_below must be below 1, not {self.uncertain_below!r}")
+
+    def is_uncertain(self, confidence: float) -> bool:
+        """Whether a face whose top label has this calibrated probability is flagged uncertain."""
+        return self.uncertain_below is not None and confidence < self.uncertain_below
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["labels"] = list(self.labels)
+        if self.class_offsets is not None:
+            data["class_offsets"] = list(self.class_offsets)
         return data
 
     @classmethod

@@ -41,11 +41,11 @@ def draw_results(image: ImageInput, result: ImageResult, numbered: bool = False)
     line = _line_width(width, height)
     for number, face in enumerate(result.faces, start=1):
         x0, y0, x1, y1 = face.box
-        color = COLORS.get(face.label, (255, 255, 255))
-        draw.rectangle((x0, y0, x1, y1), outline=color, width=line)
+        color = face_color(face.label, face.uncertain)
+        draw.rectangle((x0, y0, x1, y1), outline=color, width=max(1, line // 2) if face.uncertain else line)
         font_size = max(12, round(max(min(width, height) / 30, (x1 - x0) / 5)))
         font = _font(font_size)
-        text = f"{number}: {face.label} {face.confidence:.0%}" if numbered else f"{face.label} {face.confidence:.0%}"
+        text = face_label(face, number if numbered else None)
         left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
         text_w, text_h = right - left, bottom - top
         pad = max(2, font_size // 5)
@@ -55,6 +55,18 @@ def draw_results(image: ImageInput, result: ImageResult, numbered: bool = False)
         draw.rectangle((tx, ty, tx + text_w + 2 * pad, ty + text_h + 2 * pad), fill=color)
         draw.text((tx + pad - left, ty + pad - top), text, fill=text_color(color), font=font)
     return np.asarray(canvas)
+
+
+def face_label(face, number: int | None = None) -> str:
+    """A face's label as drawn: ``"happy 87%"``, ``"2: sad? 41%"`` for an uncertain face (numbered)."""
+    text = f"{face.label}{'?' if face.uncertain else ''} {face.confidence:.0%}"
+    return text if number is None else f"{number}: {text}"
+
+
+def face_color(label: str, uncertain: bool = False) -> tuple[int, int, int]:
+    """The emotion's colour; an uncertain face's muted halfway to grey, so a sure label stands out."""
+    color = COLORS.get(label, (255, 255, 255))
+    return tuple(round((c + 128) / 2) for c in color) if uncertain else color
 
 
 def highlight_face(annotated: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:

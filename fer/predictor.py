@@ -126,6 +126,11 @@ class EmotionRecognizer:
     def labels(self) -> tuple[str, ...]:
         return self.classifier.labels
 
+    @property
+    def uncertain_below(self) -> float | None:
+        """The model's threshold: a face whose top probability is below it is flagged ``uncertain``."""
+        return self.classifier.config.uncertain_below
+
     def predict(self, image: ImageInput, tiles: int | None = None) -> ImageResult:
         """Every face in ``image`` (path, bytes, PIL image or array), largest first.
 
@@ -146,6 +151,7 @@ class EmotionRecognizer:
                 label=self.labels[int(np.argmax(p))],
                 scores={label: float(v) for label, v in zip(self.labels, p)},
                 keypoints=det.keypoints,
+                uncertain=self.classifier.config.is_uncertain(float(np.max(p))),
             )
             for det, p in zip(detections, probabilities)
         ]

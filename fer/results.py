@@ -18,13 +18,16 @@ import numpy as np
 
 @dataclass(frozen=True)
 class FaceResult:
-    """One face: pixel box ``(x0, y0, x1, y1)``, detector score, top label, all class probabilities."""
+    """One face: pixel box ``(x0, y0, x1, y1)``, detector score, top label, all class probabilities,
+    and ``uncertain``: the top probability is below the model's threshold (``config.json``'s
+    ``uncertain_below``), so the label is a guess more likely wrong than right."""
 
     box: tuple[int, int, int, int]
     score: float
     label: str
     scores: dict[str, float]
     keypoints: tuple[tuple[float, float], ...] = ()
+    uncertain: bool = False
 
     @property
     def confidence(self) -> float:
@@ -41,6 +44,7 @@ class FaceResult:
             "score": round(self.score, 4),
             "label": self.label,
             "scores": {k: round(v, 4) for k, v in self.scores.items()},
+            "uncertain": self.uncertain,
         }
 
 
@@ -79,15 +83,15 @@ class ImageResult:
 
     def write_csv(self, path: str | Path) -> Path:
         """One row per face: its number (1 = largest, as drawn with ``numbered=True``), box, detection
-        score, label and every class probability, rounded as in :meth:`to_dict` (without faces, the
+        score, label, every class probability and whether it is uncertain, rounded as in :meth:`to_dict` (without faces, the
         header names no probabilities: the labels come from the faces)."""
         labels = list(self.faces[0].scores) if self.faces else []
         path = Path(path)
         with open(path, "w", newline="") as f:
             writer = csv.writer(f)
-            writer.writerow(["face", "x0", "y0", "x1", "y1", "score", "label", *labels])
+            writer.writerow(["face", "x0", "y0", "x1", "y1", "score", "label", *labels, "uncertain"])
             for number, face in enumerate(self.faces, start=1):
                 record = face.to_dict()
                 writer.writerow([number, *record["box"], record["score"], record["label"],
-                                 *(record["scores"][k] for k in labels)])
+                                 *(record["scores"][k] for k in labels), record["uncertain"]])
         return path

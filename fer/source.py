@@ -56,13 +56,16 @@ WEIGHTS_TAG = re.compile(r"weights-[0-9a-f]{12}")
 
 def weights_tag(config: ModelConfig) -> str:
     """The Hub tag of a commit holding this model: a digest of what its answers depend on (the LiteRT
-    file's sha256, the labels, temperature and preprocessing), so that a copy of it knows which
+    file's sha256, the labels, temperature, decision rule, uncertainty threshold and preprocessing), so that a copy of it knows which
     revision to ask for without asking the Hub, and a re-export with other settings gets another."""
     recorded = config.metrics.get("tflite", {}).get("sha256")
     if not recorded:  # export records it; a folder without it cannot be pinned, nor checked at load
         raise ValueError(f"its {CONFIG_NAME} records no sha256 of {TFLITE_NAME}: export it again")
     answers = {"tflite_sha256": recorded, "labels": list(config.labels), "temperature": config.temperature,
                "preprocessing": asdict(config.preprocessing)}
+    for key in ("class_offsets", "uncertain_below"):  # only where set: the tags of models without them stay
+        if getattr(config, key) is not None:
+            answers[key] = list(getattr(config, key)) if key == "class_offsets" else getattr(config, key)
     return f"weights-{hashlib.sha256(json.dumps(answers, sort_keys=True).encode()).hexdigest()[:12]}"
 
 

@@ -60,10 +60,13 @@ class TrackedFace:
 
 
 class FaceTracker:
-    def __init__(self, window: int = 5, min_iou: float = 0.3, max_missed: int = 10):
+    def __init__(self, window: int = 5, min_iou: float = 0.3, max_missed: int = 10, uncertain_below: float | None = None):
+        """``uncertain_below``: the model's threshold (``config.uncertain_below``), so that a smoothed
+        face is flagged by its smoothed top probability; None keeps each frame's own flag."""
         if window < 1:
             raise ValueError("window must be at least 1 frame")
         self.window, self.min_iou, self.max_missed = window, min_iou, max_missed
+        self.uncertain_below = uncertain_below
         self.tracks: list[Track] = []
         self._next_id = 1
 
@@ -99,7 +102,8 @@ class FaceTracker:
             track.history.append(np.array([face.scores[k] for k in labels]))
             mean = np.mean(track.history, axis=0)
             scores = {k: float(v) for k, v in zip(labels, mean)}
-            out.append(TrackedFace(track.id, replace(face, label=max(scores, key=scores.get), scores=scores)))
+            uncertain = face.uncertain if self.uncertain_below is None else max(scores.values()) < self.uncertain_below
+            out.append(TrackedFace(track.id, replace(face, label=max(scores, key=scores.get), scores=scores, uncertain=uncertain)))
         self.tracks = [t for t in self.tracks if t.missed <= self.max_missed]
         return out
 

@@ -75,7 +75,7 @@ class VideoAnalysis:
     def write_csv(self, path: str | Path) -> Path:
         path = Path(path)
         with open(path, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=CSV_FIELDS + list(self.labels))
+            writer = csv.DictWriter(f, fieldnames=CSV_FIELDS + list(self.labels) + ["uncertain"])
             writer.writeheader()
             for row in self.rows:
                 writer.writerow({k: (round(v, 5) if isinstance(v, float) else v) for k, v in row.items()})
@@ -169,7 +169,7 @@ def analyze_video(
         raise VideoError("every must be at least 1")
     capture, fps, frame_count = open_video(path, max_seconds)
     analysis = VideoAnalysis(recognizer.labels, fps, frame_count, every)
-    tracker = FaceTracker(window=window)
+    tracker = FaceTracker(window=window, uncertain_below=recognizer.uncertain_below)
     writer, finished = None, False
     # the header's frame count, which open_video checked, can be wrong (a damaged or crafted file):
     # the limits hold while reading too, with the slack that approximate counts need
@@ -184,7 +184,8 @@ def analyze_video(
             time_s = frame_time(capture, index, fps)  # once a frame, not once a face
             for item, raw in zip(tracked, result.faces):  # update() keeps the order of the faces
                 analysis.rows.append({"frame": index, "time": time_s, "face_id": item.id,
-                                      **dict(zip(["x0", "y0", "x1", "y1"], raw.box)), **raw.scores})
+                                      **dict(zip(["x0", "y0", "x1", "y1"], raw.box)), **raw.scores,
+                                      "uncertain": raw.uncertain})
             analysis.analysed_frames += 1
             if annotated is not None:
                 if writer is None:

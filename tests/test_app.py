@@ -30,7 +30,7 @@ def test_handlers_take_files_and_number_the_faces(app):
     annotated, label, rows, status, shown = app.show(str(EXAMPLES / "two_faces.jpg"))
     assert annotated.shape[2] == 3 and len(rows) == 2 and status.startswith("2 faces: ")
     assert [row[0] for row in rows] == [1, 2]  # the numbers drawn on the image, largest first
-    assert label.label == "Face 1 (the largest)"
+    assert label.label.startswith("Face 1 (the largest)")  # then ": unsure, ..." where the face is unsure
     assert {c["label"] for c in label.value["confidences"]} == {"angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"}
     assert len(shown.result.faces) == 2  # kept for picking a face, the image as the page shows it: JPEG
     largest = max(shown.result.faces, key=lambda f: f.area)
@@ -45,8 +45,8 @@ def test_handlers_take_files_and_number_the_faces(app):
     assert answer["summary"] == "No face in view yet."
 
 
-def _face(label, box=(0, 0, 10, 10)):
-    return FaceResult(box=box, score=0.9, label=label, scores={label: 0.9, "sad": 0.1})
+def _face(label, box=(0, 0, 10, 10), uncertain=False):
+    return FaceResult(box=box, score=0.9, label=label, scores={label: 0.9, "sad": 0.1}, uncertain=uncertain)
 
 
 def test_status_line_counts_the_emotions_of_a_group(app):
@@ -55,8 +55,32 @@ def test_status_line_counts_the_emotions_of_a_group(app):
     assert app._status(ImageResult([_face("sad")], (100, 100)), heat_map=True) == (
         "1 face: sad. Heat map: Grad-CAM++ of each face's label.")
     status, rows = app.show(str(EXAMPLES / "two_faces.jpg"))[3], app.show(str(EXAMPLES / "two_faces.jpg"))[2]
-    counts = Counter(row[1] for row in rows)
+    counts = Counter("unsure" if row[1].endswith(" (unsure)") else row[1] for row in rows)
     assert all(f"{n} {label}" in status.split(".")[0] for label, n in counts.items())
+
+
+def test_unsure_faces_are_counted_apart_and_the_legend_says_what_that_means(app):
+    """ "5 faces: 3 happy, 1 neutral, 1 unsure": a face under the model's threshold is not counted as
+    its guess; the table marks it, and the legend (only where a face is unsure) gives the threshold."""
+    group = ImageResult([_face("happy"), _face("neutral"), _face("sad", uncertain=True), _face("happy"), _face("happy")], (100, 100))
+    status = app._status(group, heat_map=False)
+    assert status.startswith("5 faces: 3 happy, 1 neutral, 1 unsure.")
+    threshold = f"{app.recognizer.uncertain_below:.0%}"
+    assert f"unsure: its top probability is under {threshold}" in status
+    assert "unsure" not in app._status(ImageResult([_face("sad")], (100, 100)), heat_map=False)
+    assert app._status(ImageResult([_face("fear", uncertain=True)], (100, 100)), heat_map=False).startswith(
+        "1 face: unsure (perhaps fear, 90%).")
+    assert [row[1] for row in app._face_rows(group)][2] == "sad (unsure)"
+    assert "unsure" in app._face_label(group, 2).label and "unsure" not in app._face_label(group, 0).label
+
+
+def test_predict_sends_whether_the_main_face_is_unsure(app):
+    """/predict's label output: Gradio's Label value plus "uncertain", as /analyze gives it."""
+    for uncertain in (False, True):
+        value = app.api_label.postprocess(_face("sad", uncertain=uncertain))
+        assert value["label"] == "sad" and value["uncertain"] is uncertain
+        assert {c["label"] for c in value["confidences"]} == {"sad"}
+    assert app.api_label.postprocess("no face found").label == "no face found"
 
 
 def _row_selected(row: list):
@@ -74,18 +98,18 @@ def test_picking_a_face_shows_it_without_a_second_analysis(app, monkeypatch):
     monkeypatch.setattr(app.recognizer, "predict", no_second_analysis)
     image, label = app.pick_face_row(shown, _row_selected(rows[1]))
     second = shown.result.faces[1]
-    assert label.label == "Face 2" and label.value["label"] == second.label == rows[1][1]
+    assert label.label.startswith("Face 2") and label.value["label"] == second.label == rows[1][1].removesuffix(" (unsure)")
     x0, y0, x1, y1 = second.box
     changed = np.argwhere((image != shown.annotated).any(axis=2))
     assert changed.size and (changed.min(axis=0) >= (y0 - 20, x0 - 20)).all() and (changed.max(axis=0) <= (y1 + 20, x1 + 20)).all()
-    assert app.pick_face_row(shown, _row_selected(rows[0]))[1].label == "Face 1 (the largest)"
+    assert app.pick_face_row(shown, _row_selected(rows[0]))[1].label.startswith("Face 1 (the largest)")
 
     from gradio import SelectData
 
     def click(x, y):
         return app.pick_face_at(shown, SelectData(None, {"index": [x, y], "value": None}))
 
-    assert click((x0 + x1) // 2, (y0 + y1) // 2)[1].label == "Face 2"
+    assert click((x0 + x1) // 2, (y0 + y1) // 2)[1].label.startswith("Face 2")
     assert click(annotated.shape[1] - 1, annotated.shape[0] - 1) == app.gr.skip()  # beside every face: no change
     assert app.pick_face_row(None, _row_selected(rows[0])) == app.gr.skip()  # nothing analysed yet
 
@@ -407,7 +431,7 @@ def test_api_endpoints_through_gradio_client(server):
 
     largest = max(analysis["faces"], key=area)
     assert {c["label"]: c["confidence"] for c in two_label["confidences"]} == pytest.approx(largest["scores"], abs=1e-4)  # /analyze rounds to 4 places
-    assert set(analysis["faces"][0]) == {"box", "score", "label", "scores"}
+    assert set(analysis["faces"][0]) == {"box", "score", "label", "scores", "uncertain"}
     assert client.predict(handle_file(str(EXAMPLES / "no_face_coffee.jpg")), api_name="/analyze") == {"faces": []}
     # no face: /predict's label carries no confidences (None), which a caller must check for
     assert client.predict(handle_file(str(EXAMPLES / "no_face_coffee.jpg")), api_name="/predict")[1] == {

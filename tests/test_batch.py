@@ -264,6 +264,7 @@ def test_collection_resume_and_schema(ray_local, collection, tmp_path, capsys):
     assert [r["face"] for r in two] == [1, 2] and {r["frame"] for r in two} == {0}
     assert all(sum(r[k] for k in batch.EMOTIONS) == pytest.approx(1, abs=1e-4) for r in two)
     assert two[1]["label"] == max(batch.EMOTIONS, key=lambda k: two[1][k]) and 0 < two[1]["score"] <= 1
+    assert all(isinstance(r["uncertain"], bool) for r in two) and coffee["uncertain"] is None  # no face, no flag
     video = rows["pan.mp4"]
     assert [r["frame"] for r in video] == list(range(0, 30, 2)) and {r["face"] for r in video} == {1}
     assert video[3]["time_s"] == pytest.approx(0.6)

@@ -91,3 +91,20 @@ def test_preprocessing_that_does_not_fit_the_model_is_refused(tmp_path, preproce
     config.save(folder)
     with pytest.raises(ValueError, match="48x48x1 inputs"):
         EmotionClassifier(folder)
+
+
+def test_class_offsets_are_applied_before_the_temperature(tmp_path):
+    """The decision rule in config.json moves every interface's labels: here, an offset large enough
+    makes disgust the top label of every face, and the probabilities still sum to 1."""
+    folder = tmp_path / "model"
+    shutil.copytree(BUNDLED_MODEL, folder)
+    faces = np.random.default_rng(3).integers(0, 256, (4, 48, 48), dtype=np.uint8)
+    plain = EmotionClassifier(folder)
+    logits = plain.logits(faces)
+    config = ModelConfig.load(folder)
+    offsets = (0.0, 50.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+    dataclasses.replace(config, class_offsets=offsets).save(folder)
+    ruled = EmotionClassifier(folder)
+    p = ruled.predict_proba(faces)
+    assert (p.argmax(axis=1) == EMOTIONS.index("disgust")).all() and np.allclose(p.sum(axis=1), 1)
+    assert np.allclose(p, softmax(logits + np.array(offsets), config.temperature))

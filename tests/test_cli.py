@@ -19,7 +19,7 @@ def test_json_one_object_per_input_and_errors_do_not_stop_the_batch(capsys, tmp_
     assert [r["path"] for r in records] == [str(grace_hopper), str(bad), str(EXAMPLES / "two_faces.jpg")]
     assert records[0]["error"] is None and len(records[0]["faces"]) == 1
     face = records[0]["faces"][0]
-    assert set(face) == {"box", "score", "label", "scores"} and len(face["box"]) == 4 and len(face["scores"]) == 7
+    assert set(face) == {"box", "score", "label", "scores", "uncertain"} and len(face["box"]) == 4 and len(face["scores"]) == 7
     assert records[1]["error"] and records[1]["faces"] == []
     assert len(records[2]["faces"]) == 2
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["1_grace_hopper_fer.png", "3_two_faces_fer.png"]

@@ -52,11 +52,22 @@ def test_every_shipped_config_parses():
 @pytest.mark.parametrize("bad", [{"temperature": 0}, {"temperature": -0.9}, {"temperature": None}, {"temperature": "0.9"},
                                  {"temperature": float("nan")}, {"preprocessing": {"crop_scale": 0}},
                                  {"preprocessing": {"input_size": 0}}, {"preprocessing": {"scale": -1 / 255}},
-                                 {"preprocessing": {"center_shift": float("inf")}}])
+                                 {"preprocessing": {"center_shift": float("inf")}}, {"class_offsets": [0.1, 0.2]},
+                                 {"class_offsets": [0, 0, 0, float("nan"), 0, 0, 0]}, {"uncertain_below": 1.5},
+                                 {"uncertain_below": 0}])
 def test_model_config_refuses_settings_that_break_inference(tmp_path, bad):
     """Refused on loading, naming the setting: a temperature of 0 gave NaN probabilities, a negative one
     inverted the ranking, a crop_scale of 0 divided by zero at the first face."""
     (tmp_path / "config.json").write_text(json.dumps(bad))
-    name = next(iter(bad["preprocessing"])) if "preprocessing" in bad else "temperature"
+    name = next(iter(bad["preprocessing"])) if "preprocessing" in bad else next(iter(bad))
     with pytest.raises(ValueError, match=name):
         ModelConfig.load(tmp_path)
+
+
+def test_decision_rule_and_threshold_round_trip(tmp_path):
+    config = ModelConfig(class_offsets=(0.1, 1.2, 0.0, -0.3, 0.0, 0.0, -1.0), uncertain_below=0.5)
+    config.save(tmp_path)
+    loaded = ModelConfig.load(tmp_path)
+    assert loaded.class_offsets == config.class_offsets and loaded.uncertain_below == 0.5
+    assert loaded.is_uncertain(0.49) and not loaded.is_uncertain(0.5)
+    assert not ModelConfig().is_uncertain(0.01)  # a model without a threshold flags nothing

@@ -44,7 +44,12 @@ def test_passes_stop_at_a_large_face(detector, grace_hopper, monkeypatch):
     assert len(detector.detect(portrait, tiles=1)) == 1 and runs == [detector.short_range]
     runs.clear()
     assert detector.detect(np.zeros((480, 640, 3), np.uint8)) == []
-    assert runs == [detector.full_range, detector.short_range] + [detector.full_range] * 4  # whole image, 2x2 tiles
+    # whole image, 2x2 tiles, then both models again on the padded canvas, as nothing was found
+    assert runs == [detector.full_range, detector.short_range] + [detector.full_range] * 4 + [detector.full_range, detector.short_range]
+    runs.clear()
+    assert detector.detect(np.zeros((480, 640, 3), np.uint8), tiles=1) == []
+    # live video: both models on the frame, then the short-range one alone on the canvas
+    assert runs == [detector.short_range, detector.full_range, detector.short_range]
 
 
 def test_a_smaller_face_beside_a_large_one_is_found(detector):
@@ -104,6 +109,49 @@ def test_a_face_in_a_long_strip_is_found_where_it_is(detector, grace_hopper):
     assert len(faces) == 1
     x0, y0, x1, y1 = faces[0].box
     assert 5000 <= x0 < x1 <= 5512
+
+
+def _face_crops(detector, grow: float):
+    """Every face of the example photos cut out as a square ``grow`` times its box: a photo that is
+    itself a face crop (1.0: the face fills it edge to edge), with the face's box in the crop's pixels."""
+    for path in sorted(EXAMPLES.glob("*.jpg")):
+        image = load_image(path)
+        for det in detector.detect(image):
+            cx, cy = (det.box[0] + det.box[2]) / 2, (det.box[1] + det.box[3]) / 2
+            half = max(det.width, det.height) * grow / 2
+            x0, y0 = int(max(0, cx - half)), int(max(0, cy - half))
+            x1, y1 = int(min(image.shape[1], cx + half)), int(min(image.shape[0], cy + half))
+            yield f"{path.name} at {int(det.box[0])}", image[y0:y1, x0:x1], tuple(v - o for v, o in zip(det.box, (x0, y0, x0, y0)))
+
+
+@pytest.mark.parametrize("grow", [1.0, 1.15])
+def test_a_photo_that_is_a_face_crop_gets_its_face_boxed(detector, grow):
+    """BlazeFace misses a face that fills the frame, or boxes a part of it (an eye and a cheek) with a
+    low score; the pass on a padded canvas finds it whole. Boxes stay inside the crop."""
+    crops = list(_face_crops(detector, grow))
+    assert len(crops) >= 5
+    plain = FaceDetector(retry_padded=False)
+    missed_before = 0
+    for name, crop, truth in crops:
+        faces = detector.detect(crop)
+        assert faces, f"{name}: no face in a {crop.shape[1]}x{crop.shape[0]} crop of it"
+        x0, y0, x1, y1 = faces[0].box
+        assert 0 <= x0 < x1 <= crop.shape[1] and 0 <= y0 < y1 <= crop.shape[0], name
+        assert iou(faces[0].box, truth) >= 0.5, f"{name}: {faces[0].box} is not its face {truth}"
+        missed_before += not any(iou(d.box, truth) >= 0.5 for d in plain.detect(crop))
+    plain.close()
+    assert missed_before >= 1  # what the padded pass is for: without it some of these are missed
+
+
+def test_the_padded_pass_keeps_boxes_in_the_image_and_drops_faces_on_the_canvas(detector, grace_hopper):
+    """A face cut by the image's edge is boxed within the image; the canvas itself holds no face."""
+    portrait = load_image(grace_hopper)
+    face = detector.detect(portrait)[0]
+    x0, y0, x1, y1 = (int(v) for v in face.box)
+    cut = portrait[y0 + (y1 - y0) // 4 : y1, x0:x1]  # the face's top quarter is off the picture
+    for det in detector._padded(cut):
+        assert 0 <= det.box[0] < det.box[2] <= cut.shape[1] and 0 <= det.box[1] < det.box[3] <= cut.shape[0]
+    assert detector._padded(np.zeros((300, 300, 3), np.uint8)) == []
 
 
 def _dlib_boxes():

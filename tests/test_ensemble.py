@@ -85,6 +85,21 @@ def test_subsets_are_ranked_by_accuracy_then_size():
     assert ranked[1] == (1.0, ("a", "b", "c")) and [r[0] for r in ranked] == sorted((r[0] for r in ranked), reverse=True)
 
 
+def test_balanced_ranking_holds_the_accuracy_floor_first():
+    """With a floor, subsets rank by balanced accuracy under their own decision rule, and a subset that
+    cannot hold the floor ranks below every one that can, however balanced."""
+    from train.ensemble import rank_balanced
+
+    rng = np.random.default_rng(0)
+    labels = rng.choice(7, 700, p=[0.14, 0.02, 0.14, 0.25, 0.17, 0.11, 0.17])
+    signal = 1.5 * np.eye(7)[labels]
+    logits = {"good": signal + rng.normal(0, 1, (700, 7)), "weak": 0.3 * signal + rng.normal(0, 1, (700, 7))}
+    prior = np.bincount(labels, minlength=7) / len(labels)
+    ranked = rank_balanced(logits, labels, prior, min_accuracy=0.5)
+    assert len(ranked) == 3 and ranked[0][1] in (("good",), ("good", "weak"))
+    assert ranked[-1][1] == ("weak",) and ranked[-1][0][1] < 0.5  # the weak model alone cannot hold 0.5
+
+
 def test_search_scores_saved_candidates_on_the_validation_split(members, tmp_path, capsys):
     from test_data import write_fer_csv
     from train.ensemble import main

@@ -62,9 +62,14 @@ def test_folder_with_detection_counts_missed_faces_as_wrong(tmp_path):
 
 
 def test_shipped_model_reaches_66_percent_on_publictest():
+    """Accuracy, and with the decision rule of its config.json, balance: the fast model's card gives
+    0.6977 and balanced accuracy 0.6864, with every class's recall 0.47 or more (disgust's was 0.48
+    and happy's 0.89 without the rule); and it says which faces it is unsure of."""
     report = evaluate(shared("fer2013", "fer2013-train-publictest.csv.gz"), "PublicTest", "bundled")
     assert report["n"] == 3589
     assert report["accuracy"] >= 0.66, report["accuracy"]
+    assert report["balanced_accuracy"] >= 0.68 and min(report["recall"].values()) >= 0.45, report["recall"]
+    assert report["class_offsets"] is not None and 0.5 < report["uncertain"]["coverage"] < 1
 
 
 def test_the_accurate_option_beats_the_fast_default_on_publictest_faces():
@@ -88,7 +93,10 @@ def test_the_accurate_option_beats_the_fast_default_on_publictest_faces():
 
 def test_the_whole_pipeline_on_real_photos_reaches_the_shipped_figure():
     """Detection, framing, alignment and classification together, on the faces-in-the-wild photos
-    (the fast model's card: 0.5564): a change to any step that costs more than 2.5 points fails here."""
+    (the fast model's card: 0.5685, a face found in 824 of 825): a change to any step that costs more
+    than 2.5 points fails here, and so does one that loses faces the padded second pass finds (29 were
+    missed without it)."""
     report = evaluate(shared("faces-in-the-wild"), None, "bundled", detect=True)
     assert report["n"] == 825
-    assert report["accuracy"] >= 0.53, report["accuracy"]
+    assert report["accuracy"] >= 0.5435, report["accuracy"]
+    assert report["no_face"]["count"] <= 10, report["no_face"]

@@ -7,7 +7,8 @@ from fer.results import FaceResult, ImageResult
 
 SCORES = {"angry": 0.05, "disgust": 0.05, "fear": 0.05, "happy": 0.6, "sad": 0.05, "surprise": 0.1, "neutral": 0.1}
 LARGE = FaceResult(box=(0, 0, 200, 200), score=0.91234, label="happy", scores=SCORES)
-SMALL = FaceResult(box=(150, 150, 190, 190), score=0.8, label="surprise", scores={**SCORES, "happy": 0.1, "surprise": 0.6})
+SMALL = FaceResult(box=(150, 150, 190, 190), score=0.8, label="surprise", scores={**SCORES, "happy": 0.1, "surprise": 0.6},
+                   uncertain=True)
 RESULT = ImageResult([LARGE, SMALL], (640, 480))
 
 
@@ -29,5 +30,12 @@ def test_csv_has_one_row_per_face_as_numbered(tmp_path):
     assert [r["face"] for r in rows] == ["1", "2"] and rows[1]["label"] == "surprise"
     assert [rows[0][k] for k in ("x0", "y0", "x1", "y1", "score")] == ["0", "0", "200", "200", "0.9123"]
     assert {k: float(rows[1][k]) for k in SCORES} == SMALL.to_dict()["scores"]
+    assert [r["uncertain"] for r in rows] == ["False", "True"]
+    assert list(rows[0])[-1] == "uncertain"  # added last: the columns readers knew keep their places
     with open(ImageResult().write_csv(tmp_path / "none.csv")) as f:
-        assert f.read().strip() == "face,x0,y0,x1,y1,score,label"
+        assert f.read().strip() == "face,x0,y0,x1,y1,score,label,uncertain"
+
+
+def test_uncertain_is_in_the_api_answer_beside_the_fields_it_had():
+    assert [f["uncertain"] for f in RESULT.to_dict()["faces"]] == [False, True]
+    assert set(LARGE.to_dict()) == {"box", "score", "label", "scores", "uncertain"}

@@ -161,7 +161,7 @@ def test_experiments_table_lists_runs(tmp_path, tiny_csv):
     train_main([f"--data={tiny_csv}", f"--out={tmp_path / 'a'}", "--widths=[4]", "--head_units=4", "--epochs=1", "--patience=0"])
     table = experiments_main([str(tmp_path / "a"), "--out", str(tmp_path / "table.md")])
     lines = table.splitlines()
-    assert lines[0].startswith("| run | val accuracy | macro F1 |") and len(lines) == 3
+    assert lines[0].startswith("| run | val accuracy | balanced accuracy | macro F1 |") and len(lines) == 3
     assert lines[2].startswith("| a | ") and (tmp_path / "table.md").read_text().strip() == table
     assert "| precision |" in lines[0] and "| fer2013 | float32 | [4] |" in lines[2]
     # a results.json cached before the precision column existed: the column still comes from the config
@@ -175,6 +175,7 @@ def test_metrics_on_known_values():
     y_pred = np.array([0, 1, 1, 1, -1])  # -1: no face found, counts as wrong
     report = classification_report(y_true, y_pred, ("a", "b", "c"))
     assert report["accuracy"] == 0.6
+    assert report["balanced_accuracy"] == pytest.approx((0.5 + 1.0 + 0.0) / 3, abs=1e-4)  # mean per-class recall
     assert report["per_class"]["a"] == {"precision": 1.0, "recall": 0.5, "f1": 0.6667, "support": 2}
     assert report["per_class"]["b"]["precision"] == pytest.approx(0.6667, abs=1e-4)
     assert report["confusion_matrix"] == [[1, 1, 0], [0, 2, 0], [0, 0, 0]]
@@ -483,6 +484,7 @@ def test_model_card_gives_the_calibration_error_measured_out_of_sample(tmp_path,
     card = (folder / "README.md").read_text()
     assert "both on the faces the temperature was fitted on" in card
     assert f"; {calibration['ece_after_crossfit']} after when the temperature is fitted on one half" in card
+    assert "Decision rule:" in card and "Unsure:" in card  # fitted without a Training split: its prior is PublicTest's
 
 
 def test_int8_export_is_quantized_runs_on_litert_and_stays_near_the_float_model(tmp_path):
@@ -564,3 +566,60 @@ def test_a_run_saves_the_precision_it_trained_in_not_auto(tmp_path, tiny_csv):
                 "--epochs=1", "--precision=auto"])
     assert TrainConfig.load(tmp_path / "run" / "train_config.yaml").precision in ("float32", "mixed_bfloat16")
     assert "CPU threads" in json.loads((tmp_path / "run" / "state.json").read_text())["hardware"]
+
+
+def test_a_logit_adjusted_warm_start_begins_where_the_trained_model_ends(tmp_path, tiny_csv):
+    """With logit_adjust, the loss sees the classifier's logits plus tau * log(prior); a warm start
+    moves that prior out of the logits' bias, so at step 0 the training model answers exactly as the
+    trained classifier did, and the classifier alone gives the post-hoc adjusted logits."""
+    import keras
+
+    from train.balance import LogitAdjustment
+    from train.config import TrainConfig
+    from train.data import load_split
+    from train.model import build_classifier
+    from train.train import build_training_model
+
+    keras.config.set_dtype_policy("float32")  # another test may have left mixed_bfloat16 set: compare exactly
+    start = build_classifier(widths=(4, 8), head_units=8)
+    start.save(tmp_path / "start.keras")
+    labels = load_split(tiny_csv, "Training").labels
+    cfg = TrainConfig(widths=[4, 8], head_units=8, logit_adjust=1.0, init_from=str(tmp_path / "start.keras"),
+                      translate=0, rotate_degrees=0, zoom=0, contrast=0, brightness=0)
+    model = build_training_model(cfg, steps_per_epoch=1, train_labels=labels)
+    adjustment = model.get_layer("logit_adjustment")
+    assert isinstance(adjustment, LogitAdjustment) and max(adjustment.offsets) < 0  # log of shares below 1
+    faces = np.random.default_rng(4).integers(0, 256, (3, 48, 48, 1)).astype("float32")
+    expected = np.asarray(start(faces / 255.0, training=False))
+    assert np.allclose(np.asarray(model(faces, training=False)), expected, atol=1e-4)
+    inner = np.asarray(model.get_layer("fer_cnn")(faces / 255.0, training=False))
+    assert np.allclose(inner, expected - np.array(adjustment.offsets), atol=1e-4)
+    with pytest.raises(ValueError, match="training labels"):
+        build_training_model(cfg, steps_per_epoch=1)
+    model.save(tmp_path / "checkpoint.keras")  # the layer is saved with its offsets: a run resumes alike
+    assert keras.models.load_model(tmp_path / "checkpoint.keras").get_layer("logit_adjustment").offsets == adjustment.offsets
+
+
+def test_a_balanced_run_selects_on_balanced_accuracy_and_can_skip_its_export(tmp_path, tiny_csv):
+    run = tmp_path / "run"
+    out = train_main([f"--data={tiny_csv}", f"--out={run}", "--widths=[4, 8]", "--head_units=8", "--batch_size=16",
+                      "--epochs=2", "--patience=0", "--logit_adjust=1.0", "--select=balanced_accuracy", "--export=false"])
+    assert out == run and not (run / "model").exists()
+    log = _log(run)
+    assert all(0 <= float(r["val_balanced_accuracy"]) <= 1 for r in log)
+    state = json.loads((run / "state.json").read_text())
+    assert state["best_val_accuracy"] == pytest.approx(max(float(r["val_balanced_accuracy"]) for r in log))
+    with pytest.raises(SystemExit, match="select"):
+        train_main([f"--data={tiny_csv}", f"--out={tmp_path / 'other'}", "--select=f1"])
+
+
+def test_a_member_of_an_ensemble_is_a_starting_point(tmp_path):
+    from train.model import build_classifier, build_ensemble
+    from train.train import initial_weights
+
+    members = [build_classifier(widths=(4, 8), head_units=8) for _ in range(2)]
+    build_ensemble(members).save(tmp_path / "ensemble.keras")
+    second = initial_weights(f"{tmp_path / 'ensemble.keras'}[1]")
+    assert all(np.array_equal(a, b) for a, b in zip(second, members[1].get_weights()))
+    with pytest.raises(SystemExit, match=r"\[2\] names none"):
+        initial_weights(f"{tmp_path / 'ensemble.keras'}[2]")

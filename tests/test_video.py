@@ -20,7 +20,8 @@ def test_analysis_csv_plot_and_annotated_webm(recognizer, tmp_path, capfd):
     assert len(analysis.rows) == 6 and {r["face_id"] for r in analysis.rows} == {1}  # one face, followed
     assert [r["frame"] for r in analysis.rows] == [0, 2, 4, 6, 8, 10]
     rows = list(csv.DictReader(open(analysis.write_csv(tmp_path / "out.csv"))))
-    assert list(rows[0])[:7] == ["frame", "time", "face_id", "x0", "y0", "x1", "y1"] and len(rows[0]) == 14
+    assert list(rows[0])[:7] == ["frame", "time", "face_id", "x0", "y0", "x1", "y1"] and len(rows[0]) == 15
+    assert list(rows[0])[-1] == "uncertain" and {r["uncertain"] for r in rows} <= {"True", "False"}
     assert sum(float(rows[0][k]) for k in recognizer.labels) == pytest.approx(1, abs=1e-3)
     assert (tmp_path / "out.webm").stat().st_size > 1000
     import cv2
@@ -222,7 +223,7 @@ def test_a_frame_rate_that_is_not_a_number_is_refused(recognizer, tmp_path, monk
 
 def test_an_analysis_that_fails_midway_leaves_no_half_written_video(recognizer, tmp_path):
     class FailingOnTheThirdFrame:
-        labels, calls = recognizer.labels, 0
+        labels, uncertain_below, calls = recognizer.labels, recognizer.uncertain_below, 0
 
         def predict(self, image, tiles=1):
             self.calls += 1

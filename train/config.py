@@ -50,6 +50,12 @@ class TrainConfig:
     warmup_epochs: int = 2
     label_smoothing: float = 0.1
     class_weight: bool = False  # balance classes in the loss (helps disgust recall, costs accuracy)
+    # logit-adjusted loss (train/balance.py): the loss sees logits + logit_adjust * log(class prior),
+    # so the classifier learns logits without FER2013's prior (balanced at 1.0); 0 = plain loss
+    logit_adjust: float = 0.0
+    # the validation figure that picks best.keras and early-stops: accuracy, or balanced_accuracy
+    # (mean per-class recall of the classifier's own logits, which a logit-adjusted run optimises)
+    select: str = "accuracy"
     patience: int = 15  # early stopping on val accuracy; 0 disables
     # > 0: train for this many minutes of wall clock (epochs is then a cap), the cosine learning-rate
     # decay following the elapsed fraction of the budget; for accelerator sessions of fixed length,
@@ -72,7 +78,8 @@ class TrainConfig:
     mix_prob: float = 0.5
     seed: int = 0
     # warm start: the classifier's weights from this trained model (a best.keras or a model folder's
-    # model.keras of the same architecture) instead of a random init; the optimiser starts afresh,
+    # model.keras of the same architecture, or one member of an ensemble's model.keras as
+    # PATH[i]) instead of a random init; the optimiser starts afresh,
     # so a new cosine schedule restarts from the trained weights (as SGDR's warm restarts do)
     init_from: str = ""
     # numerics: mixed_bfloat16 computes in bfloat16 (weights stay float32 and the saved classifier
@@ -91,6 +98,8 @@ class TrainConfig:
     # distill_weight * softmax(logits / distill_temperature), so epochs cost what a plain run's do;
     # the student is not softened there, so a temperature above 1 only flattens the targets (use 1)
     teacher_logits: str = ""
+    # at the end, export best.keras as a model folder (model/); an ensemble's members need none of their own
+    export: bool = True
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(yaml.safe_dump(dataclasses.asdict(self), sort_keys=False))

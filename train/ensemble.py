@@ -9,10 +9,11 @@ faces in the wild), so its model card holds figures this one command reproduces.
 
 ``python -m train.ensemble --search A B C ...`` chooses the members first: it scores every subset of
 the candidates on the validation split (PublicTest, single pass, mean logits), each candidate's logits
-computed once, and prints them best first.
+computed once, and prints them best first; with ``--min-accuracy A``, by balanced accuracy under the
+decision rule fitted for each (accuracy held at A or above), as the ensemble would ship.
 
 A shipped ensemble folder (``fer/assets/accurate``) may stand among the classifiers of either: it counts
-as its members, named ``folder[0]``, ``folder[1]``..., so the next session can add a member to it or
+as its members, named ``folder[0]``, ``folder[1]``... (and ``folder[i]`` names that member alone), so the next session can add a member to it or
 search again without the runs that trained its members (a fresh checkout has no ``runs/``).
 """
 
@@ -34,7 +35,7 @@ from train.config import DEFAULT_DATA
 from train.data import load_split
 from train.export import measure_model_folder
 from train.inputs import unit_range
-from train.model import build_ensemble, ensemble_members, load_member
+from train.model import build_ensemble, ensemble_members, load_member, member_index
 
 
 class Classifier(NamedTuple):
@@ -49,15 +50,20 @@ def load_classifiers(paths: list[Path]) -> list[Classifier]:
     classifier twice is refused: it would silently weigh double."""
     classifiers: list[Classifier] = []
     for path in paths:
+        path, chosen = member_index(str(path))
         model = load_member(path)
         members = ensemble_members(model)
-        if len(members) == 1:
+        if len(members) == 1 and chosen is None:
             classifiers.append(Classifier(str(path), str(path), model))
             continue
+        if chosen is not None and not (len(members) > 1 and 0 <= chosen < len(members)):
+            raise SystemExit(f"{path} holds {len(members)} classifier(s), so [{chosen}] names none")
         origins = trained_members(Path(path))
         if origins is None or len(origins) != len(members):
             origins = [None] * len(members)
         for i, (member, origin) in enumerate(zip(members, origins)):
+            if chosen is not None and i != chosen:
+                continue
             name = f"{path}[{i}]"
             classifiers.append(Classifier(name + (f" ({origin})" if origin else ""), origin or name, member))
     origins = [os.path.normpath(c.origin) for c in classifiers]  # ./runs/a and runs/a are one file
@@ -84,11 +90,38 @@ def rank_subsets(logits: dict[str, np.ndarray], labels: np.ndarray) -> list[tupl
     return sorted(scored, key=lambda row: (-row[0], len(row[1])))
 
 
-def search(candidates: list[Path], data: str, split: str, top: int = 15) -> list[tuple[float, tuple[str, ...]]]:
-    """Print the best ``top`` subsets of ``candidates`` on ``split``; return them all."""
+def rank_balanced(logits: dict[str, np.ndarray], labels: np.ndarray, prior: np.ndarray,
+                  min_accuracy: float) -> list[tuple[tuple[float, float], tuple[str, ...]]]:
+    """Every non-empty subset's (balanced accuracy, accuracy) with the decision rule fitted for it
+    (:func:`train.decision.fit_class_offsets` at ``min_accuracy``), best first; a subset whose rule
+    cannot hold the floor ranks below every one that can."""
+    from train.decision import _scores, fit_class_offsets
+
+    names, scored = list(logits), []
+    for size in range(1, len(names) + 1):
+        for subset in itertools.combinations(names, size):
+            mean = np.mean([logits[n] for n in subset], axis=0)
+            score = _scores(mean, labels, fit_class_offsets(mean, labels, prior, min_accuracy))
+            scored.append((score, subset))
+    return sorted(scored, key=lambda row: (row[0][1] < min_accuracy, -row[0][0], len(row[1])))
+
+
+def search(candidates: list[Path], data: str, split: str, top: int = 15,
+           min_accuracy: float | None = None) -> list[tuple]:
+    """Print the best ``top`` subsets of ``candidates`` on ``split``; return them all. With
+    ``min_accuracy``, ranked by balanced accuracy under the decision rule each would ship with."""
     val = load_split(data, split)
     faces = unit_range(val.images)  # as training feeds its classifiers
     logits = {c.name: c.model.predict(faces, batch_size=512, verbose=0) for c in load_classifiers(candidates)}
+    if min_accuracy is not None:
+        from train.decision import class_prior
+
+        ranked = rank_balanced(logits, val.labels, class_prior(load_split(data, "Training").labels), min_accuracy)
+        print(f"{split} balanced accuracy and accuracy (single pass, mean logits, with the decision rule fitted "
+              f"for accuracy >= {min_accuracy}) of every subset of {len(logits)} candidates, best first:")
+        for (balanced, accuracy), subset in ranked[:top]:
+            print(f"  {balanced:.4f}  {accuracy:.4f}  {' + '.join(subset)}")
+        return ranked
     ranked = rank_subsets(logits, val.labels)
     print(f"{split} accuracy (single pass, mean logits) of every subset of {len(logits)} candidates, best first:")
     for accuracy, subset in ranked[:top]:
@@ -99,7 +132,7 @@ def search(candidates: list[Path], data: str, split: str, top: int = 15) -> list
 def main(argv: list[str] | None = None) -> Path | None:
     parser = argparse.ArgumentParser(prog="python -m train.ensemble", description=__doc__.split("\n\n")[0])
     what = parser.add_mutually_exclusive_group(required=True)
-    what.add_argument("--members", nargs="+", type=Path, help="classifiers: best.keras / model.keras files or model folders (an ensemble counts as its members)")
+    what.add_argument("--members", nargs="+", type=Path, help="classifiers: best.keras / model.keras files or model folders (an ensemble counts as its members; FOLDER[i] is its member i)")
     what.add_argument("--search", nargs="+", type=Path, metavar="CANDIDATE",
                       help="score every subset of these classifiers on --val-split and print them; writes nothing")
     parser.add_argument("--out", type=Path, help="the model folder to write (with --members)")
@@ -110,9 +143,12 @@ def main(argv: list[str] | None = None) -> Path | None:
     parser.add_argument("--val-split", default="PublicTest")
     parser.add_argument("--int8", action="store_true",
                         help="quantize the LiteRT copy to int8, calibrated on 500 Training faces (measured trade: train/EXPERIMENTS.md)")
+    parser.add_argument("--min-accuracy", type=float,
+                        help="the validation accuracy the decision rule may not go below (default: the ensemble's own "
+                             "without it); with --search, rank subsets by balanced accuracy under that rule")
     args = parser.parse_args(argv)
     if args.search:
-        search(args.search, args.data, args.val_split, args.top)
+        search(args.search, args.data, args.val_split, args.top, args.min_accuracy)
         return None
     if args.out is None:
         parser.error("--members needs --out")
@@ -125,7 +161,7 @@ def main(argv: list[str] | None = None) -> Path | None:
     }
     return measure_model_folder(build_ensemble([c.model for c in members]), args.out, training,
                                 ModelConfig.load(args.like).preprocessing, args.data, args.val_split,
-                                int8_from="Training" if args.int8 else None)
+                                int8_from="Training" if args.int8 else None, min_accuracy=args.min_accuracy)
 
 
 if __name__ == "__main__":

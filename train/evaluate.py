@@ -23,6 +23,7 @@ from fer.classifier import EmotionClassifier, sha256_of
 from fer.config import TFLITE_NAME
 from fer.source import resolve_model
 from train.data import load_split, read_image_folder
+from train.decision import coverage
 from train.metrics import classification_report, expected_calibration_error
 
 
@@ -112,6 +113,8 @@ def evaluate(
         # what ran: "bundled" or a folder path names no particular weights, temperature or crop framing
         model_sha256=sha256_of(location.folder / TFLITE_NAME),
         temperature=config.temperature,
+        class_offsets=list(config.class_offsets) if config.class_offsets is not None else None,
+        uncertain_below=config.uncertain_below,
         preprocessing=dataclasses.asdict(config.preprocessing),
         data=str(data),
         split=split,
@@ -119,6 +122,9 @@ def evaluate(
         tta=tta,
         ece=round(expected_calibration_error(dataset.labels[found], probabilities[found]), 4) if found.any() else None,
     )
+    report["recall"] = {label: m["recall"] for label, m in report["per_class"].items()}
+    if config.uncertain_below is not None and found.any():  # of the faces found; a photo without one is no answer
+        report["uncertain"] = coverage(probabilities[found], dataset.labels[found], config.uncertain_below)
     if detect:
         report["no_face"] = {"count": len(missed), "files": missed}
     if plots is not None:
@@ -142,11 +148,18 @@ def write_plots(report: dict, labels: np.ndarray, probabilities: np.ndarray, fol
 def format_report(report: dict) -> str:
     labels = report["labels"]
     lines = [
-        f"model: {report['model']} (model.tflite sha256 {report['model_sha256'][:12]}, temperature {report['temperature']})",
+        f"model: {report['model']} (model.tflite sha256 {report['model_sha256'][:12]}, temperature {report['temperature']}"
+        + (", class offsets " + " ".join(f"{v:+.2f}" for v in report["class_offsets"]) if report.get("class_offsets") else "") + ")",
         f"data: {report['data']}" + (f" [{report['split']}]" if report["split"] else "") + (" (with face detection)" if report["detect"] else ""),
         f"test-time augmentation: {report['tta']}" if report.get("tta", "none") != "none" else "single pass",
-        f"images: {report['n']}   accuracy: {report['accuracy']:.4f}   macro F1: {report['macro_f1']:.4f}   ECE: {report['ece']}",
+        f"images: {report['n']}   accuracy: {report['accuracy']:.4f}   balanced accuracy: {report['balanced_accuracy']:.4f}   "
+        f"macro F1: {report['macro_f1']:.4f}   ECE: {report['ece']}",
+        "recall: " + "  ".join(f"{label} {recall:.3f}" for label, recall in report["recall"].items()),
     ]
+    if report.get("uncertain"):
+        u = report["uncertain"]
+        lines.append(f"unsure (top probability below {u['threshold']}): {1 - u['coverage']:.1%} of the faces found; "
+                     f"accuracy {u['accuracy_confident']} on the rest, {u['accuracy_uncertain']} on the unsure")
     if report.get("no_face"):
         lines.append(f"no face found (counted wrong): {report['no_face']['count']}")
     lines += ["", f"{'class':<10}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>10}"]

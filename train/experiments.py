@@ -23,7 +23,8 @@ def run_settings(config: dict) -> dict:
     before a column existed still fills it (configs older than a key trained with its old default)."""
     return {
         "planned_epochs": config["epochs"],
-        "labels": config.get("labels", "fer2013") + _distilled(config),
+        "labels": config.get("labels", "fer2013") + _distilled(config)
+        + (f", logit-adjusted loss (tau {config['logit_adjust']:g})" if config.get("logit_adjust") else ""),
         "precision": config.get("precision", "float32"),
         "widths": config["widths"] if config.get("arch", "cnn") == "cnn" else f"{config['arch']} at {config['network_size']} px",
     }
@@ -47,7 +48,8 @@ def run_results(run: Path) -> dict:
     cached = run / RESULTS
     if cached.exists():
         results = json.loads(cached.read_text())
-        if results.get("best_epoch") == state["best_epoch"] and results.get("epochs_run") == state["epoch"]:
+        if (results.get("best_epoch") == state["best_epoch"] and results.get("epochs_run") == state["epoch"]
+                and "balanced_accuracy" in results):  # cached before the column existed: computed again
             return {**results, **run_settings(config)}
     import keras
 
@@ -66,6 +68,7 @@ def run_results(run: Path) -> dict:
         "val_split": config["val_split"],
         "accuracy": report["accuracy"],
         "macro_f1": report["macro_f1"],
+        "balanced_accuracy": report["balanced_accuracy"],
         "parameters": int(model.count_params()),
         "epochs_run": state["epoch"],
         "best_epoch": state["best_epoch"],
@@ -80,12 +83,12 @@ def run_results(run: Path) -> dict:
 
 
 def markdown_table(rows: list[dict]) -> str:
-    header = "| run | val accuracy | macro F1 | parameters | epochs (best) | s/epoch | labels | precision | widths (or network) | hardware |"
+    header = "| run | val accuracy | balanced accuracy | macro F1 | parameters | epochs (best) | s/epoch | labels | precision | widths (or network) | hardware |"
     lines = [header, "|---" * (header.count("|") - 1) + "|"]
     for r in sorted(rows, key=lambda r: -r["accuracy"]):
         epochs = f"{r['epochs_run']}/{r['planned_epochs']} ({r['best_epoch']})"
         lines.append(
-            f"| {r['run']} | {r['accuracy']:.4f} | {r['macro_f1']:.4f} | {r['parameters'] / 1e6:.2f}M | {epochs} | "
+            f"| {r['run']} | {r['accuracy']:.4f} | {r['balanced_accuracy']:.4f} | {r['macro_f1']:.4f} | {r['parameters'] / 1e6:.2f}M | {epochs} | "
             f"{r['seconds_per_epoch']} | {r['labels']} | {r['precision']} | {r['widths']} | {r['hardware']} |"
         )
     return "\n".join(lines)

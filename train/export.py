@@ -13,6 +13,7 @@ import contextlib
 import dataclasses
 import json
 import shutil
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ import yaml
 from fer.classifier import LiteRTRunner, sha256_of, softmax
 from fer.config import TFLITE_NAME, WEIGHTS_NAME, ModelConfig, Preprocessing
 from fer.source import BUNDLED_MODEL
+from train.decision import coverage, decision_rule, fit_uncertain_threshold
 from train.calibration import crossfit_ece, fit_temperature, negative_log_likelihood
 from train.inputs import keras_outputs, unit_range
 from train.model import LOW_RES_SIZES, ensemble_members
@@ -65,7 +67,8 @@ def export_model_folder(
 
 
 def _summary(report: dict) -> dict:
-    keep = ("n", "accuracy", "macro_f1", "ece", "per_class", "confusion_matrix", "data", "split", "detect")
+    keep = ("n", "accuracy", "balanced_accuracy", "macro_f1", "ece", "per_class", "confusion_matrix", "data", "split",
+            "detect", "uncertain")
     summary = {k: report[k] for k in keep if k in report}
     if "no_face" in report:
         summary["no_face"] = report["no_face"]["count"]
@@ -93,7 +96,8 @@ def write_model_card(folder: Path, config: ModelConfig) -> Path:
                 "metrics": [
                     {"type": "accuracy", "value": val["accuracy"], "name": f"{val['split']} accuracy (single pass)"},
                     {"type": "f1", "value": val["macro_f1"], "name": f"{val['split']} macro F1"},
-                ],
+                ] + ([{"type": "balanced_accuracy", "value": val["balanced_accuracy"],
+                       "name": f"{val['split']} balanced accuracy (mean per-class recall)"}] if "balanced_accuracy" in val else []),
             }],
         }]
     pre = config.preprocessing
@@ -114,7 +118,10 @@ def write_model_card(folder: Path, config: ModelConfig) -> Path:
         + (f", shifted by {pre.center_shift} box heights" if pre.center_shift else "")
         + (", rotated so the eyes are level" if pre.align else "")
         + "; these settings are in `config.json` and applied automatically. Output: logits over the labels in "
-        f"`config.json`; probabilities are softmax(logits / temperature) with temperature {config.temperature}.",
+        + (f"`config.json`; probabilities are softmax((logits + class offsets) / temperature) with the class offsets "
+           f"{_offsets_text(config)} and temperature {config.temperature} (see Decision rule)."
+           if config.class_offsets is not None else
+           f"`config.json`; probabilities are softmax(logits / temperature) with temperature {config.temperature}."),
         "",
     ]
     if val:
@@ -122,7 +129,8 @@ def write_model_card(folder: Path, config: ModelConfig) -> Path:
             "## Evaluation",
             "",
             f"FER2013 {val['split']} ({val['n']} faces), single pass: **accuracy {val['accuracy']:.4f}**, "
-            f"macro F1 {val['macro_f1']:.4f}, expected calibration error {val['ece']}.",
+            + (f"**balanced accuracy {val['balanced_accuracy']:.4f}** (mean per-class recall), " if "balanced_accuracy" in val else "")
+            + f"macro F1 {val['macro_f1']:.4f}, expected calibration error {val['ece']}.",
             "",
             "| class | precision | recall | F1 | support |",
             "|---|---|---|---|---|",
@@ -141,6 +149,26 @@ def write_model_card(folder: Path, config: ModelConfig) -> Path:
                   "both on the faces the temperature was fitted on"
                   + (f"; {crossfit} after when the temperature is fitted on one half of them and measured on the other "
                      "(2-fold cross-fit, the figure to expect on unseen faces)" if crossfit is not None else "") + ".", ""]
+    rule, unsure = config.metrics.get("decision_rule"), config.metrics.get("uncertainty")
+    if rule:
+        crossfit = rule.get("crossfit", {})
+        lines += [f"Decision rule: the class offsets above, added to the logits, were fitted on {val['split'] if val else 'the validation split'} "
+                  f"to maximise balanced accuracy with accuracy at or above {rule['min_accuracy']}"
+                  + ("" if rule.get("min_accuracy_met", True) else " (not reached: the model's most accurate offsets were kept)")
+                  + f": balanced accuracy {rule['balanced_accuracy_before']} -> {rule['balanced_accuracy_after']}, accuracy "
+                  f"{rule['accuracy_before']} -> {rule['accuracy_after']}, on the faces they were fitted on"
+                  + (f"; fitted on one half and measured on the other (2-fold cross-fit, the figure to expect on unseen "
+                     f"faces): balanced accuracy {crossfit['balanced_accuracy']}, accuracy {crossfit['accuracy']}" if crossfit else "")
+                  + ". The temperature was fitted with the offsets applied.", ""]
+    if unsure:
+        wild_unsure = unsure.get("faces_in_the_wild")
+        lines += [f"Unsure: a face whose top probability is below {unsure['threshold']} (fitted on {unsure['fitted_on']}: the "
+                  "threshold that best tells right answers from wrong ones) is flagged `uncertain`. On "
+                  f"{unsure['fitted_on']}, {_share(unsure['coverage'])} of faces are not flagged and {_share(unsure['accuracy_confident'])} "
+                  f"of those are right ({_share(unsure['accuracy_uncertain'])} of the flagged ones)"
+                  + (f"; on the faces-in-the-wild photos, {_share(wild_unsure['coverage'])} are not flagged and "
+                     f"{_share(wild_unsure['accuracy_confident'])} of those are right ({_share(wild_unsure['accuracy_uncertain'])} "
+                     "of the flagged ones)" if wild_unsure else "") + ".", ""]
     if (folder / "plots").is_dir():
         lines += [f"![{p.stem.replace('_', ' ')}](plots/{p.name})" for p in sorted((folder / "plots").glob("*.png"))] + [""]
     if lite:
@@ -152,9 +180,12 @@ def write_model_card(folder: Path, config: ModelConfig) -> Path:
     if wild:
         lines += [
             f"Whole pipeline (detection, crop, alignment, classification) on {wild['n']} faces-in-the-wild photos "
-            f"with crowd-sourced labels: accuracy {wild['accuracy']:.4f}, macro F1 {wild['macro_f1']:.4f}, "
-            f"no face found in {wild.get('no_face', 0)} (counted wrong). The crop framing was chosen on these same "
-            "photos (`python -m train.tune_crop`), so this figure is in-sample for that one choice.",
+            f"with crowd-sourced labels: accuracy {wild['accuracy']:.4f}, "
+            + (f"balanced accuracy {wild['balanced_accuracy']:.4f}, " if "balanced_accuracy" in wild else "")
+            + f"macro F1 {wild['macro_f1']:.4f}, no face found in {wild.get('no_face', 0)} (counted wrong); recall "
+            + ", ".join(f"{label} {m['recall']:.3f}" for label, m in wild["per_class"].items())
+            + ". The crop framing and the detector's padded second pass were chosen on these same photos "
+            "(`python -m train.tune_crop`, `fer/detect.py`), so this figure is in-sample for those choices.",
             "",
         ]
     if val:
@@ -183,14 +214,21 @@ def write_model_card(folder: Path, config: ModelConfig) -> Path:
             + (", random erasing" if run.get("erase") else "") + _real_photo_look(run)
             + "; AdamW with warm-up and cosine decay" + ("; label smoothing" if run.get("label_smoothing", 0.1) else "")
             + _targets(run) + _starting_point(run, train.get("commit"))
+            + (f"; a logit-adjusted loss (the loss saw the logits plus {run['logit_adjust']:g} x log of the Training "
+               "classes' shares, so the classes' prior is not learnt into the logits)" if run.get("logit_adjust") else "")
             + (f"; distilled from {', '.join(_as_it_was(t, train.get('commit')) for t in run['teachers'])} (weight {run['distill_weight']}, "
                f"temperature {run['distill_temperature']}"
                + ("; each teacher's logits the mean over the face and its mirror image" if run.get("teacher_mirror") else "")
                + ")" if run.get("teachers") and run.get("distill_weight") else "")
             + _offline_teachers(run, train)
-            + ". The model was selected on PublicTest; the PrivateTest split was never used.",
+            + ". The model was selected on PublicTest"
+            + (" balanced accuracy" if run.get("select") == "balanced_accuracy" else "")
+            + "; the PrivateTest split was never used.",
             "",
         ]
+    if train.get("measured_by"):
+        lines += [f"Measured again from its `model.keras` (decision rule, temperature, threshold and every figure "
+                  f"above) by `{train['measured_by']}`.", ""]
     lines += [
         "## Intended use and limitations",
         "",
@@ -199,7 +237,8 @@ def write_model_card(folder: Path, config: ModelConfig) -> Path:
         "inner state, and the model's error rate is high.",
         "- FER2013 is 48x48 greyscale web images found by keyword search, labelled by one annotator each; labels "
         "are noisy (human accuracy is about 65%) and the classes are imbalanced (disgust is 1.5% of the "
-        "training rows, so it is rarely predicted).",
+        "training rows, so a model trained on them rarely predicts it; the decision rule above lifts it, "
+        "and the recall of each class is in the table).",
         "- Known biases of FER2013: mostly adult faces, skewed towards lighter skin tones and Western posed "
         "expressions; accuracy on children, older people, darker skin, occlusions (masks, glasses) and strong "
         "head poses is lower and was not measured.",
@@ -209,6 +248,15 @@ def write_model_card(folder: Path, config: ModelConfig) -> Path:
     path = folder / "README.md"
     path.write_text("\n".join(lines))
     return path
+
+
+def _share(value: float | None) -> str:
+    """A share as the card writes it; None (no face in that group) as "none"."""
+    return "none" if value is None else f"{value:.1%}"
+
+
+def _offsets_text(config: ModelConfig) -> str:
+    return ", ".join(f"{label} {value:+.2f}" for label, value in zip(config.labels, config.class_offsets))
 
 
 def _real_photo_look(run: dict) -> str:
@@ -448,6 +496,8 @@ def main(argv: list[str] | None = None) -> Path:
 
     parser = argparse.ArgumentParser(prog="python -m train.export", description=__doc__.split("\n\n")[0])
     parser.add_argument("--run", type=Path, help="a training run folder (runs/NAME)")
+    parser.add_argument("--model", type=Path, help="instead of --run: a model folder to measure again (its model.keras, "
+                        "training record and framing), e.g. after a change to what export fits or measures")
     parser.add_argument("--out", required=True, type=Path, help="the model folder to write")
     # the framing the shipped models were tuned to (train.tune_crop); the library's own defaults
     # (1.25x, no shift) cost ferplus_blend 1.6 points in the wild once, exported without these flags
@@ -461,13 +511,18 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--data", help="with --refresh-tflite: the FER2013 CSV whose validation faces check it")
     parser.add_argument("--int8", action="store_true",
                         help="quantize the LiteRT copy to int8, calibrated on 500 Training faces (measured trade: train/EXPERIMENTS.md)")
+    parser.add_argument("--min-accuracy", type=float,
+                        help="the validation accuracy the decision rule may not go below (default: the model's own without it)")
     args = parser.parse_args(argv)
     if args.refresh_tflite:
         print(json.dumps(refresh_tflite(args.out, args.data), indent=2))
         return args.out
 
+    if args.model is not None:
+        command = "python -m train.export " + " ".join(sys.argv[1:] if argv is None else argv)
+        return measure_again(args.model, args.out, args.min_accuracy, command)
     if args.run is None:
-        parser.error("--run is required")
+        parser.error("--run or --model is required")
     run_config = yaml.safe_load((args.run / CONFIG_FILE).read_text())
     state = json.loads((args.run / STATE).read_text())
     # runs from before state.json recorded their command were started from a config named as the run
@@ -479,7 +534,28 @@ def main(argv: list[str] | None = None) -> Path:
     classifier = keras.models.load_model(args.run / BEST, compile=False)
     return measure_model_folder(classifier, args.out, training, preprocessing, run_config["data"],
                                 run_config["val_split"], log_csv=args.run / LOG,
-                                int8_from=run_config.get("train_split", "Training") if args.int8 else None)
+                                int8_from=run_config.get("train_split", "Training") if args.int8 else None,
+                                min_accuracy=args.min_accuracy, train_split=run_config.get("train_split", "Training"))
+
+
+def measure_again(model: Path, out: Path, min_accuracy: float | None = None, command: str | None = None) -> Path:
+    """A model folder measured anew from its ``model.keras``, with its own training record and crop
+    framing (``out`` may be ``model`` itself); its training-curves plot, which needs the run, is kept,
+    and ``command`` is recorded as what measured it (its card then names both)."""
+    config = ModelConfig.load(model)
+    if command:
+        config = dataclasses.replace(config, training={**config.training, "measured_by": command})
+    run = config.training.get("config", {})
+    curves = model / "plots" / "training_curves.png"
+    kept = curves.read_bytes() if curves.is_file() else None
+    classifier = keras.models.load_model(model / WEIGHTS_NAME, compile=False)
+    int8 = config.metrics.get("tflite", {}).get("quantization") == "int8"
+    folder = measure_model_folder(classifier, out, config.training, config.preprocessing,
+                                  run.get("data", "../shared/data/fer2013/fer2013-train-publictest.csv.gz"),
+                                  run.get("val_split", "PublicTest"), int8_from="Training" if int8 else None,
+                                  min_accuracy=min_accuracy, train_split=run.get("train_split", "Training"),
+                                  keep_plots={"training_curves.png": kept} if kept else None)
+    return folder
 
 
 def measure_model_folder(
@@ -491,11 +567,16 @@ def measure_model_folder(
     val_split: str,
     log_csv: Path | None = None,
     int8_from: str | None = None,
+    min_accuracy: float | None = None,
+    train_split: str = "Training",
+    keep_plots: dict[str, bytes] | None = None,
 ) -> Path:
     """Export ``classifier`` to the model folder ``out``, then fit its temperature and measure it
     (validation split, test-time augmentation, faces in the wild where present) through its LiteRT
     copy, writing every figure into ``config.json`` and the model card. ``int8_from``: the split
-    whose faces calibrate an int8 LiteRT copy (None: float32)."""
+    whose faces calibrate an int8 LiteRT copy (None: float32). ``min_accuracy``: the floor the decision
+    rule holds plain accuracy at (default: the model's own accuracy without it); ``train_split``'s
+    labels give the class prior its search starts from."""
     from fer.classifier import EmotionClassifier
     from train.data import load_split
     from train.evaluate import classify_crops, evaluate
@@ -511,10 +592,14 @@ def measure_model_folder(
         config = ModelConfig.load(folder)
         tflite = config.metrics["tflite"]
 
-        # calibration: fit the temperature on the validation split's logits (the split used for selection);
-        # the ECE after it on those rows is in sample, so a cross-fitted one is recorded beside it
+        # the decision rule first (class offsets for balanced accuracy, accuracy held), then calibration:
+        # the temperature is fitted on the validation split's logits with the offsets applied (the split
+        # used for selection); the ECE after it on those rows is in sample, so a cross-fitted one is
+        # recorded beside it; last, the uncertainty threshold on the calibrated probabilities
         classifier_runtime = EmotionClassifier(folder)
-        logits = classifier_runtime.logits(val.images)
+        raw = classifier_runtime.logits(val.images)
+        decision = decision_rule(raw, val.labels, _prior_labels(data, train_split, val.labels), min_accuracy)
+        logits = raw + np.asarray(decision["class_offsets"])
         temperature = fit_temperature(logits, val.labels)
         calibration = {
             "temperature": temperature,
@@ -525,21 +610,30 @@ def measure_model_folder(
             "nll_before": round(negative_log_likelihood(logits, val.labels, 1.0), 4),
             "nll_after": round(negative_log_likelihood(logits, val.labels, temperature), 4),
         }
-        config = dataclasses.replace(config, temperature=temperature)
+        calibrated = softmax(logits, temperature)
+        uncertain_below = fit_uncertain_threshold(calibrated, val.labels)
+        uncertainty = {"fitted_on": val_split, **coverage(calibrated, val.labels, uncertain_below)}
+        config = dataclasses.replace(config, temperature=temperature, class_offsets=tuple(decision["class_offsets"]),
+                                     uncertain_below=uncertain_below)
         config.save(folder)
-        classifier_runtime = EmotionClassifier(folder)  # with it: the views' averaged softmaxes depend on it
+        classifier_runtime = EmotionClassifier(folder)  # with them: the views' averaged softmaxes depend on them
 
         plots = folder / "plots"
         metrics = {"tflite": tflite, "validation": _summary(evaluate(data, val_split, str(folder), plots=plots))}
+        metrics["decision_rule"] = decision
         metrics["calibration"] = calibration
+        metrics["uncertainty"] = uncertainty
         metrics["validation_tta"] = {  # accuracy only, at the fitted temperature, as train.evaluate --tta measures it
             mode: round(float((classify_crops(classifier_runtime, val.images, mode).argmax(axis=1) == val.labels).mean()), 4)
             for mode in ("flip", "tencrop")
         }
         if log_csv is not None and log_csv.exists():
             training_curves_plot(log_csv, plots / "training_curves.png")
+        for name, png in (keep_plots or {}).items():
+            (plots / name).write_bytes(png)
         if WILD_FACES.is_dir():
             metrics["faces_in_the_wild"] = _summary(evaluate(WILD_FACES, None, str(folder), detect=True))
+            metrics["uncertainty"]["faces_in_the_wild"] = metrics["faces_in_the_wild"].get("uncertain")
         config = dataclasses.replace(config, metrics=metrics)
         config.save(folder)
         write_model_card(folder, config)
@@ -549,6 +643,17 @@ def measure_model_folder(
                 print(f"{key}: accuracy {metrics[key]['accuracy']:.4f}, macro F1 {metrics[key]['macro_f1']:.4f} (n={metrics[key]['n']})")
     print(f"model folder: {out}")
     return out
+
+
+def _prior_labels(data: str, train_split: str, fallback: np.ndarray) -> np.ndarray:
+    """The labels whose class shares start the decision rule's search: the training split's, or, in
+    data that holds none (a validation file alone), ``fallback``'s."""
+    from train.data import load_split
+
+    try:
+        return load_split(data, train_split).labels
+    except ValueError:
+        return fallback
 
 
 @contextlib.contextmanager

@@ -26,6 +26,12 @@ def expected_calibration_error(y_true: np.ndarray, probabilities: np.ndarray, bi
     return float(ece)
 
 
+def balanced_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Mean per-class recall over the classes present in ``y_true`` (a missing prediction, -1, is wrong)."""
+    classes = np.unique(y_true)
+    return float(np.mean([(y_pred[y_true == c] == c).mean() for c in classes])) if len(classes) else 0.0
+
+
 def classification_report(y_true: np.ndarray, y_pred: np.ndarray, labels: tuple[str, ...]) -> dict:
     """Accuracy (a fraction; missing predictions count as wrong), macro F1, per-class P/R/F1, confusion."""
     matrix = confusion_matrix(y_true, y_pred, len(labels))
@@ -46,6 +52,7 @@ def classification_report(y_true: np.ndarray, y_pred: np.ndarray, labels: tuple[
     return {
         "n": int(len(y_true)),
         "accuracy": round(float((y_true == y_pred).mean()), 4) if len(y_true) else 0.0,
+        "balanced_accuracy": round(balanced_accuracy(y_true, y_pred), 4),
         "macro_f1": round(float(np.mean(present)), 4) if present else 0.0,
         "per_class": per_class,
         "confusion_matrix": matrix.tolist(),

@@ -160,6 +160,14 @@ def ensemble_members(model: keras.Model) -> list[keras.Model]:
     return [layer for layer in model.layers if isinstance(layer, keras.Model)]
 
 
+def member_index(path: str) -> tuple[str, int | None]:
+    """``ensemble.keras[2]`` -> (``ensemble.keras``, 2): member 2 of an ensemble; a plain path -> (path, None)."""
+    if path.endswith("]") and "[" in path:
+        path, index = path[:-1].rsplit("[", 1)
+        return path, int(index)
+    return path, None
+
+
 def load_member(path: str | Path) -> keras.Model:
     """A classifier from a run's ``best.keras`` or a model folder's ``model.keras`` (or the folder)."""
     path = Path(path)

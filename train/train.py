@@ -28,8 +28,10 @@ from train.config import TrainConfig, parse_args
 from train.batches import Batches
 from train.data import ferplus_targets, load_split, read_ferplus_votes
 from train.distill import DistillationLoss, StudentAccuracy, load_teachers, with_teachers
-from train.inputs import PIXEL_SCALE
-from train.model import build_augmenter, build_classifier
+from train.inputs import PIXEL_SCALE, keras_outputs, unit_range
+from train.balance import logit_adjustment
+from train.metrics import balanced_accuracy
+from train.model import build_augmenter, build_classifier, ensemble_members, load_member, member_index
 from train.run_folder import (BEST, CHECKPOINT, CONFIG_FILE, LOG, SPENT, STATE, STOP, accelerator_kind, hardware,
                               native_bfloat16, source_commit, written_beside)
 
@@ -106,15 +108,29 @@ def build_network(cfg: TrainConfig) -> keras.Model:
     return build_classifier(**architecture(cfg))
 
 
-def build_training_model(cfg: TrainConfig, steps_per_epoch: int) -> keras.Model:
+def initial_weights(path: str) -> list[np.ndarray]:
+    """The weights of a trained classifier, or of member ``i`` of an ensemble given as ``PATH[i]``."""
+    path, member = member_index(path)
+    model = load_member(path)
+    if member is None:
+        return model.get_weights()
+    members = ensemble_members(model)
+    if not 0 <= member < len(members) or len(members) == 1:
+        raise SystemExit(f"init_from: {path} holds {len(members)} classifier(s), so [{member}] names none")
+    return members[member].get_weights()
+
+
+def build_training_model(cfg: TrainConfig, steps_per_epoch: int, train_labels: np.ndarray | None = None) -> keras.Model:
     """uint8 images -> [0, 1] floats -> augmentation -> classifier, compiled with AdamW and cosine LR.
 
-    With teachers and a distillation weight, the frozen teachers see the same augmented batch and
-    the model outputs ``[student logits, teacher logits]`` for :class:`train.distill.DistillationLoss`.
+    With ``logit_adjust``, the classifier's logits pass a fixed :class:`train.balance.LogitAdjustment`
+    (the prior of ``train_labels``) before the loss. With teachers and a distillation weight, the frozen
+    teachers see the same augmented batch and the model outputs ``[student logits, teacher logits]``
+    for :class:`train.distill.DistillationLoss`.
     """
     classifier = build_network(cfg)
     if cfg.init_from:
-        classifier.set_weights(keras.models.load_model(cfg.init_from, compile=False).get_weights())
+        classifier.set_weights(initial_weights(cfg.init_from))
     augmenter = build_augmenter(
         cfg.translate, cfg.rotate_degrees, cfg.zoom, cfg.contrast, cfg.brightness, cfg.erase,
         blur=cfg.blur, low_res=cfg.low_res, noise=cfg.noise, seed=cfg.seed,
@@ -122,6 +138,17 @@ def build_training_model(cfg: TrainConfig, steps_per_epoch: int) -> keras.Model:
     images = keras.Input((48, 48, 1), name="image")
     augmented = augmenter(keras.layers.Rescaling(PIXEL_SCALE, name="to_unit_range")(images))
     outputs = classifier(augmented)
+    if cfg.logit_adjust:
+        if train_labels is None:
+            raise ValueError("logit_adjust needs the training labels, for their class prior")
+        adjustment = logit_adjustment(cfg.logit_adjust, train_labels)
+        if cfg.init_from:
+            # a warm start begins where post-hoc adjustment would: the trained classifier's logits
+            # less the offsets, so the loss sees the trained model's own answers at step 0 (moving
+            # the bias there through the optimiser takes a gentle rate over a hundred epochs)
+            bias = classifier.get_layer("logits").bias
+            bias.assign(bias - np.asarray(adjustment.offsets, dtype="float32"))
+        outputs = adjustment(outputs)
     loss = keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=cfg.label_smoothing)
     metric = keras.metrics.CategoricalAccuracy(name="accuracy")
     if cfg.teachers and cfg.distill_weight > 0:
@@ -212,9 +239,10 @@ class Checkpointer(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
-        val_accuracy = float(logs.get("val_accuracy", float("nan")))
-        if val_accuracy > self.state["best_val_accuracy"]:
-            self.state.update(best_val_accuracy=val_accuracy, best_epoch=epoch + 1, wait=0)
+        # best_val_accuracy keeps its name in state.json (runs resume from it) but holds the selected figure
+        selected = float(logs.get(f"val_{self.cfg.select}", float("nan")))
+        if selected > self.state["best_val_accuracy"]:
+            self.state.update(best_val_accuracy=selected, best_epoch=epoch + 1, wait=0)
             with written_beside(self.out / BEST) as partial:
                 save_float32(self.model.get_layer("fer_cnn"), partial, self.cfg)
         else:
@@ -227,12 +255,25 @@ class Checkpointer(keras.callbacks.Callback):
         with written_beside(self.out / STATE) as partial:
             partial.write_text(json.dumps(self.state, indent=2))
         if self.patience and self.state["wait"] >= self.patience:
-            print(f"early stopping: no val_accuracy gain for {self.patience} epochs")
+            print(f"early stopping: no val_{self.cfg.select} gain for {self.patience} epochs")
             self.model.stop_training = True
         if (self.out / STOP).exists():  # asked for by a user, e.g. before a session's end
             (self.out / STOP).unlink()
             print(f"{STOP} file found: stopped after epoch {epoch + 1}; --resume continues the run", flush=True)
             self.model.stop_training = True
+
+
+class BalancedValidation(keras.callbacks.Callback):
+    """Logs ``val_balanced_accuracy``: the mean per-class recall of the classifier's own logits (no
+    logit adjustment, no teachers), which ``select: balanced_accuracy`` picks the best epoch by."""
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray):
+        super().__init__()
+        self.faces, self.labels = unit_range(images[..., 0]), labels
+
+    def on_epoch_end(self, epoch, logs=None):
+        predictions = keras_outputs(self.model.get_layer("fer_cnn"), self.faces).argmax(axis=1)
+        logs["val_balanced_accuracy"] = balanced_accuracy(self.labels, predictions)
 
 
 class TimeBudget(keras.callbacks.Callback):
@@ -317,6 +358,8 @@ def main(argv: list[str] | None = None) -> Path:
         if not (out / STATE).exists():
             raise SystemExit(f"--resume: no {STATE} in {out}")
         cfg = TrainConfig.load(out / CONFIG_FILE)  # the run's own config wins over the command line
+    if cfg.select not in ("accuracy", "balanced_accuracy"):
+        raise SystemExit(f"select must be accuracy or balanced_accuracy, not {cfg.select!r}")
     cfg = dataclasses.replace(cfg, precision=training_precision(cfg.precision))  # saved as resolved
     cfg.save(out / CONFIG_FILE)
     keras.utils.set_random_seed(cfg.seed)
@@ -349,7 +392,7 @@ def main(argv: list[str] | None = None) -> Path:
                  "commit": source_commit()}  # the version of any fer/assets folder it starts from or learns from
         if cfg.teacher_logits:  # the file can be remade later: the card and --resume go by what it held now
             state["teacher_logits"] = teacher_logits.describe(cfg.teacher_logits)
-        model = build_training_model(cfg, steps_per_epoch)
+        model = build_training_model(cfg, steps_per_epoch, train_labels)
     model.summary(print_fn=lambda line, **_: print(line), expand_nested=False)
 
     weights = None
@@ -360,7 +403,7 @@ def main(argv: list[str] | None = None) -> Path:
         x_train, y_train, cfg.batch_size, cfg.seed, epoch=state["epoch"],
         mix=cfg.mix, mix_alpha=cfg.mix_alpha, mix_prob=cfg.mix_prob, sample_weights=weights,
     )
-    callbacks = [ReseedEachEpoch(cfg.seed), EpochTimer()]
+    callbacks = [ReseedEachEpoch(cfg.seed), EpochTimer(), BalancedValidation(x_val, val.labels)]
     if cfg.time_budget_min > 0:
         callbacks.append(TimeBudget(cfg, state))
     if resume:  # rows of epochs logged after the last checkpoint (a kill between the two) are trained again
@@ -382,6 +425,9 @@ def main(argv: list[str] | None = None) -> Path:
 
     results = run_results(out)
     print(f"best {cfg.val_split} accuracy {results['accuracy']:.4f} (macro F1 {results['macro_f1']:.4f}) at epoch {state['best_epoch']}")
+    if not cfg.export:
+        print(f"export: false, so no model folder; an ensemble of it: python -m train.ensemble --members {out / BEST} ...")
+        return out
     if importlib.util.find_spec("tensorflow") is None:
         # accelerator machines may have no TensorFlow: the LiteRT export then runs back on a CPU machine
         print(f"no TensorFlow here, so no model folder: run python -m train.export --run {out} where it is installed")

@@ -92,7 +92,7 @@ def _face_rows(path: str, frame: int, time_s: float, faces: list[tuple[int, obje
     if not faces:
         return [{"path": path, "frame": frame, "time_s": time_s}]
     return [{"path": path, "frame": frame, "time_s": time_s, "face": face_id, **dict(zip(BOX, face.box)),
-             "score": face.score, "label": face.label, **face.scores} for face_id, face in faces]
+             "score": face.score, "label": face.label, **face.scores, "uncertain": face.uncertain} for face_id, face in faces]
 
 
 def _error_row(unit: dict, message: str) -> dict:

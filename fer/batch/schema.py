@@ -12,7 +12,7 @@ SCHEMA = pa.schema(
     + [(k, pa.int32()) for k in BOX]
     + [("score", pa.float32()), ("label", pa.string())]
     + [(k, pa.float32()) for k in EMOTIONS]
-    + [("error", pa.string())]
+    + [("uncertain", pa.bool_()), ("error", pa.string())]
 )
 # Internal columns between the actors and the join: which chunk of its input a row comes from, how
 # many chunks that input has, how many rows its chunk gave (so the driver knows when it is whole),
