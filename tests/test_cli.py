@@ -221,3 +221,12 @@ def test_a_progress_bar_only_where_stderr_is_a_terminal(monkeypatch):
         assert stream.errors == "replace"  # a name the terminal cannot encode is no failure
     finally:
         stream.close()
+
+
+def test_the_table_marks_an_unsure_face_and_says_what_the_mark_means():
+    scores = {"angry": 0.1, "disgust": 0.05, "fear": 0.05, "happy": 0.1, "sad": 0.41, "surprise": 0.09, "neutral": 0.2}
+    face = {"box": [0, 0, 10, 10], "score": 0.9, "label": "sad", "scores": scores}
+    table = format_table([{"path": "a.jpg", "faces": [{**face, "uncertain": True}], "error": None}])
+    assert "sad?" in table and "?: unsure" in table
+    sure = format_table([{"path": "a.jpg", "faces": [{**face, "uncertain": False}], "error": None}])
+    assert "sad?" not in sure and "unsure" not in sure
