@@ -60,7 +60,7 @@ class ModelConfig:
     preprocessing: Preprocessing = field(default_factory=Preprocessing)
     temperature: float = 1.0  # logits are divided by this before softmax (1.0: uncalibrated)
     # the decision rule: per-class offsets added to the logits before the temperature, fitted so that
-    # the rare classes (disgust, fear) are not starved by FER2013's prior (train/balance.py); None: none
+    # the rare classes (disgust, fear) are not starved by FER2013's prior (train/decision.py); None: none
     class_offsets: tuple[float, ...] | None = None
     # a face whose calibrated top probability is below this is flagged uncertain; None: never flagged
     uncertain_below: float | None = None
