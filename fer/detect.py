@@ -77,12 +77,15 @@ KEYPOINT_NAMES = ("right_eye", "left_eye", "nose_tip", "mouth", "right_ear", "le
 # the image is searched again shrunk to RETRY_SIDE pixels on its longer side and centred on a black
 # square canvas RETRY_CANVAS times that side. On faces-in-the-wild this found 28 of the 29 photos where
 # no face was found, and gave no face on the face-less scenes (mean-colour padding found one more and
-# boxed a dog and a rocket); see tests/test_detect.py.
+# boxed a dog and a rocket); tests/test_detect.py holds what these do. The comparisons here were one-off
+# scripts of 2026-12-07 (not in the repository); `python -m train.evaluate --data
+# ../shared/data/faces-in-the-wild --detect` gives the chosen setting's figures.
 RETRY_SIDE = 512
 RETRY_CANVAS = 2.0
 RETRY_INSIDE = 0.5  # a face found on the canvas counts if at least this share of its box is in the image
-# chosen on faces-in-the-wild with the fast model: accuracy 0.5697 looking again only where nothing was
-# found, 0.5709 below 0.7, 0.577 below 0.8, 0.5721 below 0.9, 0.5733 always
+# chosen on faces-in-the-wild with the fast model before its decision rule: accuracy 0.5697 looking
+# again only where nothing was found, 0.5709 below 0.7, 0.577 below 0.8, 0.5721 below 0.9, 0.5733 always
+# (with the rule: 0.5588, 0.5685, 0.5612, 0.5612 for 0.7, 0.8, 0.9, always)
 RETRY_BELOW_SCORE = 0.8
 
 
@@ -207,7 +210,8 @@ class FaceDetector:
                 found += [d for d in _run(self.full_range, image, tile) if max(d.width, d.height) <= small]
         if self.retry_padded and (not found or max(d.score for d in found) < RETRY_BELOW_SCORE):
             # live video (tiles=1) asks the short-range model alone: a face-less frame then costs one
-            # pass more, not two (it found 27 of those 29 photos alone, the full-range model 18)
+            # pass more, not two (it found 27 of those 29 photos alone, the full-range model 18; a
+            # one-off check, as above; benchmarks/latency.py times both paths)
             live = tiles == 1 and self.short_range is not None
             found += self._padded(image, [self.short_range] if live else self._models)
         return non_max_suppression(found, self.max_overlap)

@@ -95,13 +95,13 @@ def rank_balanced(logits: dict[str, np.ndarray], labels: np.ndarray, prior: np.n
     """Every non-empty subset's (balanced accuracy, accuracy) with the decision rule fitted for it
     (:func:`train.decision.fit_class_offsets` at ``min_accuracy``), best first; a subset whose rule
     cannot hold the floor ranks below every one that can."""
-    from train.decision import _scores, fit_class_offsets
+    from train.decision import fit_class_offsets, rule_scores
 
     names, scored = list(logits), []
     for size in range(1, len(names) + 1):
         for subset in itertools.combinations(names, size):
             mean = np.mean([logits[n] for n in subset], axis=0)
-            score = _scores(mean, labels, fit_class_offsets(mean, labels, prior, min_accuracy))
+            score = rule_scores(mean, labels, fit_class_offsets(mean, labels, prior, min_accuracy))
             scored.append((score, subset))
     return sorted(scored, key=lambda row: (row[0][1] < min_accuracy, -row[0][0], len(row[1])))
 
