@@ -4,9 +4,9 @@
 folder path, ``owner/name`` or ``hf-hub:owner/name`` (like timm), or nothing, in which case
 ``FER_MODEL`` / ``FER_MODEL_REVISION`` and then ``fast`` apply. A name stands for a Hub repo at a
 set revision with a copy bundled in the package; Hub files come through huggingface_hub's cache.
-When the Hub cannot be reached (offline, firewalled) a named model's bundled copy is used instead,
-and the log says so; so is the default's when ``FER_MODEL`` names another repo, so that the app
-still starts. A repo the caller named is refused instead: a typed path that does not exist reads as
+When the Hub cannot give a named model (offline, firewalled, not published yet) its bundled copy,
+the same weights, is used instead, and the INFO log says why; the default's is used when
+``FER_MODEL`` names another repo the Hub cannot give, with a WARNING, so that the app still starts. A repo the caller named is refused instead: a typed path that does not exist reads as
 ``owner/name``, and answering it with another model would hide the mistake.
 
 A named model is pinned: the app asks the Hub for the tag ``weights-<12 hex digits>`` of the copy it
@@ -117,7 +117,7 @@ def resolve_model(source: str | Path | None = None, revision: str | None = None)
         return ModelLocation(MODELS[name].bundled, bundled_origin(MODELS[name].bundled))
     if source in MODELS:
         named = MODELS[source]
-        return _download(named.repo_id, revision or named.revision, fallback=named.bundled)
+        return _download(named.repo_id, revision or named.revision, fallback=named.bundled, same_as_fallback=revision is None)
     path = Path(source).expanduser()
     if path.is_dir():
         return ModelLocation(path, str(path))
@@ -135,24 +135,46 @@ def bundled_origin(folder: Path) -> str:
     return BUNDLED if name == FAST else f"{BUNDLED}:{name}"
 
 
-def _download(repo_id: str, revision: str | None, fallback: Path | None, offline_fallback: bool = True) -> ModelLocation:
+def _download(repo_id: str, revision: str | None, fallback: Path | None, offline_fallback: bool = True,
+              same_as_fallback: bool = False) -> ModelLocation:
+    """The snapshot of ``repo_id`` at ``revision``, or ``fallback`` where the Hub cannot give it.
+
+    ``same_as_fallback``: the revision asked for is the pin of the bundled copy (a named model, no
+    revision of the caller's), so the copy holds the very weights asked for and using it is logged
+    at INFO: a Hub model not published yet, ``HF_HUB_OFFLINE=1`` or a machine without network lose
+    the user nothing, and stderr stays quiet. A fallback from anything else the user asked for (a
+    repo in ``FER_MODEL``, a revision of their own) is a WARNING: they get another model.
+    """
     try:
         folder = Path(snapshot_download(repo_id, revision=revision, allow_patterns=list(HUB_FILES)))
         return ModelLocation(folder, f"{HUB_PREFIX}{repo_id}@{_commit_of(folder, repo_id, revision)}", fallback=fallback)
     except LocalEntryNotFoundError as err:
-        # no connection and nothing cached: the case where a bundled copy may stand in, and the log says so
+        # no connection (or offline by choice) and nothing cached: where a bundled copy may stand in
         fallback = fallback or next((m.bundled for m in MODELS.values() if m.repo_id == repo_id), None)
         if fallback is None and not offline_fallback:
             raise FileNotFoundError(
-                f"model {repo_id!r} is not a folder here, and as a Hub repo it is not cached and the Hub "
-                f"cannot be reached ({first_line(err)})") from None
+                f"model {repo_id!r} is not a folder here, and as a Hub repo it is not cached and "
+                f"{_no_download_reason(err)}") from None
         fallback = fallback or BUNDLED_MODEL
-        log.warning("Hugging Face Hub unreachable for %s (%s); using the bundled model", repo_id, first_line(err))
+        reason = _no_download_reason(err)
     except HfHubHTTPError as err:
         if fallback is None:  # a repo the user named but that does not exist or is private: say so, don't mask it
             raise
-        log.warning("Hub model %s unavailable (%s); using the bundled model", repo_id, first_line(err))
+        reason = hub_failure(err)
+    asked = f"{repo_id}@{revision}" if revision else repo_id
+    if same_as_fallback:
+        log.info("%s: %s; using the bundled copy of the same weights (%s)", asked, reason, bundled_origin(fallback))
+    else:
+        log.warning("%s: %s; using the bundled model (%s) instead", asked, reason, bundled_origin(fallback))
     return ModelLocation(fallback, bundled_origin(fallback))
+
+
+def _no_download_reason(err: LocalEntryNotFoundError) -> str:
+    """Why nothing came from the Hub, in words true to the case: huggingface_hub raises this one error
+    for offline mode and for no connection, and its message advises HF_HUB_OFFLINE=0 in both."""
+    if hub_constants.HF_HUB_OFFLINE:
+        return "HF_HUB_OFFLINE is set, so the Hub is not contacted"
+    return f"the Hub cannot be reached at {hub_constants.ENDPOINT}"
 
 
 def _commit_of(snapshot: Path, repo_id: str, revision: str | None) -> str:
