@@ -91,18 +91,24 @@ class VideoAnalysis:
         from fer.draw import COLORS
 
         ids = self.track_ids()[:max_faces] or [None]
-        fig, axes = plt.subplots(len(ids), 1, figsize=(9, 2.6 * len(ids)), squeeze=False, sharex=True)
+        tracks = self.summary()["tracks"]
+        fig, axes = plt.subplots(len(ids), 1, figsize=(9, 0.5 + 2.6 * len(ids)), squeeze=False, sharex=True)
         for ax, track_id in zip(axes[:, 0], ids):
             rows = [r for r in self.rows if r["face_id"] == track_id]
             times = [r["time"] for r in rows]
             for label in self.labels:
                 ax.plot(times, [r[label] for r in rows], label=label, color=np.array(COLORS.get(label, (128, 128, 128))) / 255, lw=1.5)
             ax.set(ylim=(0, 1), ylabel="probability")
-            ax.set_title(f"face {track_id}" if track_id else "no face found", loc="left")
+            # the number the annotated video draws beside the face, and its summary's label
+            title = f"face {track_id}: {tracks[str(track_id)]['label']} on average" if track_id else "no face found"
+            ax.set_title(title, loc="left", fontsize=10, fontweight="bold")
             ax.grid(alpha=0.3)
         axes[-1, 0].set_xlabel("time (s)")
-        axes[0, 0].legend(ncol=7, fontsize=8, loc="lower right", bbox_to_anchor=(1.0, 1.0), frameon=False)
-        fig.tight_layout()
+        # one legend for every panel, in a band of its own above them: over the first panel it hid
+        # that panel's title
+        handles, names = axes[0, 0].get_legend_handles_labels()
+        fig.legend(handles, names, ncol=len(names) or 1, fontsize=8, loc="upper center", frameon=False)
+        fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / fig.get_figheight()))
         return fig
 
 
@@ -191,7 +197,9 @@ def analyze_video(
                 if writer is None:
                     writer = _webm_writer(annotated, fps / every * repeat, rgb.shape[1], rgb.shape[0])
                 smoothed = ImageResult([t.face for t in tracked], result.size)
-                frame = cv2.cvtColor(draw_results(rgb, smoothed), cv2.COLOR_RGB2BGR)
+                # numbered by track id: the plot, the CSV and the summary name faces by it
+                numbers = [t.id for t in tracked]
+                frame = cv2.cvtColor(draw_results(rgb, smoothed, numbers=numbers), cv2.COLOR_RGB2BGR)
                 for _ in range(repeat):
                     writer.write(frame)
             if progress is not None and frame_count:

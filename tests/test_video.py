@@ -234,3 +234,33 @@ def test_an_analysis_that_fails_midway_leaves_no_half_written_video(recognizer, 
     with pytest.raises(MemoryError):
         analyze_video(FailingOnTheThirdFrame(), face_video(tmp_path / "v.mp4", frames=6), annotated=tmp_path / "out.webm")
     assert not (tmp_path / "out.webm").exists()
+
+
+def test_the_annotated_video_numbers_faces_as_the_plot_and_csv_do(recognizer, tmp_path, monkeypatch):
+    import fer.video
+    from videos import two_face_video
+
+    drawn = []
+    real = fer.video.draw_results
+
+    def spy(image, result, numbered=False, numbers=None):
+        drawn.append(list(numbers))
+        return real(image, result, numbered=numbered, numbers=numbers)
+
+    monkeypatch.setattr(fer.video, "draw_results", spy)
+    analysis = analyze_video(recognizer, two_face_video(tmp_path / "two.mp4"), every=2, annotated=tmp_path / "out.webm")
+    ids = analysis.track_ids()
+    assert len(ids) == 2 and drawn and all(sorted(n) == ids for n in drawn)
+    # each frame's numbers are its rows' face ids, in the same order
+    frames = sorted({r["frame"] for r in analysis.rows})
+    assert drawn == [[r["face_id"] for r in analysis.rows if r["frame"] == f] for f in frames]
+    figure = analysis.plot()
+    titles = [ax.get_title(loc="left") for ax in figure.axes]
+    labels = analysis.summary()["tracks"]
+    assert titles == [f"face {i}: {labels[str(i)]['label']} on average" for i in ids]
+    # the legend sits above every panel, clear of the first one's title
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()
+    legend = figure.legends[0].get_window_extent(renderer)
+    title = figure.axes[0]._left_title.get_window_extent(renderer)  # set_title(loc="left")'s text
+    assert not legend.overlaps(title)

@@ -25,6 +25,23 @@ def face_video(path: Path, frames: int = 12, fps: float = 10.0, size: tuple[int,
     return path
 
 
+def two_face_video(path: Path, frames: int = 8, fps: float = 10.0) -> Path:
+    """Two people side by side, the left one larger, both still: an MP4 (mp4v, MPEG-4 Part 2, as
+    OpenCV writes it) unless ``path`` ends in ``.webm``."""
+    face = cv2.imread(str(EXAMPLES / "grace_hopper.jpg"))
+    big, small = cv2.resize(face, (220, 258)), cv2.resize(face, (180, 211))
+    fourcc = "VP80" if path.suffix == ".webm" else "mp4v"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, (560, 300))
+    for i in range(frames):
+        frame = np.full((300, 560, 3), 128, np.uint8)
+        frame[20:278, 30:250] = big
+        frame[60:271, 340:520] = small
+        frame[-4:, :4] = i * 40 % 256
+        writer.write(frame)
+    writer.release()
+    return path
+
+
 def without_duration(webm: Path) -> Path:
     """The WebM with its Duration element blanked into a Void element of the same size, as a
     browser's MediaRecorder writes its files (recorded live, the length is not known up front)."""
