@@ -303,13 +303,24 @@ def show(path: str | None, heat_map: bool = False, model: str | None = None):
     return _panel(image, result, heat_map, model)
 
 
+NO_PHOTO = "Upload a photo (or paste one), then press **Analyze**; or pick one on the Examples tab."
+
+
 @clear_errors
 def show_upload(path: str | None, heat_map: bool = False, model: str | None = None):
-    """The Upload tab: :func:`show`'s outputs, then the analysis to take away as JSON and as CSV."""
-    outputs = show(path, heat_map, model)
+    """The Upload tab: :func:`show`'s outputs, then the analysis to take away as JSON and as CSV.
+
+    One truth on the page: a photo that cannot be read (or none) clears the last one's result, table
+    and downloads, and the status line says why, where a raised error left the last photo's results
+    (and its downloads) under red error marks."""
+    try:
+        outputs = show(path, heat_map, model) if path is not None else (None, None, [], NO_PHOTO, None)
+    except gr.Error as err:  # an upload refused (not an image, too large, ...): said once, in the status line
+        log.info("upload refused: %s", err.message)
+        outputs = (None, None, [], f"**{err.message}**", None)
     shown = outputs[-1]
     if shown is None:
-        return *outputs, gr.DownloadButton(visible=False), gr.DownloadButton(visible=False)
+        return *outputs, gr.DownloadButton(value=None, visible=False), gr.DownloadButton(value=None, visible=False)
     json_path, csv_path = _write_downloads(shown.result, Path(path).stem, model)
     return *outputs, gr.DownloadButton(value=str(json_path), visible=True), gr.DownloadButton(value=str(csv_path), visible=True)
 
@@ -572,7 +583,7 @@ def fresh_output_dir() -> Path:
 # of its own and, unstopped, held the only video slot (concurrency 1) to the last frame.
 _video_stops: dict[str, threading.Event] = {}
 _video_stops_lock = threading.Lock()
-VIDEO_STOPPED = "Stopped before the end; nothing was kept. Analyse again, perhaps every few frames, to see it whole."
+VIDEO_STOPPED = "Stopped before the end; nothing was kept. Analyze again, perhaps every few frames, to see it whole."
 
 
 @clear_errors
@@ -672,6 +683,13 @@ def live_webcam() -> gr.HTML:
 NEWEST_WINS = "always_last"
 
 
+def _origin_in_words(origin: str) -> str:
+    """Where the models come from, for a visitor: "bundled" names nothing they know."""
+    if origin.startswith("bundled"):
+        return "the copies shipped with this app (no download needed)"
+    return f"`{origin}`"
+
+
 def model_radio(**kwargs) -> gr.Radio:
     return gr.Radio(list(MODEL_CHOICES), value=DEFAULT_CHOICE, label="Model", info=(
         "Fast: one CNN, about 3 ms a face. Accurate: an ensemble of CNNs, right more often, "
@@ -701,7 +719,7 @@ with gr.Blocks(title="Facial emotion recognition", delete_cache=(3600, 86400)) a
         "# Facial emotion recognition\n"
         "Every face in the image is boxed and labelled with one of seven emotions "
         "(angry, disgust, fear, happy, sad, surprise, neutral). Runs on CPU; nothing leaves this server. "
-        f"Model: `{recognizer.model_origin}`."
+        f"Models: {_origin_in_words(recognizer.model_origin)}."
     )
     with gr.Tab("Upload"):
         with gr.Row():
@@ -730,7 +748,7 @@ with gr.Blocks(title="Facial emotion recognition", delete_cache=(3600, 86400)) a
         with gr.Row():
             with gr.Column():
                 video_in = gr.Video(sources=["upload"], label=f"Video (up to {MAX_VIDEO_SECONDS:.0f} s)", elem_id="video-input")
-                every = gr.Slider(1, 30, value=5, step=1, label="Analyse every Nth frame")
+                every = gr.Slider(1, 30, value=5, step=1, label="Analyze every Nth frame")
                 with gr.Row():
                     video_run = gr.Button("Analyze video", variant="primary", elem_id="video-run")
                     video_stop = gr.Button("Stop", elem_id="video-stop")

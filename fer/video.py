@@ -104,11 +104,12 @@ class VideoAnalysis:
             ax.set_title(title, loc="left", fontsize=10, fontweight="bold")
             ax.grid(alpha=0.3)
         axes[-1, 0].set_xlabel("time (s)")
-        # one legend for every panel, in a band of its own above them: over the first panel it hid
-        # that panel's title
+        # one legend for every panel, in a band of its own below them (over the first panel it hid
+        # that panel's title), and a margin on top, where the app's plot label sits over the figure
         handles, names = axes[0, 0].get_legend_handles_labels()
-        fig.legend(handles, names, ncol=len(names) or 1, fontsize=8, loc="upper center", frameon=False)
-        fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / fig.get_figheight()))
+        fig.legend(handles, names, ncol=len(names) or 1, fontsize=8, loc="lower center", frameon=False)
+        band = 0.35 / fig.get_figheight()
+        fig.tight_layout(rect=(0, band, 1, 1 - band))
         return fig
 
 

@@ -125,8 +125,19 @@ def test_upload_offers_json_and_csv_named_after_the_file(app):
     assert json.loads(json_path.read_text()) == {"model": {"name": "Fast", "origin": "bundled"},
                                                   "image": {"width": width, "height": height}, **expected}
     assert_csv_matches(csv_path.read_text(), expected)
-    hidden = app.show_upload(None)
-    assert hidden[:5] == (None, None, [], "", None) and not hidden[5].constructor_args["visible"]
+    hidden = app.show_upload(None)  # Analyze with no photo, or the photo cleared: says what to do
+    assert hidden[:5] == (None, None, [], app.NO_PHOTO, None) and not hidden[5].constructor_args["visible"]
+
+
+def test_a_bad_upload_after_a_good_one_clears_the_result_and_both_downloads(app, tmp_path):
+    app.show_upload(str(EXAMPLES / "two_faces.jpg"), False, "Fast")
+    fake = tmp_path / "notes.jpg"
+    fake.write_text("not a photo\n")
+    image, label, rows, status, shown, json_button, csv_button = app.show_upload(str(fake), False, "Fast")
+    assert (image, label, rows, shown) == (None, None, [], None)
+    assert status.startswith("**Cannot read this image") and status.endswith("**")
+    for button in (json_button, csv_button):  # no download of the last photo's results stays offered
+        assert button.constructor_args["value"] is None and not button.constructor_args["visible"]
 
 
 def assert_csv_matches(text: str, analysis: dict) -> None:

@@ -258,7 +258,7 @@ def test_the_annotated_video_numbers_faces_as_the_plot_and_csv_do(recognizer, tm
     titles = [ax.get_title(loc="left") for ax in figure.axes]
     labels = analysis.summary()["tracks"]
     assert titles == [f"face {i}: {labels[str(i)]['label']} on average" for i in ids]
-    # the legend sits above every panel, clear of the first one's title
+    # the legend has a band of its own, clear of the first panel's title
     figure.canvas.draw()
     renderer = figure.canvas.get_renderer()
     legend = figure.legends[0].get_window_extent(renderer)
