@@ -179,11 +179,11 @@ def _confidences(result: ImageResult) -> FaceResult | str:
     return result.main_face or "no face found"
 
 
-def confidences_output() -> gr.Label:
+def confidences_output(**kwargs) -> gr.Label:
     """/predict's label output, whose value for a face is Gradio's Label value plus one key,
     ``{"label", "confidences", "uncertain"}``, so API callers get the flag as /analyze gives it. Set on
     the instance, as :func:`image_file` does."""
-    label = gr.Label(num_top_classes=7)
+    label = gr.Label(num_top_classes=7, **kwargs)
     plain = label.postprocess
 
     def postprocess(value):
@@ -774,15 +774,22 @@ with gr.Blocks(title="Facial emotion recognition", delete_cache=(3600, 86400)) a
 
     # API-only endpoints, invisible in the UI
     with gr.Row(visible=False):
-        api_in = image_file()
-        # a text with a value, so gradio_client callers may leave it out, and any spelling reaches
-        # recognizer_for (a Radio refused "accurate" with Gradio's own message before it ran)
-        api_model = gr.Textbox(value=DEFAULT_CHOICE, label="model")
+        # labelled: the API page names each parameter and output by its label (else "parameter_45")
+        api_in = image_file(label="image")
+        # a Dropdown publishes its choices (the API page shows Literal['Fast', 'Accurate']); custom
+        # values let any spelling ("accurate") reach recognizer_for, as a Radio's check would refuse it
+        api_model = gr.Dropdown(list(MODEL_CHOICES), value=DEFAULT_CHOICE, label="model", allow_custom_value=True)
         # JPEG, not Gradio's default WebP: 0.15 s against 7.7 s to encode an annotated 10-megapixel photo
-        api_image, api_label, api_json = gr.Image(type="numpy", format="jpeg"), confidences_output(), gr.JSON()
+        api_image = gr.Image(type="numpy", format="jpeg", label="annotated image")
+        api_label, api_json = confidences_output(label="main face"), gr.JSON(label="faces")
     api_button = gr.Button(visible=False)
-    api_button.click(predict, [api_in, api_model], [api_image, api_label], api_name="predict", concurrency_id=MODEL_QUEUE)
-    api_button.click(analyze, [api_in, api_model], api_json, api_name="analyze", concurrency_id=MODEL_QUEUE)
+    # the API page shows descriptions as plain text: no markup in them
+    api_button.click(predict, [api_in, api_model], [api_image, api_label], api_name="predict", concurrency_id=MODEL_QUEUE,
+                     api_description="The photo with every face boxed and labelled, and the main (largest) face's "
+                                     "probabilities with its uncertain flag. model: Fast (default) or Accurate.")
+    api_button.click(analyze, [api_in, api_model], api_json, api_name="analyze", concurrency_id=MODEL_QUEUE,
+                     api_description="Every face: box, detection score, label, the seven probabilities and uncertain. "
+                                     "model: Fast (default) or Accurate.")
 
 
 def warm_example_cache() -> None:

@@ -428,7 +428,18 @@ def test_api_endpoints_through_gradio_client(server):
     from gradio_client import Client, handle_file
 
     client = Client(server, verbose=False)
-    assert {"/predict", "/analyze"} <= set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
+    endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    assert {"/predict", "/analyze"} <= set(endpoints)
+    # the API page: parameters named, the model's choices listed, no raw markup in the descriptions
+    predict_api = endpoints["/predict"]
+    assert [p["label"] for p in predict_api["parameters"]] == ["image", "model"]
+    assert [r["label"] for r in predict_api["returns"]] == ["annotated image", "main face"]
+    assert predict_api["parameters"][1]["type"].get("enum") == ["Fast", "Accurate"]
+    from urllib.request import urlopen
+
+    with urlopen(f"{server.rstrip('/')}/gradio_api/info", timeout=30) as answer:
+        info = json.load(answer)["named_endpoints"]
+    assert all("`" not in info[name]["description"] and info[name]["description"] for name in ("/predict", "/analyze"))
     image_path, label = client.predict(handle_file(str(EXAMPLES / "grace_hopper.jpg")), api_name="/predict")
     assert os.path.exists(image_path)
     assert label["label"] in {c["label"] for c in label["confidences"]} and len(label["confidences"]) == 7
