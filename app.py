@@ -56,10 +56,10 @@ import gradio as gr  # noqa: E402
 import numpy as np  # noqa: E402
 
 from fer import EmotionRecognizer, FaceResult, ImageError, ImageResult, load_image  # noqa: E402
-from fer.draw import COLORS, draw_results, face_color, highlight_face, text_color  # noqa: E402
+from fer.draw import COLORS, draw_results, face_color, highlight_face, place_labels, text_color  # noqa: E402
 from fer.source import ACCURATE, BUNDLED, FAST  # noqa: E402
 from fer.tracking import EmotionTimeline, FaceTracker  # noqa: E402
-from fer.video import VideoError, analyze_video  # noqa: E402
+from fer.video import VideoError, analyze_video, browser_preview, codec_tag, open_video, plays_in_browsers  # noqa: E402
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 logging.captureWarnings(True)  # Pillow's notes on odd files ("Corrupt EXIF data") go to the log, not stderr
@@ -129,7 +129,7 @@ def recognizer_for(choice: str | None = None) -> EmotionRecognizer:
     """
     choice = (choice or DEFAULT_CHOICE).strip().capitalize()
     if choice not in MODEL_CHOICES:
-        raise gr.Error(f"Unknown model {choice!r}: choose {' or '.join(MODEL_CHOICES)}.")
+        raise refusal(f"Unknown model {choice!r}: choose {' or '.join(MODEL_CHOICES)}.")
     with _recognizer_locks[choice]:
         if choice not in _recognizers:
             _recognizers[choice] = EmotionRecognizer(MODEL_SOURCES[choice])
@@ -149,8 +149,16 @@ def image_file(**kwargs) -> gr.Image:
     return image
 
 
+def refusal(message: str) -> gr.Error:
+    """An expected refusal (a bad upload, no input, an unknown model): the visitor's message and one
+    line in the server log. Gradio would print a traceback for it, which only faults deserve."""
+    log.info("refused: %s", message)
+    return gr.Error(message, print_exception=False)
+
+
 def clear_errors(handler):
-    """Any failure reaches the visitor as a short message; the details go to the server log only."""
+    """Any failure reaches the visitor as a short message; the details go to the server log only
+    (a traceback for faults, one line for refusals)."""
 
     @functools.wraps(handler)
     def wrapper(*args, **kwargs):
@@ -159,16 +167,19 @@ def clear_errors(handler):
         except gr.Error:
             raise
         except ImageError as err:
-            raise gr.Error(f"Cannot read this image: {err}") from None
+            raise refusal(f"Cannot read this image: {err}") from None
         except VideoError as err:
-            raise gr.Error(str(err)) from None
+            raise refusal(str(err)) from None
         except OSError as err:
             log.exception("%s failed writing its results", handler.__name__)
             reason = "the server's disk is full" if err.errno == errno.ENOSPC else "the server could not write them"
-            raise gr.Error(f"The analysis ran but its results could not be saved: {reason}. Please try again later.") from None
+            # logged above with its traceback; Gradio's own print of it would be a second copy
+            raise gr.Error(f"The analysis ran but its results could not be saved: {reason}. Please try again later.",
+                           print_exception=False) from None
         except Exception:
             log.exception("%s failed", handler.__name__)
-            raise gr.Error("Something went wrong while analysing this input. It has been logged; please try another file.") from None
+            raise gr.Error("Something went wrong while analysing this input. It has been logged; please try another file.",
+                           print_exception=False) from None
 
     return wrapper
 
@@ -244,7 +255,7 @@ def _face_rows(result: ImageResult) -> list[list]:
 def _analyse(source, tiles: int | None = None, model: str | None = None) -> tuple[np.ndarray, ImageResult]:
     """Every image, whatever the interface, enters through ``fer.load_image``."""
     if source is None:
-        raise gr.Error("Please provide an image.")
+        raise refusal("Please provide an image.")
     image = load_image(source)
     return image, recognizer_for(model).predict(image, tiles=tiles)
 
@@ -313,11 +324,12 @@ def show_upload(path: str | None, heat_map: bool = False, model: str | None = No
     One truth on the page: a photo that cannot be read (or none) clears the last one's result, table
     and downloads, and the status line says why, where a raised error left the last photo's results
     (and its downloads) under red error marks."""
+    # the label widget back to its own title too: the last photo's "Face 1 (the largest): unsure" stayed
+    empty_label = gr.Label(value=None, label="Main face")
     try:
-        outputs = show(path, heat_map, model) if path is not None else (None, None, [], NO_PHOTO, None)
+        outputs = show(path, heat_map, model) if path is not None else (None, empty_label, [], NO_PHOTO, None)
     except gr.Error as err:  # an upload refused (not an image, too large, ...): said once, in the status line
-        log.info("upload refused: %s", err.message)
-        outputs = (None, None, [], f"**{err.message}**", None)
+        outputs = (None, empty_label, [], f"**{err.message}**", None)
     shown = outputs[-1]
     if shown is None:
         return *outputs, gr.DownloadButton(value=None, visible=False), gr.DownloadButton(value=None, visible=False)
@@ -413,11 +425,15 @@ def live_answer(live: LiveStream, image: np.ndarray, seq: int, window: int, now:
         # the bars show the face the timeline follows, so both describe one person; the largest
         # while that face is out of sight
         main = live.timeline.followed(tracked) or (tracked[0] if tracked else None)
+        # where each label goes, by the photos' rule (fer.draw.place_labels: inside the frame, clear of
+        # other labels and of eyes); the page draws it there, mirrored with the video
+        labels = place_labels([t.face for t in tracked], result.size)
         answer = {
             "seq": seq,
             "size": list(result.size),
             "faces": [{"id": t.id, "box": list(t.face.box), "label": t.face.label, "confidence": round(t.face.confidence, 4),
-                       "uncertain": t.face.uncertain} for t in tracked],
+                       "uncertain": t.face.uncertain, "text": placed.text, "text_box": list(placed.rect),
+                       "font_size": placed.font_size} for t, placed in zip(tracked, labels)],
             "main": dict(main.face.scores) if main else None,
         }
         if now - live.plotted_at >= PLOT_EVERY_S:
@@ -590,7 +606,7 @@ VIDEO_STOPPED = "Stopped before the end; nothing was kept. Analyze again, perhap
 def analyze_video_file(path: str | None, every: int, request: gr.Request = None, progress=gr.Progress()):
     """API ``/analyze_video``: annotated WebM, probability-over-time plot, CSV, per-face summary."""
     if not path:
-        raise gr.Error("Please upload a video.")
+        raise refusal("Please upload a video.")
     session, stop = _session_of(request), threading.Event()
     with _video_stops_lock:
         _video_stops[session] = stop
@@ -609,6 +625,30 @@ def analyze_video_file(path: str | None, every: int, request: gr.Request = None,
             if _video_stops.get(session) is stop:
                 del _video_stops[session]
     return str(analysis.annotated_path), analysis.plot(), str(analysis.write_csv(out / "emotions.csv")), analysis.summary()
+
+
+PREVIEW_SECONDS = 10
+
+
+def preview_video(path: str | None):
+    """A new video (or none): the last one's results leave the page, the video is checked against
+    the limits at once, and the visitor sees it. A video the browser cannot play (MPEG-4 Part 2, as
+    OpenCV writes MP4) gets a converted preview and a plain note instead of the browser's error."""
+    no_results = (None, None, None, None)
+    if not path:
+        return gr.update(value=None, visible=False), "", *no_results
+    try:
+        open_video(path, MAX_VIDEO_SECONDS)[0].release()
+        if plays_in_browsers(path):
+            return gr.update(value=path, visible=True), "", *no_results
+        preview = browser_preview(path, fresh_output_dir() / "preview.webm", seconds=PREVIEW_SECONDS)
+    except VideoError as err:
+        log.info("video refused: %s", err)
+        return gr.update(value=None, visible=False), f"**Cannot analyze this video:** {err}", *no_results
+    codec = codec_tag(path) or "unknown"
+    note = (f"This video's format (codec {codec}) does not play in browsers, so the preview is a converted "
+            f"copy of its first {PREVIEW_SECONDS} s. **Analyze video** reads the original, all of it.")
+    return gr.update(value=str(preview), visible=True), note, *no_results
 
 
 def stop_video(request: gr.Request = None) -> None:
@@ -747,7 +787,11 @@ with gr.Blocks(title="Facial emotion recognition", delete_cache=(3600, 86400)) a
     with gr.Tab("Video"):
         with gr.Row():
             with gr.Column():
-                video_in = gr.Video(sources=["upload"], label=f"Video (up to {MAX_VIDEO_SECONDS:.0f} s)", elem_id="video-input")
+                # a file, not gr.Video: gr.Video plays the upload at once, and a format the browser
+                # cannot decode (OpenCV's MP4) shows "Video not playable" before the server sees it
+                video_in = gr.File(file_types=["video"], label=f"Video (up to {MAX_VIDEO_SECONDS:.0f} s)", elem_id="video-input")
+                video_preview = gr.Video(label="Preview", interactive=False, visible=False, elem_id="video-preview")
+                video_note = gr.Markdown(elem_id="video-note")
                 every = gr.Slider(1, 30, value=5, step=1, label="Analyze every Nth frame")
                 with gr.Row():
                     video_run = gr.Button("Analyze video", variant="primary", elem_id="video-run")
@@ -756,13 +800,14 @@ with gr.Blocks(title="Facial emotion recognition", delete_cache=(3600, 86400)) a
                 video_out = gr.Video(label="Annotated video", interactive=False, elem_id="video-output")
                 video_plot = gr.Plot(label="Emotions over time", elem_id="video-plot")
                 video_csv = gr.File(label="CSV: frame, time, face id, box, probabilities", elem_id="video-csv")
-                video_summary = gr.JSON(label="Per face")
+                video_summary = gr.JSON(label="Per face", elem_id="video-summary")
         video_outputs = [video_out, video_plot, video_csv, video_summary]
         video_event = video_run.click(analyze_video_file, [video_in, every], video_outputs,
                                       api_name="analyze_video", concurrency_limit=1)
         video_stop.click(stop_video, None, None, queue=False, cancels=[video_event], api_visibility="private")
         # a new video (or none) takes the last one's results off the page
-        video_in.change(lambda: (None, None, None, None), None, video_outputs, queue=False, api_visibility="private")
+        video_in.change(preview_video, video_in, [video_preview, video_note, *video_outputs],
+                        api_visibility="private", trigger_mode=NEWEST_WINS)
     demo.unload(stop_video)  # a tab closed mid-analysis frees the video slot for the next visitor
     with gr.Tab("Examples"):
         with gr.Row():

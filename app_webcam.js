@@ -58,8 +58,6 @@ function draw(answer) {
   const ctx = overlay.getContext("2d");
   ctx.clearRect(0, 0, width, height);
   const line = Math.max(2, Math.round(Math.min(width, height) / 160));
-  const fontSize = Math.max(12, Math.round(Math.min(width, height) / 24));
-  ctx.font = `${fontSize}px sans-serif`;
   ctx.lineWidth = line;
   for (const face of answer.faces) {
     const [x0, y0, x1, y1] = face.box;
@@ -69,13 +67,20 @@ function draw(answer) {
     ctx.strokeStyle = colour;
     ctx.lineWidth = face.uncertain ? Math.max(1, Math.round(line / 2)) : line;
     ctx.strokeRect(left, y0, x1 - x0, y1 - y0);
-    const text = `${face.label}${face.uncertain ? "?" : ""} ${Math.round(100 * face.confidence)}%`;
-    const pad = Math.max(2, Math.round(fontSize / 5));
-    const top = Math.max(0, y0 - fontSize - 2 * pad);
+    // the label where the server placed it (fer.draw.place_labels, as on photos), mirrored with the
+    // box; the text is shrunk where the browser's font runs wider than the server's
+    const [tx0, ty0, tx1, ty1] = face.text_box;
+    const pad = Math.max(2, Math.floor(face.font_size / 5));
+    let size = face.font_size;
+    ctx.font = `${size}px "DejaVu Sans", sans-serif`;
+    while (size > 8 && ctx.measureText(face.text).width > tx1 - tx0 - 2 * pad) {
+      ctx.font = `${--size}px "DejaVu Sans", sans-serif`;
+    }
     ctx.fillStyle = colour;
-    ctx.fillRect(left, top, ctx.measureText(text).width + 2 * pad, fontSize + 2 * pad);
+    ctx.fillRect(width - tx1, ty0, tx1 - tx0, ty1 - ty0);
     ctx.fillStyle = (face.uncertain ? props.unsure_text_colors : props.text_colors)[face.label] || "#000000";
-    ctx.fillText(text, left + pad, top + pad + fontSize * 0.85);
+    ctx.textBaseline = "middle";
+    ctx.fillText(face.text, width - tx1 + pad, (ty0 + ty1) / 2);
   }
   overlay.dataset.frame = String(answer.seq); // each new value: one more analysed frame on screen
   overlay.dataset.boxes = JSON.stringify(answer.faces.map((face) => face.box)); // as analysed, not mirrored

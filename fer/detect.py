@@ -87,6 +87,13 @@ RETRY_INSIDE = 0.5  # a face found on the canvas counts if at least this share o
 # again only where nothing was found, 0.5709 below 0.7, 0.577 below 0.8, 0.5721 below 0.9, 0.5733 always
 # (with the rule: 0.5588, 0.5685, 0.5612, 0.5612 for 0.7, 0.8, 0.9, always)
 RETRY_BELOW_SCORE = 0.8
+# BlazeFace's short-range model scores a flat expanse (Chromium's fake camera: one green field with a
+# timer and a sweeping disc) 0.55-0.63, over its 0.55 threshold, where no face is. A face has texture:
+# a box where more than FLAT_SHARE of the grey pixels lie within FLAT_LEVELS of their median is dropped.
+# Measured once (a one-off script, 2026-12-07): such boxes 0.89-0.98 flat, the faces of the examples,
+# scenes and faces-in-the-wild photos 0.35 at most; tests/test_detect.py holds a fake-camera frame.
+FLAT_LEVELS = 4
+FLAT_SHARE = 0.6
 
 
 @dataclass(frozen=True)
@@ -201,13 +208,13 @@ class FaceDetector:
             if _has_large_face(found, width, height):
                 break
             for window in windows:
-                found += _run(model, image, window)
+                found += _textured(image, _run(model, image, window))
         if tiles > 1 and self.full_range and not _has_large_face(found, width, height):
             # the full-range model again on overlapping tiles, for faces too small for the whole image
             for tile in tile_boxes(width, height, tiles):
                 small = SMALL_FACE_FRACTION * min(tile[2] - tile[0], tile[3] - tile[1])
                 # tiles are for small faces; a large box in a tile is usually a face cut by its edge
-                found += [d for d in _run(self.full_range, image, tile) if max(d.width, d.height) <= small]
+                found += [d for d in _textured(image, _run(self.full_range, image, tile)) if max(d.width, d.height) <= small]
         if self.retry_padded and (not found or max(d.score for d in found) < RETRY_BELOW_SCORE):
             # live video (tiles=1) asks the short-range model alone: a face-less frame then costs one
             # pass more, not two (it found 27 of those 29 photos alone, the full-range model 18; a
@@ -238,7 +245,7 @@ class FaceDetector:
                 box = (max(0.0, x0), max(0.0, y0), min(float(width), x1), min(float(height), y1))
                 keypoints = tuple(((x - left) / factor, (y - top) / factor) for x, y in det.keypoints)
                 found.append(Detection(box, det.score, keypoints))
-        return found
+        return _textured(image, found)  # on the image's own pixels: the black canvas is flat
 
     def close(self) -> None:
         self._finalizer()
@@ -249,6 +256,21 @@ class FaceDetector:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def flat_share(image: np.ndarray, box: tuple[float, float, float, float]) -> float:
+    """The share of the box's grey pixels within :data:`FLAT_LEVELS` of their median: near 1 for a
+    flat field, a third or less for a face."""
+    x0, y0, x1, y1 = (int(round(v)) for v in box)
+    pixels = image[max(0, y0) : y1, max(0, x0) : x1]
+    if pixels.size == 0:
+        return 1.0
+    grey = cv2.cvtColor(np.ascontiguousarray(pixels), cv2.COLOR_RGB2GRAY).astype(np.int16)
+    return float(np.mean(np.abs(grey - np.median(grey)) <= FLAT_LEVELS))
+
+
+def _textured(image: np.ndarray, detections: list[Detection]) -> list[Detection]:
+    return [d for d in detections if flat_share(image, d.box) <= FLAT_SHARE]
 
 
 def _has_large_face(detections: list[Detection], width: int, height: int) -> bool:

@@ -32,16 +32,28 @@ class ImageError(ValueError):
     """The input is not an image we can read; the message says why, in words fit for an end user."""
 
 
-def load_image(source: ImageInput) -> np.ndarray:
+CHANNEL_ORDERS = ("RGB", "BGR")
+
+
+def load_image(source: ImageInput, channels: str = "RGB") -> np.ndarray:
     """Return an ``(H, W, 3)`` uint8 RGB array, or raise :class:`ImageError`.
 
     Files and PIL images are turned upright by their EXIF orientation; transparent pixels are
     composited onto white (a transparent background reads as black otherwise, which darkens crops).
     Animations and multi-page files give their first frame.
+
+    ``channels`` is the colour order of an array: ``"RGB"`` (Pillow, matplotlib, imageio) or ``"BGR"``
+    (OpenCV's ``imread`` and ``VideoCapture``; BGRA for 4 channels). A BGR frame read as RGB swaps blue
+    and red, which changes the faces found and their labels, and nothing in the pixels says which
+    order they are in. Files, bytes and PIL images carry their own order and ignore it.
     """
+    if channels not in CHANNEL_ORDERS:
+        raise ValueError(f"channels must be 'RGB' or 'BGR', not {channels!r}")
     if isinstance(source, np.ndarray):
         if source.ndim >= 2:  # fewer dimensions: _array_to_rgb refuses it, naming its shape
             check_pixels(source.shape[1], source.shape[0])
+        if channels == "BGR" and source.ndim == 3 and source.shape[2] in (3, 4):
+            source = np.concatenate([source[..., 2::-1], source[..., 3:]], axis=-1)
         return _array_to_rgb(source)
     if isinstance(source, (str, Path)):
         return _decode(_read_file(Path(source)))

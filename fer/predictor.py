@@ -131,12 +131,13 @@ class EmotionRecognizer:
         """The model's threshold: a face whose top probability is below it is flagged ``uncertain``."""
         return self.classifier.config.uncertain_below
 
-    def predict(self, image: ImageInput, tiles: int | None = None) -> ImageResult:
+    def predict(self, image: ImageInput, tiles: int | None = None, channels: str = "RGB") -> ImageResult:
         """Every face in ``image`` (path, bytes, PIL image or array), largest first.
 
-        ``tiles`` overrides the detector's tiling for this call (``1`` for live video).
+        ``tiles`` overrides the detector's tiling for this call (``1`` for live video). ``channels``:
+        an array's colour order, ``"BGR"`` for OpenCV's frames (see :func:`fer.load_image`).
         """
-        rgb = load_image(image)
+        rgb = load_image(image, channels)
         small, factor = _downscaled(rgb, MAX_ANALYSIS_PIXELS)
         with self._worker() as worker:
             detections = worker.detector.detect(small, tiles)
@@ -158,11 +159,11 @@ class EmotionRecognizer:
         faces.sort(key=lambda f: f.area, reverse=True)
         return ImageResult(faces, size=(rgb.shape[1], rgb.shape[0]))
 
-    def explain(self, image: ImageInput, result: ImageResult) -> np.ndarray:
-        """``image`` with a Grad-CAM heat map on each face of ``result`` (see :mod:`fer.gradcam`)."""
+    def explain(self, image: ImageInput, result: ImageResult, channels: str = "RGB") -> np.ndarray:
+        """``image`` with a Grad-CAM heat map on each face of ``result`` (see :mod:`fer.gradcam`), RGB."""
         from fer.gradcam import overlay_gradcam
 
-        rgb = load_image(image)
+        rgb = load_image(image, channels)
         with self._worker() as worker:
             return overlay_gradcam(rgb, result, worker.classifier)
 

@@ -26,6 +26,11 @@ MAX_VIDEO_PIXELS = int(os.environ.get("FER_MAX_VIDEO_PIXELS", 3840 * 2160))  # p
 MAX_VIDEO_FRAMES = int(os.environ.get("FER_MAX_VIDEO_FRAMES", 108_000))  # an hour at 30 fps
 # a reported frame rate above this is checked against the frames' timestamps (see _timestamp_fps)
 MAX_PLAUSIBLE_FPS = 120
+# what browsers' <video> plays, by the codec tag OpenCV's FFmpeg reader reports and the file's suffix:
+# H.264, VP8, VP9 and AV1 in MP4 or WebM. MPEG-4 Part 2 (FMP4, XVID, DIVX: what OpenCV writes as
+# "mp4v", and older cameras) decodes here but not in a browser, which then shows an error on upload
+BROWSER_CODECS = {"avc1", "h264", "vp80", "vp90", "av01"}
+BROWSER_CONTAINERS = {".mp4", ".m4v", ".webm"}
 
 
 class VideoError(ValueError):
@@ -159,6 +164,44 @@ def open_video(path: str | Path, max_seconds: float, max_frames: float | None = 
         capture.release()
         raise VideoError(problem)
     return capture, fps, frames
+
+
+def codec_tag(path: str | Path) -> str:
+    """The video codec's four-character tag as OpenCV reads the file ("avc1", "FMP4", "VP80"), or ""."""
+    capture = cv2.VideoCapture(str(path))
+    try:
+        tag = int(capture.get(cv2.CAP_PROP_FOURCC)) if capture.isOpened() else 0
+    finally:
+        capture.release()
+    return tag.to_bytes(4, "little").decode("latin-1").strip("\x00 ") if tag > 0 else ""
+
+
+def plays_in_browsers(path: str | Path) -> bool:
+    return Path(path).suffix.lower() in BROWSER_CONTAINERS and codec_tag(path).lower() in BROWSER_CODECS
+
+
+def browser_preview(path: str | Path, out: str | Path, seconds: float = 10.0, max_side: int = 480,
+                    max_fps: float = 15.0) -> Path:
+    """A VP8 WebM copy of the first ``seconds`` of a video browsers cannot play, small (``max_side``
+    pixels, ``max_fps``) so that it is ready in moments: a preview, while the analysis reads the
+    original. Raises :class:`VideoError` where the video cannot be read at all."""
+    capture, fps, _ = open_video(path, math.inf, math.inf, math.inf)  # the analysis applies the limits
+    every = max(1, round(fps / max_fps))
+    writer = None
+    try:
+        for _, rgb in iter_frames(capture, every, stop=int(seconds * fps)):
+            scale = min(1.0, max_side / max(rgb.shape[:2]))
+            size = (round(rgb.shape[1] * scale) // 2 * 2, round(rgb.shape[0] * scale) // 2 * 2)
+            if writer is None:
+                writer = _webm_writer(out, fps / every, *size)
+            writer.write(cv2.cvtColor(cv2.resize(rgb, size, interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2BGR))
+    finally:
+        capture.release()
+        if writer is not None:
+            writer.release()
+    if writer is None:
+        raise VideoError(f"no frame of {Path(path).name} could be decoded")
+    return Path(out)
 
 
 def analyze_video(

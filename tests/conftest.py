@@ -45,11 +45,18 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def server():
+def server_log(tmp_path_factory) -> Path:
+    """The app's stdout and stderr, as its operator would read them."""
+    return tmp_path_factory.mktemp("server") / "app.log"
+
+
+@pytest.fixture(scope="session")
+def server(server_log):
     port = _free_port()
     env = dict(os.environ, GRADIO_SERVER_NAME="127.0.0.1", GRADIO_SERVER_PORT=str(port), FER_MODEL="bundled",
                GRADIO_ANALYTICS_ENABLED="False")
-    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = open(server_log, "wb")
+    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.time() + 120
     while time.time() < deadline:
@@ -66,3 +73,4 @@ def server():
     yield url
     proc.terminate()
     proc.wait(timeout=30)
+    log.close()

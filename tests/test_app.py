@@ -6,6 +6,7 @@ import io
 import json
 import os
 import threading
+import time
 from collections import Counter, deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -126,7 +127,13 @@ def test_upload_offers_json_and_csv_named_after_the_file(app):
                                                   "image": {"width": width, "height": height}, **expected}
     assert_csv_matches(csv_path.read_text(), expected)
     hidden = app.show_upload(None)  # Analyze with no photo, or the photo cleared: says what to do
-    assert hidden[:5] == (None, None, [], app.NO_PHOTO, None) and not hidden[5].constructor_args["visible"]
+    assert (hidden[0], hidden[2:5]) == (None, ([], app.NO_PHOTO, None)) and not hidden[5].constructor_args["visible"]
+    assert _is_empty_main_face(hidden[1])
+
+
+def _is_empty_main_face(label) -> bool:
+    """The label widget emptied and titled as before any photo (not "Face 1 (the largest): unsure")."""
+    return label.constructor_args["value"] is None and label.constructor_args["label"] == "Main face"
 
 
 def test_a_bad_upload_after_a_good_one_clears_the_result_and_both_downloads(app, tmp_path):
@@ -134,7 +141,7 @@ def test_a_bad_upload_after_a_good_one_clears_the_result_and_both_downloads(app,
     fake = tmp_path / "notes.jpg"
     fake.write_text("not a photo\n")
     image, label, rows, status, shown, json_button, csv_button = app.show_upload(str(fake), False, "Fast")
-    assert (image, label, rows, shown) == (None, None, [], None)
+    assert (image, rows, shown) == (None, [], None) and _is_empty_main_face(label)
     assert status.startswith("**Cannot read this image") and status.endswith("**")
     for button in (json_button, csv_button):  # no download of the last photo's results stays offered
         assert button.constructor_args["value"] is None and not button.constructor_args["visible"]
@@ -205,6 +212,10 @@ def test_webcam_follows_the_face_across_frames(app):
     assert face["id"] == 1 and face["label"] == max(answer["main"], key=answer["main"].get)
     x0, y0, x1, y1 = face["box"]
     assert 0 <= x0 < x1 <= frame.shape[1] and 0 <= y0 < y1 <= frame.shape[0]
+    # the label as photos place it (fer.draw.place_labels), for the page to draw: inside the frame
+    tx0, ty0, tx1, ty1 = face["text_box"]
+    assert 0 <= tx0 < tx1 <= frame.shape[1] and 0 <= ty0 < ty1 <= frame.shape[0] and face["font_size"] >= 9
+    assert face["text"] == f"{face['label']}{'?' if face['uncertain'] else ''} {round(100 * face['confidence'])}%"
 
 
 def _webcam_frames(count: int) -> list[str]:
@@ -386,6 +397,23 @@ def test_video_handler(app, tmp_path):
     assert refused.value.message == "no such file: missing.mp4"  # fer.video's reason, not the catch-all
 
 
+def test_a_new_video_clears_the_last_results_and_gets_a_preview_the_browser_plays(app, tmp_path):
+    from fer.video import plays_in_browsers
+    from videos import face_video
+
+    webm, mp4 = face_video(tmp_path / "v.webm", frames=4), face_video(tmp_path / "v.mp4", frames=4)
+    preview, note, *results = app.preview_video(str(webm))
+    assert preview["value"] == str(webm) and preview["visible"] and note == "" and results == [None] * 4
+    preview, note, *results = app.preview_video(str(mp4))  # OpenCV's MP4: converted, and said plainly
+    assert preview["value"] != str(mp4) and plays_in_browsers(preview["value"]) and results == [None] * 4
+    assert "does not play in browsers" in note and "reads the original" in note
+    preview, note, *results = app.preview_video(None)
+    assert preview["value"] is None and not preview["visible"] and note == "" and results == [None] * 4
+    (tmp_path / "notes.mp4").write_text("not a video")
+    preview, note, *_ = app.preview_video(str(tmp_path / "notes.mp4"))  # refused at once, not after Analyze
+    assert not preview["visible"] and note == "**Cannot analyze this video:** cannot read notes.mp4 as a video"
+
+
 def test_stop_ends_a_video_analysis_at_its_next_frame_and_only_that_sessions(app, tmp_path, monkeypatch):
     from types import SimpleNamespace
 
@@ -478,6 +506,25 @@ def test_video_endpoint_through_gradio_client(server, tmp_path):
     annotated, plot, csv_file, summary = client.predict(handle_file(str(video)), 3, api_name="/analyze_video")
     assert os.path.exists(annotated["video"] if isinstance(annotated, dict) else annotated)
     assert os.path.exists(csv_file) and summary["analysed_frames"] == 2
+
+
+def test_an_expected_refusal_is_one_line_in_the_server_log_not_a_traceback(server, server_log, tmp_path):
+    from gradio_client import Client, handle_file
+
+    client = Client(server, verbose=False)
+    start = server_log.stat().st_size
+    (tmp_path / "notes.jpg").write_text("not a photo")
+    (tmp_path / "notes.mp4").write_text("not a video")
+    calls = [("/predict", "notes.jpg"), ("/analyze", "notes.jpg"), ("/analyze_video", "notes.mp4")]
+    for api, name in calls:
+        with pytest.raises(Exception, match="Cannot read this image|cannot read notes.mp4 as a video"):
+            client.predict(handle_file(str(tmp_path / name)), *([1] if api == "/analyze_video" else []), api_name=api)
+    with pytest.raises(Exception, match="Unknown model"):
+        client.predict(handle_file(str(EXAMPLES / "grace_hopper.jpg")), "Largest", api_name="/analyze")
+    time.sleep(0.5)  # the log is written by another process
+    log = server_log.read_bytes()[start:].decode()
+    refusals = [line for line in log.splitlines() if "refused: " in line]
+    assert len(refusals) == 4 and "Traceback" not in log, log
 
 
 def test_output_folders_expire_and_a_concurrent_sweep_is_harmless(app, tmp_path, monkeypatch):

@@ -1,4 +1,5 @@
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -188,6 +189,26 @@ def test_tiling_is_what_finds_the_smallest_faces(detector):
 @pytest.mark.parametrize("name", ["dlib/dogs.jpg", "skimage/coffee.png", "skimage/rocket.jpg"])
 def test_no_face_on_negatives(detector, name):
     assert detector.detect(load_image(shared("scenes", *name.split("/")))) == []
+
+
+FAKE_CAMERA = Path(__file__).parent / "assets" / "chromium_fake_camera.png"
+
+
+def test_chromium_fake_camera_pattern_is_no_face(detector, grace_hopper, monkeypatch):
+    """A flat field with a timer and a disc: BlazeFace's short-range model scores it over its threshold;
+    the flatness check drops it, in live video (tiles=1) and photos, and keeps every real face."""
+    import fer.detect
+
+    frame = load_image(FAKE_CAMERA)
+    assert detector.detect(frame, tiles=1) == [] and detector.detect(frame) == []
+    monkeypatch.setattr(fer.detect, "FLAT_SHARE", 1.01)  # the check off: the false face is back
+    [ghost] = detector.detect(frame, tiles=1)
+    assert ghost.score >= 0.55 and fer.detect.flat_share(frame, ghost.box) > 0.85
+    monkeypatch.undo()
+    for path in [grace_hopper, *sorted(EXAMPLES.glob("*.jpg"))]:
+        image = load_image(path)
+        for face in detector.detect(image):
+            assert fer.detect.flat_share(image, face.box) < 0.4, path
 
 
 def test_a_closed_detector_says_so_instead_of_finding_no_face(grace_hopper):

@@ -184,3 +184,15 @@ def test_16_bit_arrays_read_as_16_bit_files_do():
     twelve_bit = np.linspace(0, 4095, 64, dtype=np.uint16).reshape(8, 8)  # a sensor's 12 bits in 16
     from_array, from_file = load_image(twelve_bit), load_image(Image.fromarray(twelve_bit))
     assert np.array_equal(from_array, from_file) and from_array.max() == 255  # not shifted to near black
+
+
+def test_an_opencv_array_is_read_as_bgr_when_told():
+    rgb = np.random.default_rng(0).integers(0, 256, (4, 5, 3), dtype=np.uint8)
+    bgr, bgra = rgb[..., ::-1].copy(), np.dstack([rgb[..., ::-1], np.full((4, 5), 255, np.uint8)])
+    assert np.array_equal(load_image(bgr, channels="BGR"), rgb)
+    assert np.array_equal(load_image(bgra, channels="BGR"), rgb)  # opaque BGRA, as cv2.IMREAD_UNCHANGED gives
+    assert np.array_equal(load_image(bgr), bgr)  # by default an array is RGB: taken as it is
+    grey = rgb[..., 0]
+    assert np.array_equal(load_image(grey, channels="BGR"), load_image(grey))  # one channel has no order
+    with pytest.raises(ValueError, match="'RGB' or 'BGR'"):
+        load_image(rgb, channels="bgr ")

@@ -120,3 +120,20 @@ def test_each_face_is_labelled_from_its_own_crop_framed_as_the_model_says(recogn
         assert face.label == classifier.labels[int(np.argmax(probabilities))]
     # and what the photos show: the astronaut smiles
     assert recognizer.predict(EXAMPLES / "astronaut.jpg").main_face.label == "happy"
+
+
+def test_an_opencv_frame_given_as_bgr_gets_the_files_answer(recognizer):
+    import cv2
+
+    path = EXAMPLES / "two_faces.jpg"
+    frame = cv2.imread(str(path))  # BGR
+    expected = recognizer.predict(str(path))
+    told = recognizer.predict(frame, channels="BGR")
+    assert [f.label for f in told.faces] == [f.label for f in expected.faces] and len(told.faces) == 2
+    def probabilities(result):
+        return np.array([list(f.scores.values()) for f in result.faces])
+
+    assert np.allclose(probabilities(told), probabilities(expected), atol=1e-6)
+    # read as RGB, the same frame is another picture: blue and red swapped change the answer
+    swapped = recognizer.predict(frame)
+    assert len(swapped.faces) != 2 or not np.allclose(probabilities(swapped), probabilities(expected), atol=0.02)

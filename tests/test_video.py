@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from fer.__main__ import main
-from fer.video import VideoError, analyze_video
+from fer.video import VideoError, analyze_video, browser_preview, codec_tag, plays_in_browsers
 from videos import face_video, variable_timing, without_duration
 
 
@@ -90,7 +90,7 @@ def test_a_video_cut_short_returns_what_was_analysed_and_says_where_it_stopped(r
 
 def test_video_limits_name_the_limit(recognizer, tmp_path, monkeypatch):
     import fer.video
-    from fer.video import VideoError, analyze_video
+    from fer.video import VideoError, analyze_video, browser_preview, codec_tag, plays_in_browsers
     from videos import face_video
 
     video = face_video(tmp_path / "v.mp4", frames=10)
@@ -264,3 +264,25 @@ def test_the_annotated_video_numbers_faces_as_the_plot_and_csv_do(recognizer, tm
     legend = figure.legends[0].get_window_extent(renderer)
     title = figure.axes[0]._left_title.get_window_extent(renderer)  # set_title(loc="left")'s text
     assert not legend.overlaps(title)
+
+
+def test_a_video_browsers_cannot_play_gets_a_small_webm_preview(tmp_path):
+    import cv2
+
+    mp4, webm = face_video(tmp_path / "opencv.mp4", frames=40), face_video(tmp_path / "clip.webm", frames=4)
+    assert codec_tag(mp4) == "FMP4" and not plays_in_browsers(mp4)  # MPEG-4 Part 2, as OpenCV writes MP4
+    assert codec_tag(webm) == "VP80" and plays_in_browsers(webm)
+    preview = browser_preview(mp4, tmp_path / "preview.webm", seconds=2, max_side=160, max_fps=5)
+    assert codec_tag(preview) == "VP80" and plays_in_browsers(preview)
+    capture = cv2.VideoCapture(str(preview))
+    frames = [f for ok, f in iter(capture.read, (False, None))]
+    # 2 s of a 10 fps video at 5 fps: 10 frames, at most 160 px a side, the aspect ratio kept
+    assert len(frames) == 10 and frames[0].shape[:2] == (120, 160)
+    with pytest.raises(VideoError, match="cannot read"):
+        browser_preview(_not_a_video(tmp_path), tmp_path / "p.webm")
+
+
+def _not_a_video(tmp_path):
+    path = tmp_path / "notes.mp4"
+    path.write_text("not a video")
+    return path
