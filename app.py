@@ -16,6 +16,7 @@ import ctypes
 import errno
 import functools
 import html
+import json
 import logging
 import math
 import os
@@ -39,7 +40,11 @@ def tune_server_process() -> None:
       AnyIO's, MediaPipe's) each fragmenting their own made its RSS creep up under load (see
       ``benchmarks/soak.py``); two arenas are enough for two workers. ``MALLOC_ARENA_MAX`` in the
       environment, which glibc reads at start, still wins.
+    - No usage analytics (Gradio sends some by default, and checks PyPI for a newer version): the
+      page promises that nothing about a visit leaves the server. ``Blocks(analytics_enabled=False)``
+      says it again for the Blocks.
     """
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", str(2**31))
     os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "100")
     if "MALLOC_ARENA_MAX" not in os.environ:
@@ -71,6 +76,12 @@ FACE_TABLE_HEADERS = ["face", "emotion", "confidence", "box (x0, y0, x1, y1)", "
 MAX_VIDEO_SECONDS = float(os.environ.get("FER_MAX_VIDEO_SECONDS", 120))
 
 MAX_UPLOAD_MB = int(os.environ.get("FER_MAX_UPLOAD_MB", 50))
+# Privacy: every file a visitor's request leaves on this server (the upload, the annotated image, the
+# downloads, the video's results, in Gradio's cache and in ours) is deleted this many seconds after it
+# was written, checked every SWEEP_EVERY_S; what a tab keeps in memory (the last result, for picking a
+# face) goes as soon: gr.State's time_to_live
+KEEP_FILES_S = int(os.environ.get("FER_KEEP_FILES_S", 600))
+SWEEP_EVERY_S = max(1, min(60, KEEP_FILES_S // 5))
 log = logging.getLogger("app")
 
 # The webcam (the Webcam tab, app_webcam.js): the camera's video plays in the page and each new
@@ -116,6 +127,7 @@ DEFAULT_CHOICE, MODEL_SOURCES = choice_sources(os.environ.get("FER_MODEL"))
 # worker) then holds for all of them together: Gradio counts each listener apart otherwise, and the
 # requests over the workers waited inside the recognizer, shown as "processing", not as a place in line
 MODEL_QUEUE = "photo analysis"
+VIDEO_QUEUE = "video analysis"  # one video at a time, from the page or the API
 _recognizers: dict[str, EmotionRecognizer] = {}
 # one lock per choice: the first "Accurate" request, which may download the ensemble, must not hold
 # up "Fast" requests meanwhile
@@ -147,6 +159,17 @@ def image_file(**kwargs) -> gr.Image:
     image = gr.Image(type="filepath", **kwargs)
     image.preprocess = lambda payload: None if payload is None else payload.path
     return image
+
+
+def video_file(**kwargs) -> gr.File:
+    """A video input as its uploaded file's path, read by ``fer.video`` (which says why it refuses a
+    file). Not gr.Video: gr.Video plays the upload at once, and a format the browser cannot decode
+    (OpenCV's MP4) shows "Video not playable" before the server sees it. And not gr.File's own
+    preprocess, which leaves an empty temporary file in Gradio's cache for every call (6.31), outside
+    what its cache deletion knows of."""
+    file = gr.File(file_types=["video"], **kwargs)
+    file.preprocess = lambda payload: None if payload is None else payload.path
+    return file
 
 
 def refusal(message: str) -> gr.Error:
@@ -262,14 +285,39 @@ def _analyse(source, tiles: int | None = None, model: str | None = None) -> tupl
 
 @clear_errors
 def predict(path: str | None, model: str = DEFAULT_CHOICE):
-    """API ``/predict``: annotated image and the main (largest) face's confidences (with ``uncertain``)."""
+    """API ``/predict`` (MCP tool ``predict``): annotated image and the main (largest) face's
+    confidences (with ``uncertain``).
+
+    Args:
+        path: the photo (JPEG, PNG, WebP, GIF, BMP or TIFF), as an http(s) URL or an uploaded file.
+        model: "Fast" (the default, one CNN) or "Accurate" (an ensemble, a few times slower); any case.
+    """
     image, result = _analyse(path, model=model)
     return draw_results(image, result, numbered=True), _confidences(result)
 
 
 @clear_errors
+def annotate(path: str | None, model: str = DEFAULT_CHOICE):
+    """API ``/annotate`` (MCP tool ``annotate``): the photo with every face boxed, numbered and
+    labelled with its emotion and confidence ("1: happy 87%"; "sad? 41%" and a muted box where unsure).
+
+    Args:
+        path: the photo (JPEG, PNG, WebP, GIF, BMP or TIFF), as an http(s) URL or an uploaded file.
+        model: "Fast" (the default, one CNN) or "Accurate" (an ensemble, a few times slower); any case.
+    """
+    image, result = _analyse(path, model=model)
+    return draw_results(image, result, numbered=True)
+
+
+@clear_errors
 def analyze(path: str | None, model: str = DEFAULT_CHOICE) -> dict:
-    """API ``/analyze``: every face with box, detection score, label, seven probabilities and ``uncertain``."""
+    """API ``/analyze`` (MCP tool ``analyze``): every face with box, detection score, label, seven
+    probabilities and ``uncertain``.
+
+    Args:
+        path: the photo (JPEG, PNG, WebP, GIF, BMP or TIFF), as an http(s) URL or an uploaded file.
+        model: "Fast" (the default, one CNN) or "Accurate" (an ensemble, a few times slower); any case.
+    """
     return _analyse(path, model=model)[1].to_dict()
 
 
@@ -576,13 +624,18 @@ def show_example(evt: gr.SelectData):
 
 
 OUTPUT_ROOT = Path(tempfile.gettempdir()) / "fer-app-results"
-OUTPUT_MAX_AGE_S = 3600
+OUTPUT_MAX_AGE_S = KEEP_FILES_S
 
 
 def fresh_output_dir() -> Path:
     """A new folder for one analysis's files (a video's results, an upload's downloads). Gradio serves
     copies from its own cache, so ours are only needed until the response is sent: folders older
-    than an hour are removed here."""
+    than :data:`KEEP_FILES_S` are removed here and by :func:`sweep_outputs_forever`."""
+    sweep_outputs()
+    return Path(tempfile.mkdtemp(dir=OUTPUT_ROOT))
+
+
+def sweep_outputs() -> None:
     OUTPUT_ROOT.mkdir(exist_ok=True)
     for old in OUTPUT_ROOT.iterdir():
         try:
@@ -591,7 +644,36 @@ def fresh_output_dir() -> Path:
             continue
         if expired:
             shutil.rmtree(old, ignore_errors=True)
-    return Path(tempfile.mkdtemp(dir=OUTPUT_ROOT))
+
+
+def sweep_gradio_cache() -> None:
+    """Files in Gradio's cache older than :data:`KEEP_FILES_S`, whoever wrote them. Gradio's own deletion
+    (``delete_cache``) covers the files it tracks, and 6.31 does not track all it writes: an MCP
+    client's photo, sent as a data URL, was kept until the server stopped. The files the page itself
+    serves every visitor (the example gallery's copies: ``keep_in_cache``) stay."""
+    cache = Path(gr.utils.get_upload_folder())
+    kept = set().union(*(getattr(block, "keep_in_cache", set()) for block in demo.blocks.values()))
+    now = time.time()
+    for path in list(cache.rglob("*")) if cache.is_dir() else ():  # listed first: folders go as it runs
+        try:
+            if path.is_file() and str(path) not in kept and now - path.lstat().st_ctime > KEEP_FILES_S:
+                path.unlink()
+                if path.parent != cache and not any(path.parent.iterdir()):
+                    path.parent.rmdir()
+        except OSError:  # gone meanwhile (Gradio's own sweep), or a folder filled again
+            continue
+
+
+def sweep_outputs_forever() -> None:
+    """Our own result folders, and what Gradio's cache deletion misses, go on the same schedule,
+    visitors or not."""
+    while True:
+        time.sleep(SWEEP_EVERY_S)
+        try:
+            sweep_outputs()
+            sweep_gradio_cache()
+        except Exception:  # a folder gone mid-walk, say: the next sweep goes on, the thread lives
+            log.exception("sweeping old files failed; trying again in %s s", SWEEP_EVERY_S)
 
 
 # The video analysis under way in each session, by session: Stop, or the visitor closing the tab, sets
@@ -604,7 +686,13 @@ VIDEO_STOPPED = "Stopped before the end; nothing was kept. Analyze again, perhap
 
 @clear_errors
 def analyze_video_file(path: str | None, every: int, request: gr.Request = None, progress=gr.Progress()):
-    """API ``/analyze_video``: annotated WebM, probability-over-time plot, CSV, per-face summary."""
+    """API ``/analyze_video`` (MCP tool ``analyze_video_file``): annotated WebM, probability-over-time
+    plot, CSV, per-face summary.
+
+    Args:
+        path: the video (MP4, WebM, MOV, AVI, MKV; up to FER_MAX_VIDEO_SECONDS, 120 s by default), as an http(s) URL or an uploaded file.
+        every: analyse every Nth frame (1 to 30; 5 is a good start).
+    """
     if not path:
         raise refusal("Please upload a video.")
     session, stop = _session_of(request), threading.Event()
@@ -649,6 +737,30 @@ def preview_video(path: str | None):
     note = (f"This video's format (codec {codec}) does not play in browsers, so the preview is a converted "
             f"copy of its first {PREVIEW_SECONDS} s. **Analyze video** reads the original, all of it.")
     return gr.update(value=str(preview), visible=True), note, *no_results
+
+
+@clear_errors
+def summarize_video(path: str | None, every: int = 5, progress=gr.Progress()) -> dict:
+    """API ``/summarize_video`` (MCP tool ``summarize_video``): each face followed through a short
+    video, with the frames it was seen in, its mean probability of each emotion and its label; the
+    video's length and frame rate. No files: what an agent can read.
+
+    Args:
+        path: the video (MP4, WebM, MOV, AVI, MKV; up to FER_MAX_VIDEO_SECONDS, 120 s by default), as an http(s) URL or an uploaded file.
+        every: analyse every Nth frame (1 to 30; 5 is a good start).
+    """
+    if not path:
+        raise refusal("Please upload a video.")
+    return analyze_video(recognizer, path, every=int(every), max_seconds=MAX_VIDEO_SECONDS,
+                         progress=lambda fraction, desc: progress(fraction, desc=desc)).summary()
+
+
+def api_only(handler):
+    """Kept off the MCP tool list, as an endpoint with several outputs: Gradio 6.31 lists every public
+    endpoint as a tool, except functions it marks (``_mcp_type``) as resources or prompts, and gives an
+    agent a multi-output answer as one Python repr; ``annotate`` and ``summarize_video`` answer agents."""
+    handler._mcp_type = "api only"
+    return handler
 
 
 def stop_video(request: gr.Request = None) -> None:
@@ -747,20 +859,51 @@ def result_panel(name: str) -> list:
     faces = gr.Dataframe(headers=FACE_TABLE_HEADERS, label="All faces: select a row to see that face",
                          interactive=False, elem_id=f"{name}-faces")
     status = gr.Markdown(elem_id=f"{name}-status")
-    shown = gr.State(None)
+    shown = gr.State(None, time_to_live=KEEP_FILES_S)
     faces.select(pick_face_row, shown, [image, label], api_visibility="private", trigger_mode=NEWEST_WINS)
     image.select(pick_face_at, shown, [image, label], api_visibility="private", trigger_mode=NEWEST_WINS)
     return [image, label, faces, status, shown]
 
 
-# uploads and results live in Gradio's cache; files older than a day are deleted every hour
-with gr.Blocks(title="Facial emotion recognition", delete_cache=(3600, 86400)) as demo:
+# text/plain, not application/json: Gradio 6.31 base64-decodes any resource whose type is not text/*
+@gr.mcp.resource("fer://emotions", mime_type="text/plain")
+def emotions() -> str:
+    """The seven emotion labels every tool answers with, in the models' output order, and each model's
+    threshold: a face whose top probability is under it comes back with uncertain true. As JSON."""
+    return json.dumps({"labels": list(recognizer.labels),
+                       "uncertain_below": {choice: recognizer_for(choice).uncertain_below for choice in MODEL_CHOICES}})
+
+
+@gr.mcp.resource("fer://model-card/{model}", mime_type="text/markdown")
+def model_card(model: str) -> str:
+    """A model's card: what it was trained on, its accuracy, balanced accuracy and each class's recall,
+    its decision rule and limits.
+
+    Args:
+        model: "Fast" or "Accurate".
+    """
+    return recognizer_for(model).model_card
+
+
+def _minutes(seconds: int) -> str:
+    return f"{seconds / 60:g} minute{'s' if seconds != 60 else ''}" if seconds >= 60 else f"{seconds} seconds"
+
+
+# what README's Privacy section says too, in one line on the page
+DATA_STATEMENT = (f"Privacy: your photos and videos are analysed on this server and sent nowhere else; they and "
+                  f"everything made from them are deleted within {_minutes(KEEP_FILES_S + SWEEP_EVERY_S)}. Nothing is "
+                  f"saved in your browser, and no usage analytics are collected.")
+
+# uploads and results live in Gradio's cache, deleted on the KEEP_FILES_S schedule; no usage analytics
+with gr.Blocks(title="Facial emotion recognition", delete_cache=(SWEEP_EVERY_S, KEEP_FILES_S),
+               analytics_enabled=False) as demo:
     gr.Markdown(
         "# Facial emotion recognition\n"
         "Every face in the image is boxed and labelled with one of seven emotions "
-        "(angry, disgust, fear, happy, sad, surprise, neutral). Runs on CPU; nothing leaves this server. "
+        "(angry, disgust, fear, happy, sad, surprise, neutral). Runs on CPU. "
         f"Models: {_origin_in_words(recognizer.model_origin)}."
     )
+    gr.Markdown(DATA_STATEMENT, elem_id="data-statement")
     with gr.Tab("Upload"):
         with gr.Row():
             with gr.Column():
@@ -787,9 +930,7 @@ with gr.Blocks(title="Facial emotion recognition", delete_cache=(3600, 86400)) a
     with gr.Tab("Video"):
         with gr.Row():
             with gr.Column():
-                # a file, not gr.Video: gr.Video plays the upload at once, and a format the browser
-                # cannot decode (OpenCV's MP4) shows "Video not playable" before the server sees it
-                video_in = gr.File(file_types=["video"], label=f"Video (up to {MAX_VIDEO_SECONDS:.0f} s)", elem_id="video-input")
+                video_in = video_file(label=f"Video (up to {MAX_VIDEO_SECONDS:.0f} s)", elem_id="video-input")
                 video_preview = gr.Video(label="Preview", interactive=False, visible=False, elem_id="video-preview")
                 video_note = gr.Markdown(elem_id="video-note")
                 every = gr.Slider(1, 30, value=5, step=1, label="Analyze every Nth frame")
@@ -802,8 +943,12 @@ with gr.Blocks(title="Facial emotion recognition", delete_cache=(3600, 86400)) a
                 video_csv = gr.File(label="CSV: frame, time, face id, box, probabilities", elem_id="video-csv")
                 video_summary = gr.JSON(label="Per face", elem_id="video-summary")
         video_outputs = [video_out, video_plot, video_csv, video_summary]
-        video_event = video_run.click(analyze_video_file, [video_in, every], video_outputs,
-                                      api_name="analyze_video", concurrency_limit=1)
+        video_event = video_run.click(api_only(analyze_video_file), [video_in, every], video_outputs,
+                                      api_name="analyze_video", concurrency_limit=1, concurrency_id=VIDEO_QUEUE,
+                                      api_description="Emotions over time in a short video: the video with every face "
+                                                      "boxed and numbered, a plot of each emotion's probability per face, "
+                                                      "a CSV of every analysed frame, and each face's summary (frames "
+                                                      "seen, mean probabilities, label). every: analyse every Nth frame.")
         video_stop.click(stop_video, None, None, queue=False, cancels=[video_event], api_visibility="private")
         # a new video (or none) takes the last one's results off the page
         video_in.change(preview_video, video_in, [video_preview, video_note, *video_outputs],
@@ -829,12 +974,28 @@ with gr.Blocks(title="Facial emotion recognition", delete_cache=(3600, 86400)) a
         api_label, api_json = confidences_output(label="main face"), gr.JSON(label="faces")
     api_button = gr.Button(visible=False)
     # the API page shows descriptions as plain text: no markup in them
-    api_button.click(predict, [api_in, api_model], [api_image, api_label], api_name="predict", concurrency_id=MODEL_QUEUE,
+    api_button.click(api_only(predict), [api_in, api_model], [api_image, api_label], api_name="predict", concurrency_id=MODEL_QUEUE,
                      api_description="The photo with every face boxed and labelled, and the main (largest) face's "
                                      "probabilities with its uncertain flag. model: Fast (default) or Accurate.")
     api_button.click(analyze, [api_in, api_model], api_json, api_name="analyze", concurrency_id=MODEL_QUEUE,
                      api_description="Every face: box, detection score, label, the seven probabilities and uncertain. "
                                      "model: Fast (default) or Accurate.")
+    api_button.click(annotate, [api_in, api_model], api_image, api_name="annotate", concurrency_id=MODEL_QUEUE,
+                     api_description="The photo with every face boxed, numbered and labelled with its emotion and "
+                                     "confidence (a question mark and a muted box where the model is unsure). "
+                                     "model: Fast (default) or Accurate.")
+    with gr.Row(visible=False):
+        api_video = video_file(label="video")
+        api_every = gr.Number(5, precision=0, minimum=1, maximum=30, label="every")
+        api_video_summary = gr.JSON(label="summary")
+    api_button.click(summarize_video, [api_video, api_every], api_video_summary, api_name="summarize_video",
+                     concurrency_limit=1, concurrency_id=VIDEO_QUEUE,
+                     api_description="Each face followed through a short video: the frames it was seen in, its mean "
+                                     "probability of each emotion and its label; the video's length and frame rate. "
+                                     "every: analyse every Nth frame (1 to 30).")
+    # MCP resources (they are API endpoints too): the label set and each model's card
+    gr.api(emotions, api_name="emotions", queue=False)
+    gr.api(model_card, api_name="model_card", queue=False)
 
 
 def warm_example_cache() -> None:
@@ -849,4 +1010,10 @@ if __name__ == "__main__":
     # honours GRADIO_SERVER_NAME / GRADIO_SERVER_PORT
     # one request per worker at once (fer.predictor: one per CPU core by default)
     demo.queue(default_concurrency_limit=recognizer.max_workers)
-    demo.launch(max_file_size=f"{MAX_UPLOAD_MB}mb", show_error=True, enable_monitoring=False)
+    threading.Thread(target=sweep_outputs_forever, daemon=True).start()
+    # run_history off: since Gradio 6.24 it saves every visitor's photos and results in their browser
+    # and lists them at /gradio_api/runs, where the next person at a shared computer would see them.
+    # mcp_server: the public endpoints (predict, analyze, analyze_video) and the two resources as
+    # Model Context Protocol tools at /gradio_api/mcp/
+    demo.launch(max_file_size=f"{MAX_UPLOAD_MB}mb", show_error=True, enable_monitoring=False,
+                run_history=False, mcp_server=True)

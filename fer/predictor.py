@@ -127,6 +127,12 @@ class EmotionRecognizer:
         return self.classifier.labels
 
     @property
+    def model_card(self) -> str:
+        """The model's card (the README.md beside its weights, as on the Hub): training, figures, limits."""
+        card = self._folder / "README.md"
+        return card.read_text() if card.is_file() else f"No model card in {self._folder}."
+
+    @property
     def uncertain_below(self) -> float | None:
         """The model's threshold: a face whose top probability is below it is flagged ``uncertain``."""
         return self.classifier.config.uncertain_below

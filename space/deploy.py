@@ -34,7 +34,8 @@ from fer.source import (DEFAULT_REPO_ID, FAST, HUB_ERRORS, HUB_FILES, MODELS, NO
 
 ROOT = Path(__file__).resolve().parent.parent
 # What the Space needs, relative to the repository root: files, or folders taken whole
-SPACE_FILES = ["app.py", "app_webcam.js", "requirements.txt", "README.md", ".gitattributes", "fer", "examples"]
+SPACE_FILES = ["app.py", "app_webcam.js", "requirements.txt", "README.md", ".gitattributes", "fer", "examples",
+               "thumbnail.jpg"]  # the Space's card image (python -m space.thumbnail makes it)
 IGNORE = ["__pycache__", "*.pyc", ".DS_Store", ".ipynb_checkpoints", "examples/*.py",
           # the bundled models' Keras weights (20 MB): for the training tools, the app runs model.tflite
           "*.keras",
@@ -46,7 +47,7 @@ IGNORE = ["__pycache__", "*.pyc", ".DS_Store", ".ipynb_checkpoints", "examples/*
 # Space); model.keras, which the app never loads, stays on the Hub.
 MODEL_FILES = list(HUB_FILES)
 # Front matter keys this command owns; the others (title, emoji, ...) are kept as written
-MANAGED_KEYS = ("sdk_version", "models", "preload_from_hub")
+MANAGED_KEYS = ("sdk_version", "models", "preload_from_hub", "thumbnail")
 HUB = "https://huggingface.co"
 
 
@@ -119,14 +120,14 @@ def gradio_version(requirements: Path | None = None) -> str:
     """The gradio pin of the runtime requirements: the Space's ``sdk_version`` must be the same."""
     requirements = requirements or ROOT / "requirements.txt"
     for line in requirements.read_text().splitlines():
-        if m := re.fullmatch(r"\s*gradio\s*==\s*([^\s;#]+).*", line):
+        if m := re.fullmatch(r"\s*gradio\s*(?:\[[\w,\s]*\])?\s*==\s*([^\s;#]+).*", line):  # gradio[mcp]==X too
             return m[1]
     raise SystemExit(f"{requirements} pins no gradio version (gradio==X.Y.Z)")
 
 
-def managed_front_matter(model: Model, sdk_version: str) -> dict[str, str]:
-    """The YAML lines of each key this command owns."""
-    return {
+def managed_front_matter(model: Model, sdk_version: str, thumbnail: str | None = None) -> dict[str, str]:
+    """The YAML lines of each key this command owns; ``thumbnail`` (a URL) only where a Space is named."""
+    return {**({"thumbnail": f"thumbnail: {thumbnail}"} if thumbnail else {}),
         "sdk_version": f"sdk_version: {sdk_version}",
         "models": f"models:\n  - {model.repo_id}",
         # "REPO FILE,FILE REVISION": fetched into the Space's Hub cache at build time
@@ -134,7 +135,7 @@ def managed_front_matter(model: Model, sdk_version: str) -> dict[str, str]:
     }
 
 
-def with_front_matter(readme: str, model: Model, sdk_version: str) -> str:
+def with_front_matter(readme: str, model: Model, sdk_version: str, thumbnail: str | None = None) -> str:
     """``readme`` with the managed keys of its YAML front matter set for ``model``; the rest unchanged."""
     match = re.match(r"---\n(.*?\n)---\n", readme, flags=re.S)
     if not match:
@@ -146,7 +147,7 @@ def with_front_matter(readme: str, model: Model, sdk_version: str) -> str:
             blocks.append((key[1] if key else None, line))
         else:
             blocks[-1] = (blocks[-1][0], blocks[-1][1] + line)
-    wanted = managed_front_matter(model, sdk_version)
+    wanted = managed_front_matter(model, sdk_version, thumbnail)
     out = [wanted.pop(key) + "\n" if key in wanted else text for key, text in blocks]
     out += [text + "\n" for text in wanted.values()]  # managed keys not there yet
     return "---\n" + "".join(out) + "---\n" + readme[match.end():]
@@ -170,14 +171,20 @@ def space_urls(space: str, endpoint: str) -> tuple[str, str]:
     return page, app
 
 
-def stage(files: list[Path], model: Model, into: Path, root: Path | None = None) -> None:
-    """Copy ``files`` into ``into``, the README with front matter for ``model``."""
+def thumbnail_url(space: str, endpoint: str = HUB) -> str:
+    """Where the Hub serves the Space's own thumbnail.jpg: the card's ``thumbnail`` must be a URL."""
+    return f"{endpoint.rstrip('/')}/spaces/{space}/resolve/main/thumbnail.jpg"
+
+
+def stage(files: list[Path], model: Model, into: Path, root: Path | None = None, thumbnail: str | None = None) -> None:
+    """Copy ``files`` into ``into``, the README with front matter for ``model`` (and ``thumbnail``)."""
     root = root or ROOT
     for rel in files:
         (into / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(root / rel, into / rel)
     readme = into / "README.md"
-    readme.write_text(with_front_matter(readme.read_text(), model, gradio_version(root / "requirements.txt")))
+    readme.write_text(with_front_matter(readme.read_text(), model, gradio_version(root / "requirements.txt"),
+                                        thumbnail if (into / "thumbnail.jpg").is_file() else None))
 
 
 def deploy(space: str, model: Model, root: Path | None = None, private: bool = False, hardware: str | None = None,
@@ -200,7 +207,7 @@ def deploy(space: str, model: Model, root: Path | None = None, private: bool = F
     api.create_repo(space, repo_type="space", space_sdk="gradio", private=private, space_hardware=hardware,
                     exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="fer-space-") as tmp:
-        stage(space_files(root), model, Path(tmp), root)
+        stage(space_files(root), model, Path(tmp), root, thumbnail=thumbnail_url(space, api.endpoint))
         info = api.upload_folder(
             repo_id=space,
             repo_type="space",

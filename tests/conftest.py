@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -50,27 +51,38 @@ def server_log(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("server") / "app.log"
 
 
+@contextlib.contextmanager
+def running_app(log_path: Path, **env: str):
+    """``python app.py`` on a free loopback port, with ``env`` added to its environment: its URL."""
+    port = _free_port()
+    # no GRADIO_ANALYTICS_ENABLED here: the app must turn Gradio's analytics off by itself
+    env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port), "FER_MODEL": "bundled", **env}
+    env.pop("GRADIO_ANALYTICS_ENABLED", None)
+    log = open(log_path, "wb")
+    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.time() + 120
+    try:
+        while time.time() < deadline:
+            if proc.poll() is not None:
+                pytest.fail(f"app.py exited early with code {proc.returncode}; run `python app.py` to see why")
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            pytest.fail("app.py did not start listening within 120 s")
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
 @pytest.fixture(scope="session")
 def server(server_log):
-    port = _free_port()
-    env = dict(os.environ, GRADIO_SERVER_NAME="127.0.0.1", GRADIO_SERVER_PORT=str(port), FER_MODEL="bundled",
-               GRADIO_ANALYTICS_ENABLED="False")
-    log = open(server_log, "wb")
-    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"app.py exited early with code {proc.returncode}; run `python app.py` to see why")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail("app.py did not start listening within 120 s")
-    yield url
-    proc.terminate()
-    proc.wait(timeout=30)
-    log.close()
+    with running_app(server_log) as url:
+        yield url

@@ -547,6 +547,9 @@ def test_every_listener_that_analyses_a_photo_waits_in_one_queue(app):
     waited inside the recognizer, shown as "processing" rather than as a place in the queue."""
     listeners = list(app.demo.fns.values())
     shared = {f.name: f.concurrency_limit for f in listeners if f.concurrency_id == app.MODEL_QUEUE}
-    assert shared == {"show_upload": "default", "show_example": "default", "predict": "default", "analyze": "default"}
-    [video] = [f for f in listeners if f.name == "analyze_video_file"]
-    assert video.concurrency_id != app.MODEL_QUEUE and video.concurrency_limit == 1  # its own slot
+    assert shared == {"show_upload": "default", "show_example": "default", "predict": "default", "analyze": "default",
+                      "annotate": "default"}
+    videos = [f for f in listeners if f.name in ("analyze_video_file", "summarize_video")]
+    # one video at a time, from the page or the API, in a slot of its own
+    assert len(videos) == 2 and all(f.concurrency_id == app.VIDEO_QUEUE != app.MODEL_QUEUE and f.concurrency_limit == 1
+                                    for f in videos)

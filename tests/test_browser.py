@@ -50,25 +50,31 @@ def fake_camera_video(path: Path, frames: int = 30, fps: int = 30) -> Path:
 
 
 @pytest.fixture(scope="module")
-def page(server, tmp_path_factory):  # server: the app on a loopback port (conftest.py)
+def playwright():
+    """One Playwright for the module: its sync API refuses a second one running beside it."""
+    with sync_api.sync_playwright() as playwright:
+        yield playwright
+
+
+@pytest.fixture(scope="module")
+def page(server, playwright, tmp_path_factory):  # server: the app on a loopback port (conftest.py)
     camera = fake_camera_video(tmp_path_factory.mktemp("camera") / "face.y4m")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync",
-                "--disable-background-networking", "--disable-component-update",  # no calls out of this machine
-                "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
-                f"--use-file-for-fake-video-capture={camera}",
-            ],
-        )
-        page = browser.new_page(viewport={"width": 1280, "height": 1000})
-        page.set_default_timeout(TIMEOUT_MS)
-        page.goto(server, wait_until="domcontentloaded")
-        page.wait_for_selector("#upload-input")
-        yield page
-        browser.close()
+    browser = playwright.chromium.launch(
+        executable_path=CHROMIUM,
+        args=[
+            "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync",
+            "--disable-background-networking", "--disable-component-update",  # no calls out of this machine
+            "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+            f"--use-file-for-fake-video-capture={camera}",
+        ],
+    )
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(server, wait_until="domcontentloaded")
+    page.wait_for_selector("#upload-input")
+    yield page
+    browser.close()
 
 
 def _label_text(page, selector: str) -> str:
@@ -102,6 +108,19 @@ def test_upload_a_group_photo_counts_its_emotions(page):
     assert Counter({label: int(n) for n, label in (part.split(" ") for part in counted.split(", "))}) == Counter(
         "unsure" if row[1].endswith("(unsure)") else row[1] for row in _table(page, "upload"))
     page.screenshot(path=str(SCREENSHOTS / "1-upload.png"), full_page=True)
+
+
+def test_the_page_says_what_it_keeps_and_keeps_no_run_history(page, server):
+    import httpx
+
+    statement = page.locator("#data-statement").inner_text()
+    assert statement.startswith("Privacy:") and "deleted within" in statement and "analytics" in statement
+    footer = page.locator("footer").inner_text()
+    assert "Runs" not in footer and "Use via API" in footer  # the run-history link is gone, the API page stays
+    assert httpx.get(server + "gradio_api/runs", timeout=30).status_code == 404
+    assert page.evaluate("Object.keys(localStorage).filter(k => /run|history/i.test(k))") == []
+    page.locator("#data-statement").scroll_into_view_if_needed()
+    page.screenshot(path=str(SCREENSHOTS / "16-data-statement.png"))
 
 
 def test_pick_a_face_in_the_table_or_on_the_image(page):
@@ -407,28 +426,27 @@ def test_an_unsure_face_is_shown_as_unsure(page, tmp_path):
     page.screenshot(path=str(SCREENSHOTS / "8-unsure.png"), full_page=True)
 
 
-def test_chromium_stock_fake_camera_pattern_gets_no_face(server):
+def test_chromium_stock_fake_camera_pattern_gets_no_face(server, playwright):
     """Chromium's own fake camera (a green field, a timer, a sweeping disc; no face) once got a box
     "neutral 31%" and a summary of a face that was never there (tests/test_detect.py holds a frame)."""
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync", "--disable-background-networking",
-            "--disable-component-update", "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"])
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 1000})
-            page.set_default_timeout(TIMEOUT_MS)
-            page.goto(server, wait_until="domcontentloaded")
-            page.get_by_role("tab", name="Webcam").click()
-            # every analysed frame's boxes, as the overlay records them
-            page.evaluate("""() => { window.__boxes = []; const c = document.querySelector('#webcam-overlay');
-                new MutationObserver(() => window.__boxes.push(JSON.parse(c.dataset.boxes || '[]').length))
-                    .observe(c, {attributes: true, attributeFilter: ['data-boxes']}); }""")
-            page.locator("#webcam-toggle").click()  # "Start"
-            page.wait_for_function("() => +document.querySelector('#webcam-overlay').dataset.frame >= 20", timeout=TIMEOUT_MS)
-            page.screenshot(path=str(SCREENSHOTS / "15-fake-camera-pattern.png"), full_page=True)
-            boxes = page.evaluate("window.__boxes")
-            assert len(boxes) >= 10 and max(boxes) == 0, boxes
-            assert page.locator("#webcam-label .fer-top").count() == 0
-            page.locator("#webcam-toggle").click()  # "Stop"
-        finally:
-            browser.close()
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[
+        "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync", "--disable-background-networking",
+        "--disable-component-update", "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"])
+    try:
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        page.set_default_timeout(TIMEOUT_MS)
+        page.goto(server, wait_until="domcontentloaded")
+        page.get_by_role("tab", name="Webcam").click()
+        # every analysed frame's boxes, as the overlay records them
+        page.evaluate("""() => { window.__boxes = []; const c = document.querySelector('#webcam-overlay');
+            new MutationObserver(() => window.__boxes.push(JSON.parse(c.dataset.boxes || '[]').length))
+                .observe(c, {attributes: true, attributeFilter: ['data-boxes']}); }""")
+        page.locator("#webcam-toggle").click()  # "Start"
+        page.wait_for_function("() => +document.querySelector('#webcam-overlay').dataset.frame >= 20", timeout=TIMEOUT_MS)
+        page.screenshot(path=str(SCREENSHOTS / "15-fake-camera-pattern.png"), full_page=True)
+        boxes = page.evaluate("window.__boxes")
+        assert len(boxes) >= 10 and max(boxes) == 0, boxes
+        assert page.locator("#webcam-label .fer-top").count() == 0
+        page.locator("#webcam-toggle").click()  # "Stop"
+    finally:
+        browser.close()

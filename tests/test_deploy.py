@@ -115,6 +115,22 @@ def test_repository_readme_names_the_default_model_for_build_time_download():
                              deploy.gradio_version()) == (ROOT / "README.md").read_text()
 
 
+def test_the_space_card_has_tags_people_search_for_hardware_and_a_thumbnail_made_here(tmp_path):
+    from PIL import Image
+
+    from space.thumbnail import SIZE, make_thumbnail
+
+    meta = front_matter((ROOT / "README.md").read_text())
+    assert {"emotion-recognition", "facial-expression-recognition", "mcp-server"} <= set(meta["tags"])
+    assert meta["suggested_hardware"] == "cpu-basic" and "thumbnail" not in meta  # set per Space, by deploy
+    made = Image.open(make_thumbnail(tmp_path / "thumbnail.jpg"))
+    committed = Image.open(ROOT / "thumbnail.jpg")
+    assert made.size == committed.size == SIZE and made.format == committed.format == "JPEG"
+    assert not made.getexif() and not committed.getexif()
+    # the card shows what the app draws: the example's boxes in the face colours, not a stock picture
+    assert "thumbnail.jpg" in {p.as_posix() for p in space_files()}
+
+
 def test_front_matter_writer_replaces_only_its_keys():
     readme = "---\ntitle: X\nmodels:\n  - old/model\nemoji: 🙂\n---\n\n# body\n---\n"
     new = with_front_matter(readme, Model("me/emotions", "a" * 40), "6.0.0")
@@ -189,6 +205,8 @@ def test_deploy_creates_the_space_uploads_and_reads_back(hub, capsys, tmp_path):
     assert meta["models"] == ["me/emotions"]
     assert meta["preload_from_hub"] == [f"me/emotions {','.join(MODEL_FILES)} {model_commit}"]
     assert readme.split("---\n", 2)[2] == (ROOT / "README.md").read_text().split("---\n", 2)[2]
+    # the card's image: the Space's own thumbnail.jpg, by the URL the Hub serves it at
+    assert meta["thumbnail"] == f"{api.endpoint}/spaces/{SPACE}/resolve/main/thumbnail.jpg" and "thumbnail.jpg" in remote
     variables = api.get_space_variables(SPACE)
     assert (variables["FER_MODEL"].value, variables["FER_MODEL_REVISION"].value) == ("me/emotions", model_commit)
 
