@@ -66,6 +66,8 @@ from fer.source import ACCURATE, BUNDLED, FAST  # noqa: E402
 from fer.tracking import EmotionTimeline, FaceTracker  # noqa: E402
 from fer.video import VideoError, analyze_video, browser_preview, codec_tag, open_video, plays_in_browsers  # noqa: E402
 
+import on_device  # noqa: E402
+
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 logging.captureWarnings(True)  # Pillow's notes on odd files ("Corrupt EXIF data") go to the log, not stderr
 
@@ -149,6 +151,9 @@ def recognizer_for(choice: str | None = None) -> EmotionRecognizer:
 
 
 recognizer = recognizer_for(DEFAULT_CHOICE)  # the webcam, video and examples use the preselected model
+# the on-device webcam's runtimes and models (on_device.py), served from this origin; None without npm ci
+gr.set_static_paths(on_device.static_paths([recognizer.model_folder]))
+ON_DEVICE_FILES = on_device.files(recognizer.model_folder)
 
 
 def image_file(**kwargs) -> gr.Image:
@@ -1016,4 +1021,4 @@ if __name__ == "__main__":
     # mcp_server: the public endpoints (predict, analyze, analyze_video) and the two resources as
     # Model Context Protocol tools at /gradio_api/mcp/
     demo.launch(max_file_size=f"{MAX_UPLOAD_MB}mb", show_error=True, enable_monitoring=False,
-                run_history=False, mcp_server=True)
+                run_history=False, mcp_server=True, head=on_device.import_map())

@@ -48,6 +48,9 @@ class LiteRTRunner:
         face = self.interpreter.get_input_details()[0]
         self._in = face["index"]
         self.input_shape = tuple(int(v) for v in face["shape_signature"][1:])  # (h, w, c); -1: any size
+        # a file exported for a batch of one (what LiteRT.js, the browser's runtime, can run: it takes
+        # no -1 dimension) cannot be resized under XNNPACK: its faces then go through one at a time
+        self.one_at_a_time = int(face["shape_signature"][0]) == 1
         details = self.interpreter.get_output_details()
         self._outputs = {self.RANKS[len(d["shape"])]: d["index"] for d in details}
         self.classes = int(next(d["shape"][-1] for d in details if len(d["shape"]) == 2))
@@ -58,6 +61,9 @@ class LiteRTRunner:
         return {"features", "head_gradients"} <= set(self._outputs)
 
     def __call__(self, x: np.ndarray, outputs: tuple[str, ...] = ("logits",)) -> dict[str, np.ndarray]:
+        if self.one_at_a_time and len(x) != 1:
+            each = [self(x[i : i + 1], outputs) for i in range(len(x))]
+            return {name: np.concatenate([e[name] for e in each]) if each else self._empty(name) for name in outputs}
         if self._batch != len(x):  # re-plan only when the number of faces changes
             self.interpreter.resize_tensor_input(self._in, list(x.shape))
             self.interpreter.allocate_tensors()
@@ -65,6 +71,11 @@ class LiteRTRunner:
         self.interpreter.set_tensor(self._in, np.ascontiguousarray(x, dtype=np.float32))
         self.interpreter.invoke()
         return {name: self.interpreter.get_tensor(self._outputs[name]).copy() for name in outputs}
+
+    def _empty(self, name: str) -> np.ndarray:
+        """No faces: an empty batch of ``name``, shaped as one face's."""
+        shape = next(d["shape"] for d in self.interpreter.get_output_details() if d["index"] == self._outputs[name])
+        return np.zeros((0, *shape[1:]), np.float32)
 
 
 class EmotionClassifier:

@@ -127,6 +127,11 @@ class EmotionRecognizer:
         return self.classifier.labels
 
     @property
+    def model_folder(self) -> Path:
+        """The folder the weights were loaded from (bundled, or the Hub cache's snapshot)."""
+        return self._folder
+
+    @property
     def model_card(self) -> str:
         """The model's card (the README.md beside its weights, as on the Hub): training, figures, limits."""
         card = self._folder / "README.md"

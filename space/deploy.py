@@ -34,8 +34,8 @@ from fer.source import (DEFAULT_REPO_ID, FAST, HUB_ERRORS, HUB_FILES, MODELS, NO
 
 ROOT = Path(__file__).resolve().parent.parent
 # What the Space needs, relative to the repository root: files, or folders taken whole
-SPACE_FILES = ["app.py", "app_webcam.js", "requirements.txt", "README.md", ".gitattributes", "fer", "examples",
-               "thumbnail.jpg"]  # the Space's card image (python -m space.thumbnail makes it)
+SPACE_FILES = ["app.py", "app_webcam.js", "on_device.py", "web", "requirements.txt", "README.md", ".gitattributes",
+               "fer", "examples", "thumbnail.jpg"]  # the Space's card image (python -m space.thumbnail makes it)
 IGNORE = ["__pycache__", "*.pyc", ".DS_Store", ".ipynb_checkpoints", "examples/*.py",
           # the bundled models' Keras weights (20 MB): for the training tools, the app runs model.tflite
           "*.keras",

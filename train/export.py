@@ -429,23 +429,22 @@ def export_tflite(classifier: keras.Model, folder: Path, faces: np.ndarray, scal
         calibration = unit_range(calibration_faces, scale)
         options = {"optimizations": [tf.lite.Optimize.DEFAULT],
                    "representative_dataset": lambda: ([face[None]] for face in calibration)}
-    explainable(classifier).export(str(path), format="litert", verbose=False, **options)
-    interpreter = Interpreter(model_path=str(path))
+    # a batch of one, fixed: LiteRT.js (the browser's runtime, web/fer.js) refuses a -1 dimension, and
+    # one file then serves the library and the page (fer.classifier runs its faces one at a time)
+    shape = (1, *classifier.input_shape[1:])
+    explainable(classifier).export(str(path), format="litert", verbose=False,
+                                   input_signature=[keras.InputSpec(shape=shape, dtype="float32")], **options)
     x = unit_range(faces, scale)
-    index_in = interpreter.get_input_details()[0]["index"]
-    interpreter.resize_tensor_input(index_in, list(x.shape))
-    interpreter.allocate_tensors()
-    interpreter.set_tensor(index_in, x)
-    interpreter.invoke()
-    logits = [d for d in interpreter.get_output_details() if len(d["shape"]) == 2]
-    tflite_top1 = interpreter.get_tensor(logits[0]["index"]).argmax(axis=1)
+    runner = LiteRTRunner(path)
+    tflite_top1 = runner(x)["logits"].argmax(axis=1)
     keras_top1 = keras_outputs(classifier, x).argmax(axis=1)
     agreement = float((tflite_top1 == keras_top1).mean())
-    outputs = [LiteRTRunner.RANKS[n] for n in (2, 4, 3) if any(len(d["shape"]) == n for d in interpreter.get_output_details())]
+    details = Interpreter(model_path=str(path)).get_output_details()
+    outputs = [LiteRTRunner.RANKS[n] for n in (2, 4, 3) if any(len(d["shape"]) == n for d in details)]
     quantization = ({"quantization": "int8", "calibration_faces": int(len(calibration_faces))}
                     if calibration_faces is not None else {"quantization": "float32"})
     return {"file": TFLITE_NAME, "sha256": sha256_of(path), "top1_agreement": agreement, "n": int(len(x)),
-            "outputs": outputs, **quantization}
+            "outputs": outputs, "batch": 1, **quantization}
 
 
 def int8_calibration_faces(data: str, split: str = "Training", n: int = 500) -> np.ndarray:

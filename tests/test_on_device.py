@@ -1,0 +1,96 @@
+"""The on-device pipeline (web/fer.js: MediaPipe Tasks for Web + LiteRT.js, served by the app) gives
+the library's answers: the same images through it in headless Chromium and through
+``EmotionRecognizer.predict(image, tiles=1)`` (the live path it mirrors) find the same faces, boxes
+within 5% of the face's size, the same labels on at least 97% of faces and probabilities within 0.03."""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import shutil
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+import on_device
+from conftest import EXAMPLES
+
+CHROMIUM = os.environ.get("FER_CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -r requirements-dev.txt)")
+if not os.path.exists(CHROMIUM):
+    pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium, or set FER_CHROMIUM)", allow_module_level=True)
+if on_device.missing():
+    pytest.skip(f"the on-device runtimes are not installed (npm ci): {on_device.missing()[0]}", allow_module_level=True)
+
+
+def made_images() -> dict[str, np.ndarray]:
+    """The examples, and images made from them that move the detector and the crop: a face filling
+    the frame, a tilted head, a dark and a bright copy, a mirrored group, a small face, a crowd."""
+    images = {p.stem: np.asarray(Image.open(p).convert("RGB")) for p in sorted(EXAMPLES.glob("*.jpg"))}
+    grace = images["grace_hopper"]
+    h, w = grace.shape[:2]
+    images["face_filling"] = np.ascontiguousarray(grace[40:260, 180:380])
+    rotation = cv2.getRotationMatrix2D((w / 2, h / 2), 18, 1.0)
+    images["tilted_18"] = cv2.warpAffine(grace, rotation, (w, h), borderMode=cv2.BORDER_REFLECT)
+    images["dark"] = (grace * 0.35).astype(np.uint8)
+    images["bright"] = np.clip(grace.astype(int) + 70, 0, 255).astype(np.uint8)
+    images["mirrored_group"] = np.ascontiguousarray(images["two_faces"][:, ::-1])
+    images["small"] = cv2.resize(grace, (w // 4, h // 4), interpolation=cv2.INTER_AREA)
+    crowd = np.full((420, 1000, 3), 110, np.uint8)
+    for i, name in enumerate(("grace_hopper", "astronaut", "tilted_portrait", "grace_hopper")):
+        face = cv2.resize(images[name], (230, int(images[name].shape[0] * 230 / images[name].shape[1])))[:400]
+        crowd[10 : 10 + face.shape[0], 10 + i * 245 : 240 + i * 245] = face
+    images["crowd"] = crowd
+    return images
+
+
+def png_url(rgb: np.ndarray) -> str:
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, format="PNG")  # lossless: the page sees the pixels Python does
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def _iou(a, b) -> float:
+    w = max(0, min(a[2], b[2]) - max(a[0], b[0]))
+    h = max(0, min(a[3], b[3]) - max(a[1], b[1]))
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h
+    return w * h / union if union else 0.0
+
+
+def test_the_page_gets_the_librarys_answers_on_device(server, recognizer):
+    files = on_device.files(recognizer.model_folder)
+    images = made_images()
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        try:
+            page = browser.new_page()
+            page.set_default_timeout(120_000)
+            page.goto(server, wait_until="domcontentloaded")
+            load_ms = page.evaluate("""async (files) => { const m = await import(files.ferModule);
+                window.fer = await m.loadRecognizer(files); return window.fer.loadMs; }""", files)
+            answers = {name: page.evaluate("""async (src) => { const image = new Image(); image.src = src;
+                await image.decode(); return await window.fer.analyze(image); }""", png_url(rgb))
+                       for name, rgb in images.items()}
+        finally:
+            browser.close()
+    assert load_ms > 0
+    labels_equal, faces, worst_p = 0, 0, 0.0
+    for name, rgb in images.items():
+        expected = recognizer.predict(rgb, tiles=1).faces
+        got = answers[name]["faces"]
+        assert answers[name]["size"] == [rgb.shape[1], rgb.shape[0]], name
+        assert len(got) == len(expected), (name, [f.box for f in expected], [g["box"] for g in got])
+        for face in expected:
+            match = max(got, key=lambda g: _iou(g["box"], face.box))
+            size = max(face.box[2] - face.box[0], face.box[3] - face.box[1])
+            assert max(abs(a - b) for a, b in zip(match["box"], face.box)) <= 0.05 * size, (name, face.box, match["box"])
+            worst_p = max(worst_p, max(abs(match["scores"][k] - v) for k, v in face.scores.items()))
+            labels_equal += match["label"] == face.label
+            faces += 1
+            assert match["uncertain"] == face.uncertain or abs(max(face.scores.values()) - recognizer.uncertain_below) < 0.03
+    print(f"on device: {faces} faces, labels equal on {labels_equal}, probabilities within {worst_p:.4f}, loaded in {load_ms:.0f} ms")
+    assert faces >= 12 and labels_equal / faces >= 0.97, (labels_equal, faces)
+    assert worst_p <= 0.03, worst_p
