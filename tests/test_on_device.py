@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import io
 import os
+import re
 import shutil
 
 import cv2
@@ -53,6 +54,17 @@ def png_url(rgb: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
+def _run_readme_snippet(page, image_url: str) -> list[dict]:
+    """README's JavaScript snippet as written, in the page, with one <img> in it: its ``faces``."""
+    from test_readme import README
+
+    [snippet] = re.findall(r"^```js\n(.*?)^```", README.read_text(), flags=re.S | re.M)
+    page.evaluate("""async (src) => { document.querySelectorAll("img").forEach((i) => i.remove());
+        const image = document.createElement("img"); image.src = src; await image.decode();
+        document.body.prepend(image); }""", image_url)
+    return page.evaluate(f"async () => {{ {snippet}\n return faces; }}")
+
+
 def _iou(a, b) -> float:
     w = max(0, min(a[2], b[2]) - max(a[0], b[0]))
     h = max(0, min(a[3], b[3]) - max(a[1], b[1]))
@@ -69,14 +81,18 @@ def test_the_page_gets_the_librarys_answers_on_device(server, recognizer):
             page = browser.new_page()
             page.set_default_timeout(120_000)
             page.goto(server, wait_until="domcontentloaded")
+            page.wait_for_function("window.FER_ON_DEVICE !== undefined")  # Gradio adds the head once loaded
+            assert page.evaluate("window.FER_ON_DEVICE") == files  # what the app puts in the page's head
             load_ms = page.evaluate("""async (files) => { const m = await import(files.ferModule);
                 window.fer = await m.loadRecognizer(files); return window.fer.loadMs; }""", files)
+            readme_faces = _run_readme_snippet(page, png_url(images["two_faces"]))
             answers = {name: page.evaluate("""async (src) => { const image = new Image(); image.src = src;
                 await image.decode(); return await window.fer.analyze(image); }""", png_url(rgb))
                        for name, rgb in images.items()}
         finally:
             browser.close()
     assert load_ms > 0
+    assert readme_faces == answers["two_faces"]["faces"]  # README's snippet, as copied, gives the same
     labels_equal, faces, worst_p = 0, 0, 0.0
     for name, rgb in images.items():
         expected = recognizer.predict(rgb, tiles=1).faces

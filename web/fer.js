@@ -23,6 +23,8 @@ const FLAT_LEVELS = 4;
 const FLAT_SHARE = 0.6;
 const MAX_ANALYSIS_PIXELS = 2048 * 2048; // fer/predictor.py
 
+let litertLoaded = null;
+
 export async function loadRecognizer(files) {
   const started = performance.now();
   const vision = await import(files.visionModule);
@@ -38,7 +40,9 @@ export async function loadRecognizer(files) {
     detector(files.fullRange, FULL_RANGE_SCORE),
     fetch(files.config).then((r) => { if (!r.ok) throw new Error(`config.json: HTTP ${r.status}`); return r.json(); }),
   ]);
-  await litert.loadLiteRt(files.litertWasm);
+  // LiteRT.js loads its WASM once a page: a second recognizer (another model) shares it
+  litertLoaded ??= litert.loadLiteRt(files.litertWasm);
+  await litertLoaded;
   const model = await litert.loadAndCompile(files.model, { accelerator: "wasm" });
   const classifier = new Classifier(litert, model, config);
   return new Recognizer(shortRange, fullRange, classifier, config, performance.now() - started);
