@@ -110,3 +110,58 @@ def test_the_page_gets_the_librarys_answers_on_device(server, recognizer):
     print(f"on device: {faces} faces, labels equal on {labels_equal}, probabilities within {worst_p:.4f}, loaded in {load_ms:.0f} ms")
     assert faces >= 12 and labels_equal / faces >= 0.97, (labels_equal, faces)
     assert worst_p <= 0.03, worst_p
+
+
+def _frames(count: int = 40) -> list[list[dict]]:
+    """Faces over ``count`` frames as analyze() gives them: two people crossing, one of them missed
+    for three frames, a third arriving halfway; each frame's probabilities drawn at random."""
+    rng = np.random.default_rng(7)
+    labels = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+    frames = []
+    for t in range(count):
+        boxes = [(40 + 9 * t, 60, 140 + 9 * t, 160), (420 - 9 * t, 70, 515 - 9 * t, 165)]
+        if 12 <= t < 15:
+            boxes.pop(0)
+        if t >= 20:
+            boxes.append((250, 300, 330, 380))
+        faces = []
+        for box in boxes:
+            p = rng.dirichlet(np.ones(7))
+            faces.append({"box": list(box), "score": 0.9, "label": labels[int(p.argmax())],
+                          "scores": dict(zip(labels, map(float, p))), "uncertain": bool(p.max() < 0.46)})
+        frames.append(faces)
+    return frames
+
+
+def test_the_pages_tracker_and_timeline_follow_faces_as_fer_tracking_does(server):
+    from fer.results import FaceResult, ImageResult
+    from fer.tracking import EmotionTimeline, FaceTracker
+
+    frames = _frames()
+    tracker, timeline = FaceTracker(window=4, uncertain_below=0.46), EmotionTimeline(seconds=2.0)
+    expected = []
+    for t, faces in enumerate(frames):
+        tracked = tracker.update(ImageResult([FaceResult(box=tuple(f["box"]), score=f["score"], label=f["label"],
+                                                         scores=f["scores"], uncertain=f["uncertain"]) for f in faces],
+                                             (640, 480)))
+        timeline.add(t / 10, tracked)
+        expected.append([(x.id, x.face.label, x.face.uncertain, list(x.face.scores.values())) for x in tracked])
+    label, share, seconds = timeline.most_seen(len(frames) / 10)
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        try:
+            page = browser.new_page()
+            page.goto(server, wait_until="domcontentloaded")
+            page.wait_for_function("window.FER_ON_DEVICE !== undefined")
+            url = page.evaluate("window.FER_ON_DEVICE.ferModule").replace("/fer.js", "/tracking.js")
+            got, seen = page.evaluate("""async ([url, frames]) => { const m = await import(url);
+                const tracker = new m.FaceTracker({window: 4, uncertainBelow: 0.46}), timeline = new m.EmotionTimeline(2);
+                const out = frames.map((faces, t) => { const tracked = tracker.update(faces); timeline.add(t / 10, tracked);
+                    return tracked.map((x) => [x.id, x.face.label, x.face.uncertain, Object.values(x.face.scores)]); });
+                return [out, timeline.mostSeen(frames.length / 10)]; }""", [url, frames])
+        finally:
+            browser.close()
+    assert [[(i, lab, u) for i, lab, u, _ in f] for f in got] == [[(i, lab, u) for i, lab, u, _ in f] for f in expected]
+    assert np.allclose([p for f in got for *_, p in f], [p for f in expected for *_, p in f], atol=1e-9)
+    assert {i for f in expected for i, *_ in f} == {1, 2, 3}  # the crossing and the gap kept two ids, a third came
+    assert seen[0] == label and seen[1] == pytest.approx(share) and seen[2] == pytest.approx(seconds)
