@@ -790,6 +790,11 @@ LIVE_HTML = """
         <input id="webcam-smoothing" type="range" min="1" max="15" step="1" value="5"></label>
       <span id="webcam-smoothing-value">5</span>
     </div>
+    <div class="fer-controls" id="webcam-mode" role="radiogroup" aria-label="where the frames are analysed">
+      Analyse <label><input type="radio" name="fer-mode" value="device"> on this device</label>
+      <label><input type="radio" name="fer-mode" value="server"> on the server</label>
+    </div>
+    <p id="webcam-mode-note"></p>
     <p id="webcam-message" role="status"></p>
   </div>
   <div class="fer-readout">
@@ -832,6 +837,12 @@ def live_webcam() -> gr.HTML:
         seconds=TIMELINE_S, in_flight=LIVE_IN_FLIGHT, colors=EMOTION_COLORS, text_colors=EMOTION_TEXT_COLORS,
         unsure_colors=UNSURE_COLORS, unsure_text_colors=UNSURE_TEXT_COLORS, constraints=WEBCAM_SIZE,
         time_limit=LIVE_TIME_LIMIT_S, placeholder=TIMELINE_PLACEHOLDER,
+        # the on-device mode's files (on_device.py; None without npm ci: server mode only), and what
+        # each mode's note tells the visitor
+        on_device=ON_DEVICE_FILES, plot_every=PLOT_EVERY_S,
+        device_note="Frames stay in this browser: they are analysed on this device and never sent to the server.",
+        server_note=(f"Frames are sent to this server, analysed one by one in memory and dropped; none is stored. "
+                     f"At most {LIVE_STREAMS} cameras stream to it at once."),
     )
 
 

@@ -26,7 +26,35 @@ const capture = document.createElement("canvas");
 const ANSWER_TIMEOUT_MS = 10000; // a frame unanswered this long ends the stream: the server is not answering
 const CAMERA_START_MS = 10000; // a camera granted but showing no picture this long is taken for no camera
 const MUTED_GRACE_MS = 2000; // a camera muted this long (taken by another program, a privacy switch) is paused
-let live = null; // the stream from Start to Stop: { id, camera, sent, shown, inFlight, timer }
+let live = null; // the stream from Start to Stop: { id, camera, sent, shown, inFlight, timer, device }
+
+// Where frames are analysed: on this device (web/fer.js: the same models and steps as the server,
+// and web/tracking.js for the faces' ids and smoothing), the default wherever the app serves its
+// on-device files and the browser runs them; or on the server (app.analyse_live_frame). The
+// visitor may choose; a failed load falls back to the server and says so.
+const onDevice = props.on_device; // on_device.files(), or null where npm ci was not run
+const modeInputs = [...element.querySelectorAll('input[name="fer-mode"]')];
+const modeNote = element.querySelector("#webcam-mode-note");
+let deviceLoad = null; // the models' loading, once a page
+
+function chosenMode() {
+  return modeInputs.find((input) => input.checked)?.value ?? "server";
+}
+
+function setMode(mode) {
+  for (const input of modeInputs) input.checked = input.value === mode;
+  modeNote.textContent = mode === "device" ? props.device_note : props.server_note;
+}
+
+function loadDevice() {
+  deviceLoad ??= (async () => {
+    const [fer, tracking] = await Promise.all([
+      import(onDevice.ferModule), import(onDevice.ferModule.replace(/fer\.js$/, "tracking.js"))]);
+    return { recognizer: await fer.loadRecognizer(onDevice), tracking };
+  })();
+  deviceLoad.catch(() => { deviceLoad = null; }); // a later Start may try again
+  return deviceLoad;
+}
 
 // the seven bars, built once and updated in place: a fixed order, so bars do not jump about live
 bars.innerHTML = emotions.map((e) =>
@@ -144,7 +172,94 @@ const nextFrame = "requestVideoFrameCallback" in HTMLVideoElement.prototype
 function onCameraFrame(stream) {
   if (stream !== live) return;
   nextFrame(() => onCameraFrame(stream));
-  if (stream.inFlight < MAX_IN_FLIGHT && video.videoWidth) send(stream);
+  if (stream.device) {
+    if (!stream.device.busy && video.videoWidth) analyseHere(stream); // one frame at a time, here
+  } else if (stream.inFlight < MAX_IN_FLIGHT && video.videoWidth) {
+    send(stream);
+  }
+}
+
+// on-device: the frame through web/fer.js, its faces through the tracker and the timeline, and the
+// answer drawn as a server's answer is
+async function analyseHere(stream) {
+  const device = stream.device;
+  device.busy = true;
+  try {
+    const { faces, size } = await device.recognizer.analyze(video);
+    if (stream !== live) return;
+    device.tracker.setWindow(+smoothing.value);
+    const tracked = device.tracker.update(faces);
+    const now = performance.now() / 1000;
+    device.timeline.add(now, tracked);
+    const main = device.timeline.followed(tracked) ?? tracked[0] ?? null;
+    const answer = { seq: ++stream.sent, size, faces: placeLabels(tracked, size), main: main ? main.face.scores : null };
+    if (now - device.plottedAt >= props.plot_every) {
+      device.plottedAt = now;
+      answer.timeline = timelineSvg(device.timeline, now);
+      answer.summary = timelineSummary(device.timeline, now);
+    }
+    receive(stream, answer);
+  } catch (err) {
+    console.warn("on-device analysis failed:", err);
+    if (stream === live) stop("On-device analysis failed on this frame; press Start to try again, or choose the server.");
+  } finally {
+    device.busy = false;
+  }
+}
+
+// fer.draw.place_labels' first rule, for the page: the font a seventh of the face's width within a
+// 60th and a 22nd of the frame's short side, the label above the box, else below it, else inside its
+// top or bottom edge, slid into the frame, clear of the labels placed before it where it can be
+function placeLabels(tracked, [width, height]) {
+  const ctx = overlay.getContext("2d");
+  const short = Math.min(width, height);
+  const line = Math.max(2, Math.round(short / 160));
+  const placed = [];
+  const apart = (a, b) => a[2] <= b[0] || b[2] <= a[0] || a[3] <= b[1] || b[3] <= a[1];
+  return tracked.map(({ id, face }) => {
+    const [x0, y0, x1, y1] = face.box;
+    const confidence = Math.max(...Object.values(face.scores));
+    const text = `${face.label}${face.uncertain ? "?" : ""} ${Math.round(100 * confidence)}%`;
+    const size = Math.round(Math.min(Math.max((x1 - x0) / 7, Math.max(11, short / 60)), Math.max(11, short / 22)));
+    ctx.font = `${size}px "DejaVu Sans", sans-serif`;
+    const pad = Math.max(2, Math.floor(size / 5));
+    const w = Math.min(width, Math.ceil(ctx.measureText(text).width) + 2 * pad), h = size + 2 * pad;
+    const left = Math.min(Math.max(0, x0), width - w);
+    const candidates = [y0 - line - h, y1 + line, y0 + line, y1 - line - h]
+      .map((top) => [left, top, left + w, top + h]).filter((r) => r[1] >= 0 && r[3] <= height);
+    const rect = candidates.find((r) => placed.every((p) => apart(r, p))) ?? candidates[0] ?? [left, 0, left + w, h];
+    placed.push(rect);
+    return { id, box: face.box, label: face.label, confidence, uncertain: face.uncertain, text, text_box: rect, font_size: size };
+  });
+}
+
+// app.timeline_svg and app._timeline_summary, for the page
+function timelineSvg(timeline, now, width = 600, height = 180) {
+  const { times, series } = timeline.series(now);
+  const [left, right, top, bottom] = [40, width - 10, 24, height - 22];
+  const x = (ago) => left + ((ago + props.seconds) / props.seconds) * (right - left);
+  const y = (p) => bottom - p * (bottom - top);
+  const grid = [0, 0.5, 1].map((p) => `<line x1="${left}" x2="${right}" y1="${y(p)}" y2="${y(p)}" stroke="#ddd"/>` +
+    `<text x="${left - 4}" y="${y(p) + 4}" text-anchor="end">${Math.round(p * 100)}%</text>`).join("");
+  let ticks = "";
+  for (let t = -props.seconds; t <= 0; t += 10) {
+    ticks += `<text x="${x(t)}" y="${height - 6}" text-anchor="middle">${t ? `${t} s` : "now"}</text>`;
+  }
+  const lines = Object.entries(series).map(([label, values]) =>
+    `<polyline fill="none" stroke="${props.colors[label] || "#888"}" stroke-width="2" data-emotion="${label}" ` +
+    `points="${values.map((p, i) => `${x(times[i]).toFixed(1)},${y(p).toFixed(1)}`).join(" ")}"/>`).join("");
+  const legend = Object.keys(series).map((label) =>
+    `<span style="color:${props.colors[label] || "#888"}">&#9632;</span> ${label}`).join(" ");
+  return `<svg viewBox="0 0 ${width} ${height}" width="100%" role="img" font-size="11" fill="currentColor" ` +
+    `aria-label="probability of each emotion over the last ${props.seconds} s">${grid}${ticks}${lines}</svg>` +
+    `<div style="font-size:0.85em">${legend}</div>`;
+}
+
+function timelineSummary(timeline, now) {
+  const seen = timeline.mostSeen(now);
+  if (!seen) return "No face in view yet.";
+  const [label, share, seconds] = seen;
+  return `<strong>${label}</strong> ${Math.round(share * 100)}% of the last ${Math.max(1, Math.round(seconds))} s`;
 }
 
 async function start() {
@@ -184,6 +299,25 @@ async function start() {
   }
   const stream = { id: `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`, camera, sent: 0, shown: 0, inFlight: 0 };
   live = stream;
+  if (chosenMode() === "device") {
+    try {
+      message.textContent = "Loading the models into this page…";
+      const { recognizer, tracking } = await loadDevice();
+      if (stream !== live) return; // stopped while they loaded
+      message.textContent = "";
+      stream.device = {
+        recognizer, busy: false, plottedAt: -Infinity,
+        tracker: new tracking.FaceTracker({ window: +smoothing.value, uncertainBelow: recognizer.uncertainBelow }),
+        timeline: new tracking.EmotionTimeline(props.seconds),
+      };
+    } catch (err) {
+      if (stream !== live) return;
+      setMode("server");
+      console.warn("on-device analysis could not start:", err); // the details, with their URLs, stay in the console
+      message.textContent = "On-device analysis could not start in this browser (its files did not load, or the " +
+        "browser cannot run them); the frames go to the server instead.";
+    }
+  }
   // the camera unplugged, taken by another program or its permission withdrawn; or muted (no frames
   // come, and the server would end the quiet stream) for longer than a passing hiccup
   const track = camera.getVideoTracks()[0];
@@ -191,8 +325,10 @@ async function start() {
   track?.addEventListener("mute", () => setTimeout(
     () => stream === live && track.muted && stop("The camera paused (another program or a privacy switch?); press Start to go on."),
     MUTED_GRACE_MS));
-  stream.timer = setTimeout(() => stream === live && stop(`A stream lasts ${props.time_limit} s; press Start to go on.`),
-                            props.time_limit * 1000);
+  if (!stream.device) { // a stream holds one of the server's places: for a while at most
+    stream.timer = setTimeout(() => stream === live && stop(`A stream lasts ${props.time_limit} s; press Start to go on.`),
+                              props.time_limit * 1000);
+  }
   toggle.textContent = "Stop";
   resetTimeline();
   nextFrame(() => onCameraFrame(stream));
@@ -202,7 +338,7 @@ function stop(why = "") {
   if (!live) return;
   const stream = live;
   live = null; // from here on, its answers are ignored and its frames no longer sent
-  server.end_live_stream({ stream: stream.id });
+  if (!stream.device) server.end_live_stream({ stream: stream.id });
   stream.camera.getTracks().forEach((track) => track.stop());
   clearTimeout(stream.timer);
   video.srcObject = null;
@@ -223,6 +359,18 @@ new ResizeObserver(() => element.offsetWidth === 0 && stop("Paused while the Web
 // while a page unloads may be cancelled (the server then frees the place after its idle wait)
 window.addEventListener("pagehide", () => stop());
 toggle.addEventListener("click", () => (live ? stop() : start()));
+const deviceInput = modeInputs.find((input) => input.value === "device");
+deviceInput.disabled = !onDevice;
+if (!onDevice) deviceInput.parentElement.title = "this app was installed without its on-device files (npm ci)";
+setMode(onDevice ? "device" : "server");
+for (const input of modeInputs) {
+  input.addEventListener("change", () => { // a running stream goes on in the mode chosen
+    const running = live !== null;
+    if (running) stop();
+    setMode(input.value);
+    if (running) start();
+  });
+}
 smoothing.addEventListener("input", () => { smoothingValue.textContent = smoothing.value; });
 showScores(null);
 resetTimeline();

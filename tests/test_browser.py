@@ -188,8 +188,19 @@ def test_click_an_example_and_pick_a_face(page):
     page.screenshot(path=str(SCREENSHOTS / "2-example.png"), full_page=True)
 
 
+SEND_COUNTER = """() => { window.__sent = 0; if (window.__counting) return; window.__counting = true;
+    const fetch = window.fetch;
+    window.fetch = (url, init) => { if (String(init?.body).includes('"analyse_live_frame"')) window.__sent++;
+                                    return fetch(url, init); }; }"""
+
+
 def test_webcam_streams_annotated_frames(page):
+    """On this device, the default where the app serves its on-device files (npm ci): boxes, labels,
+    bars and timeline as in server mode, and no frame sent to the server."""
     page.get_by_role("tab", name="Webcam").click()
+    assert page.locator("#webcam-mode input[value=device]").is_checked()
+    assert page.locator("#webcam-mode-note").inner_text().startswith("Frames stay in this browser")
+    page.evaluate(SEND_COUNTER)  # every frame the page sends for analysis, counted from here on
     page.locator("#webcam-toggle").click()  # "Start"
     page.wait_for_function("() => +document.querySelector('#webcam-overlay').dataset.frame >= 10", timeout=TIMEOUT_MS)
     assert page.locator("#webcam-toggle").inner_text() == "Stop" and page.locator("#webcam-message").inner_text() == ""
@@ -207,6 +218,7 @@ def test_webcam_streams_annotated_frames(page):
         for (let i = 3; i < d.length; i += 4) if (d[i] > 0) left = Math.min(left, ((i - 3) / 4) % c.width);
         return Math.abs(left - mirrored) <= 4; }""", timeout=TIMEOUT_MS)
     page.screenshot(path=str(SCREENSHOTS / "3-webcam.png"), full_page=True)
+    assert page.evaluate("window.__sent") == 0  # analysed here: no frame went to the server
 
 
 SUMMARY = rf"\b({'|'.join(EMOTIONS)}) \d+% of the last (\d+) s$"  # "happy 62% of the last 30 s"
@@ -224,6 +236,8 @@ def test_webcam_timeline_resets_when_stopped_and_grows_while_streaming(page):
     sync_api.expect(page.locator("#webcam-timeline")).to_contain_text("appear here", timeout=TIMEOUT_MS)
     assert page.locator("#webcam-timeline polyline").count() == 0 and toggle.inner_text() == "Start"
     assert page.locator("#webcam-summary").inner_text() == "" and page.locator("#webcam-label .fer-top").count() == 0
+    page.locator("#webcam-mode input[value=server]").check()  # the server mode from here on
+    assert page.locator("#webcam-mode-note").inner_text().startswith("Frames are sent to this server")
     toggle.click()  # "Start" again: a fresh timeline
     sync_api.expect(page.locator("#webcam-timeline polyline")).to_have_count(7, timeout=TIMEOUT_MS)  # one per emotion
     sync_api.expect(page.locator("#webcam-summary")).to_contain_text("of the last", timeout=TIMEOUT_MS)
@@ -232,10 +246,7 @@ def test_webcam_timeline_resets_when_stopped_and_grows_while_streaming(page):
                            f" || [0, 0])[1] >= {start + 3}", timeout=TIMEOUT_MS)  # 3 s more of the same face
     assert start + 3 <= _timeline_seconds(page) <= 30
     page.screenshot(path=str(SCREENSHOTS / "7-webcam-timeline.png"), full_page=True)
-    # every frame the page sends for analysis, counted from here on
-    page.evaluate("""() => { window.__sent = 0; const fetch = window.fetch;
-        window.fetch = (url, init) => { if (String(init?.body).includes('"analyse_live_frame"')) window.__sent++;
-                                        return fetch(url, init); }; }""")
+    page.evaluate(SEND_COUNTER)  # every frame the page sends for analysis, counted from here on
     page.wait_for_function("() => window.__sent >= 3", timeout=TIMEOUT_MS)
     toggle.click()  # "Stop": the video test below has the machine to itself
     page.wait_for_timeout(200)
@@ -447,6 +458,36 @@ def test_chromium_stock_fake_camera_pattern_gets_no_face(server, playwright):
         boxes = page.evaluate("window.__boxes")
         assert len(boxes) >= 10 and max(boxes) == 0, boxes
         assert page.locator("#webcam-label .fer-top").count() == 0
+        page.locator("#webcam-toggle").click()  # "Stop"
+    finally:
+        browser.close()
+
+
+def test_webcam_falls_back_to_the_server_when_the_on_device_files_cannot_load(server, playwright, tmp_path):
+    camera = fake_camera_video(tmp_path / "face.y4m")
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[
+        "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync", "--disable-background-networking",
+        "--disable-component-update", "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+        f"--use-file-for-fake-video-capture={camera}"])
+    try:
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        page.set_default_timeout(TIMEOUT_MS)
+        page.route("**/*tasks-vision*/**", lambda route: route.abort())  # MediaPipe's files never arrive
+        page.goto(server, wait_until="domcontentloaded")
+        page.get_by_role("tab", name="Webcam").click()
+        assert page.locator("#webcam-mode input[value=device]").is_checked()
+        page.evaluate(SEND_COUNTER)
+        page.locator("#webcam-toggle").click()  # "Start"
+        sync_api.expect(page.locator("#webcam-message")).to_contain_text("could not start", timeout=TIMEOUT_MS)
+        said = page.locator("#webcam-message").inner_text()
+        assert "the frames go to the server instead" in said and "/" not in said  # no URL or server path
+        assert page.locator("#webcam-mode input[value=server]").is_checked()
+        assert page.locator("#webcam-mode-note").inner_text().startswith("Frames are sent to this server")
+        # and the webcam works as before: frames annotated, by the server
+        page.wait_for_function("() => +document.querySelector('#webcam-overlay').dataset.frame >= 5", timeout=TIMEOUT_MS)
+        sync_api.expect(page.locator("#webcam-label .fer-top")).to_have_count(1, timeout=TIMEOUT_MS)
+        assert page.evaluate("window.__sent") >= 5
+        page.screenshot(path=str(SCREENSHOTS / "17-webcam-fallback.png"), full_page=True)
         page.locator("#webcam-toggle").click()  # "Stop"
     finally:
         browser.close()

@@ -122,6 +122,16 @@ export class EmotionTimeline {
     return tracked.find((t) => t.id === this.faceId) ?? null;
   }
 
+  // EmotionTimeline.series: times relative to now and each label's probabilities, thinned evenly
+  // to at most maxPoints, always keeping the newest
+  series(now, maxPoints = 120) {
+    const step = Math.max(1, Math.ceil(this.samples.length / maxPoints));
+    const kept = [...this.samples].reverse().filter((_, i) => i % step === 0).reverse();
+    const labels = kept.length ? Object.keys(kept[0][1]) : [];
+    return { times: kept.map(([t]) => t - now),
+             series: Object.fromEntries(labels.map((k) => [k, kept.map(([, s]) => s[k])])) };
+  }
+
   // the label on top in most recorded frames, that share, and the seconds they go back
   mostSeen(now) {
     if (!this.samples.length) return null;
