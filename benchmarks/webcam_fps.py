@@ -6,7 +6,9 @@ do), presses Start, and counts the annotated frames that come back into the page
 new frame number the page draws over the video is one camera frame sent by the browser, analysed
 and drawn (the whole round trip); two answers drawn within one repaint count once. Alongside: the
 server's CPU time per annotated frame over the same seconds, and ``--streams N`` visitors streaming
-at once (the app serves two). The peer, in the same run and taking turns with the app for
+at once (the app's server mode serves two; on the device, any number). Each round measures the app's
+Webcam tab analysing on the device (web/fer.js in the page: the server only serves the page) and on
+the server. The peer, in the same run and taking turns with the app for
 ``--rounds`` rounds (a fresh browser each): Gradio's own streaming webcam around the same recognizer
 (``benchmarks/gradio_webcam_peer.py``), each annotated image it shows counted once; medians and the
 ratio of each round are printed. Last, the request/response API (``/predict`` through
@@ -92,10 +94,12 @@ COUNT_PEER_FRAMES_JS = """() => { window.__frames = 0; let last = null; const ti
     requestAnimationFrame(tick); }; requestAnimationFrame(tick); }"""
 
 
-def browser_streams(url: str, seconds: float, streams: int = 1, window=None, peer: bool = False) -> list[float]:
+def browser_streams(url: str, seconds: float, streams: int = 1, window=None, peer: bool = False,
+                    mode: str = "server") -> list[float]:
     """Annotated frames per second that reach each of ``streams`` pages (separate visitors) streaming
     at once, counted over the same ``seconds``; ``window`` (a context manager) wraps that interval.
-    ``peer``: the page is :mod:`benchmarks.gradio_webcam_peer`'s."""
+    ``peer``: the page is :mod:`benchmarks.gradio_webcam_peer`'s; ``mode``: the app's Webcam tab
+    analysing "device" (in the page) or "server"."""
     from playwright.sync_api import sync_playwright
 
     from test_browser import fake_camera_video
@@ -106,7 +110,7 @@ def browser_streams(url: str, seconds: float, streams: int = 1, window=None, pee
         browser = p.chromium.launch(executable_path=chromium, args=[
             "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
             "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream", f"--use-file-for-fake-video-capture={camera}"])
-        pages = [(_start_peer_stream if peer else _start_stream)(browser, url) for _ in range(streams)]
+        pages = [_start_peer_stream(browser, url) if peer else _start_stream(browser, url, mode) for _ in range(streams)]
         time.sleep(2)  # let the streams settle
         start_frames, start = [page.evaluate("window.__frames") for page in pages], time.perf_counter()
         with window or contextlib.nullcontext():
@@ -117,11 +121,15 @@ def browser_streams(url: str, seconds: float, streams: int = 1, window=None, pee
     return [n / elapsed for n in frames]
 
 
-def _start_stream(browser, url: str):
+def _start_stream(browser, url: str, mode: str = "server"):
     page = browser.new_page(viewport={"width": 1280, "height": 1000})  # a context of its own: a visitor
     page.goto(url, wait_until="domcontentloaded")
     page.wait_for_selector("#upload-input", timeout=120_000)
     page.get_by_role("tab", name="Webcam").click()
+    choice = page.locator(f"#webcam-mode input[value={mode}]")
+    if choice.is_disabled():
+        raise SystemExit(f"the Webcam tab cannot analyse on the {mode} here (npm ci not run?)")
+    choice.check()
     page.evaluate(COUNT_FRAMES_JS)
     page.locator("#webcam-toggle").click()  # "Start"
     page.wait_for_function("() => document.querySelector('#webcam-overlay')?.dataset.frame", timeout=120_000)
@@ -172,28 +180,31 @@ def main() -> None:
     try:
         print(f"machine: {os.cpu_count()} CPU threads (browser, app and analysis share them); "
               f"the app and Gradio's streaming webcam (the peer) take turns, {args.rounds} rounds")
-        sides = {"app": (proc, url, False), "peer": (peer_proc, peer_url, True)}
+        sides = {"app on device": (proc, url, False, "device"), "app on server": (proc, url, False, "server"),
+                 "peer": (peer_proc, peer_url, True, "server")}
         fps = {side: [] for side in sides}
         server_ms = {side: [] for side in sides}
         for round_ in range(1, args.rounds + 1):
-            for side, (server, address, peer) in sides.items():
+            for side, (server, address, peer, mode) in sides.items():
                 cpu = ServerCpu(server.pid)
-                rates = browser_streams(address, args.seconds, args.streams, window=cpu, peer=peer)
+                rates = browser_streams(address, args.seconds, args.streams, window=cpu, peer=peer, mode=mode)
                 ms = 1000 * cpu.seconds / (sum(rates) * args.seconds) if cpu.seconds is not None and sum(rates) else float("nan")
                 fps[side].append(rates)
                 server_ms[side].append(ms)
                 print(f"round {round_}, {side}: " + ", ".join(f"{r:.1f}" for r in rates) + " annotated frames/s"
                       + (" (one per stream)" if len(rates) > 1 else "") + f"; server CPU {ms:.1f} ms per annotated frame")
-        for side, name in (("app", "the app"), ("peer", "peer: Gradio's streaming webcam")):
+        for side, name in (("app on device", "the app, on the device"), ("app on server", "the app, on the server"),
+                           ("peer", "peer: Gradio's streaming webcam")):
             for i in range(args.streams):
                 which = f" (stream {i + 1} of {args.streams})" if args.streams > 1 else ""
                 print(f"{name}, Chromium, 640x480, 1 face{which}: {statistics.median(r[i] for r in fps[side]):5.1f} "
                       f"annotated frames/s (median of {args.rounds} rounds of {args.seconds:.0f} s)")
             print(f"{name}: server CPU {statistics.median(server_ms[side]):5.1f} ms per annotated frame (median)")
-        ratios = [sum(a) / sum(b) for a, b in zip(fps["app"], fps["peer"]) if sum(b)]
-        if ratios:
-            print(f"the app shows {statistics.median(ratios):.1f}x the peer's frames/s (rounds: "
-                  + ", ".join(f"{r:.1f}" for r in ratios) + ")")
+        for side in ("app on device", "app on server"):
+            ratios = [sum(a) / sum(b) for a, b in zip(fps[side], fps["peer"]) if sum(b)]
+            if ratios:
+                print(f"the {side} shows {statistics.median(ratios):.1f}x the peer's frames/s (rounds: "
+                      + ", ".join(f"{r:.1f}" for r in ratios) + ")")
         print(f"request/response /predict via gradio_client: {api_fps(url, args.requests):5.1f} frames/s")
     finally:
         for server in (proc, peer_proc):
