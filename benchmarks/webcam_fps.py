@@ -132,7 +132,9 @@ def _start_stream(browser, url: str, mode: str = "server"):
     choice.check()
     page.evaluate(COUNT_FRAMES_JS)
     page.locator("#webcam-toggle").click()  # "Start"
-    page.wait_for_function("() => document.querySelector('#webcam-overlay')?.dataset.frame", timeout=120_000)
+    # the first annotated frame, or the server's "try again" (it streams for two visitors at once)
+    page.wait_for_function("() => document.querySelector('#webcam-overlay')?.dataset.frame"
+                           " || document.querySelector('#webcam-message')?.textContent.includes('try again')", timeout=120_000)
     return page
 
 
