@@ -290,8 +290,8 @@ def _analyse(source, tiles: int | None = None, model: str | None = None) -> tupl
 
 @clear_errors
 def predict(path: str | None, model: str = DEFAULT_CHOICE):
-    """API ``/predict`` (MCP tool ``predict``): annotated image and the main (largest) face's
-    confidences (with ``uncertain``).
+    """API ``/predict`` (not an MCP tool: see :func:`api_only`): annotated image and the main
+    (largest) face's confidences (with ``uncertain``).
 
     Args:
         path: the photo (JPEG, PNG, WebP, GIF, BMP or TIFF), as an http(s) URL or an uploaded file.
@@ -629,7 +629,6 @@ def show_example(evt: gr.SelectData):
 
 
 OUTPUT_ROOT = Path(tempfile.gettempdir()) / "fer-app-results"
-OUTPUT_MAX_AGE_S = KEEP_FILES_S
 
 
 def fresh_output_dir() -> Path:
@@ -644,7 +643,7 @@ def sweep_outputs() -> None:
     OUTPUT_ROOT.mkdir(exist_ok=True)
     for old in OUTPUT_ROOT.iterdir():
         try:
-            expired = time.time() - old.stat().st_mtime > OUTPUT_MAX_AGE_S
+            expired = time.time() - old.stat().st_mtime > KEEP_FILES_S
         except FileNotFoundError:  # another request's sweep removed it first
             continue
         if expired:
@@ -691,8 +690,8 @@ VIDEO_STOPPED = "Stopped before the end; nothing was kept. Analyze again, perhap
 
 @clear_errors
 def analyze_video_file(path: str | None, every: int, request: gr.Request = None, progress=gr.Progress()):
-    """API ``/analyze_video`` (MCP tool ``analyze_video_file``): annotated WebM, probability-over-time
-    plot, CSV, per-face summary.
+    """API ``/analyze_video`` (not an MCP tool: :func:`summarize_video` is): annotated WebM,
+    probability-over-time plot, CSV, per-face summary.
 
     Args:
         path: the video (MP4, WebM, MOV, AVI, MKV; up to FER_MAX_VIDEO_SECONDS, 120 s by default), as an http(s) URL or an uploaded file.
