@@ -1031,4 +1031,4 @@ if __name__ == "__main__":
     # mcp_server: the public endpoints (predict, analyze, analyze_video) and the two resources as
     # Model Context Protocol tools at /gradio_api/mcp/
     demo.launch(max_file_size=f"{MAX_UPLOAD_MB}mb", show_error=True, enable_monitoring=False,
-                run_history=False, mcp_server=True, head=on_device.head(recognizer.model_folder))
+                run_history=False, mcp_server=True, head=on_device.head(ON_DEVICE_FILES))

@@ -55,12 +55,11 @@ def static_paths(model_folders: list[Path]) -> list[Path]:
     return sorted(p for p in folders | set(model_folders) if p.exists())
 
 
-def head(model_folder: Path) -> str:
+def head(found: dict[str, str] | None) -> str:
     """The page's ``<head>`` addition: where LiteRT.js finds the package it imports by name, and
-    ``window.FER_ON_DEVICE``, the files :func:`files` names (absent where npm ci was not run)."""
+    ``window.FER_ON_DEVICE``, the files :func:`files` found (none where npm ci was not run)."""
     import json
 
     imports = {name: url(path) for name, path in BARE_IMPORTS.items()}
-    found = files(model_folder)
     return (f'<script type="importmap">{json.dumps({"imports": imports})}</script>'
             + (f"<script>window.FER_ON_DEVICE = {json.dumps(found)};</script>" if found else ""))

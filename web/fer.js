@@ -57,7 +57,8 @@ class Recognizer {
     this.labels = config.labels;
     this.uncertainBelow = config.uncertain_below ?? null;
     this.loadMs = loadMs;
-    this.canvas = document.createElement("canvas");
+    // made once, reused every frame: a face-less webcam frame takes the padded retry each time
+    [this.canvas, this.retryCanvas, this.sourceCanvas] = [0, 1, 2].map(() => document.createElement("canvas"));
   }
 
   // fer.EmotionRecognizer.predict(image, tiles=1): every face, largest first
@@ -125,12 +126,11 @@ class Recognizer {
     const w = Math.max(1, Math.round(width * factor)), h = Math.max(1, Math.round(height * factor));
     const side = Math.floor(Math.max(w, h) * RETRY_CANVAS);
     const top = Math.floor((side - h) / 2), left = Math.floor((side - w) / 2);
-    const canvas = document.createElement("canvas");
+    const canvas = this.retryCanvas, source = this.sourceCanvas;
     canvas.width = canvas.height = side;
     const ctx = canvas.getContext("2d", { willReadFrequently: true });
     ctx.fillStyle = "#000";
     ctx.fillRect(0, 0, side, side);
-    const source = document.createElement("canvas");
     source.width = width;
     source.height = height;
     source.getContext("2d").putImageData(rgba, 0, 0);
