@@ -11,22 +11,18 @@ analysis.
 
 from __future__ import annotations
 
-import base64
 import ctypes
 import errno
 import functools
-import html
 import json
 import logging
-import math
 import os
 import shutil
 import tempfile
 import threading
 import time
-from collections import Counter, deque
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -61,12 +57,13 @@ import gradio as gr  # noqa: E402
 import numpy as np  # noqa: E402
 
 from fer import EmotionRecognizer, FaceResult, ImageError, ImageResult, load_image  # noqa: E402
-from fer.draw import COLORS, draw_results, face_color, highlight_face, place_labels, text_color  # noqa: E402
+from fer.draw import COLORS, draw_results, face_color, highlight_face, text_color  # noqa: E402
 from fer.source import ACCURATE, BUNDLED, FAST  # noqa: E402
-from fer.tracking import EmotionTimeline, FaceTracker  # noqa: E402
 from fer.video import VideoError, analyze_video, browser_preview, codec_tag, open_video, plays_in_browsers  # noqa: E402
 
 import on_device  # noqa: E402
+from live_stream import (EMOTION_COLORS, LIVE_IN_FLIGHT, LIVE_STREAMS, LIVE_TIME_LIMIT_S, PLOT_EVERY_S,  # noqa: E402
+                         TIMELINE_S, LiveStreams)
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 logging.captureWarnings(True)  # Pillow's notes on odd files ("Corrupt EXIF data") go to the log, not stderr
@@ -86,22 +83,12 @@ KEEP_FILES_S = int(os.environ.get("FER_KEEP_FILES_S", 600))
 SWEEP_EVERY_S = max(1, min(60, KEEP_FILES_S // 5))
 log = logging.getLogger("app")
 
-# The webcam (the Webcam tab, app_webcam.js): the camera's video plays in the page and each new
-# camera frame goes to analyse_live_frame while fewer than LIVE_IN_FLIGHT are on their way; the
-# answers (boxes, labels, the main face's probabilities) are drawn over the video, and the timeline
-# of the last TIMELINE_S is re-sent every PLOT_EVERY_S, not per frame. LIVE_STREAMS run at once (2 CPU cores) and
-# each lasts LIVE_TIME_LIMIT_S, so one visitor cannot hold the Space; a stream that has no frame
-# arriving, in analysis or answered for LIVE_IDLE_S (its page closed) frees its place.
-TIMELINE_S = 30
-PLOT_EVERY_S = 1.0
-LIVE_STREAMS = 2
-LIVE_IN_FLIGHT = 2  # frames a page has on their way at once (app_webcam.js): only those can open a stream
-LIVE_TIME_LIMIT_S = 120
-LIVE_IDLE_S = 5.0
+# The webcam (the Webcam tab): app_webcam.js plays the camera's video in the page and analyses its
+# frames on the device (web/fer.js) or sends them to the server (live_stream.py); each answer is drawn
+# over the video.
 # asked of the camera: faces in a webcam are close-ups, and more pixels only cost the browser's JPEG
 # encoding and the server's decoding
 WEBCAM_SIZE = {"width": {"ideal": 640}, "height": {"ideal": 480}}
-EMOTION_COLORS = {label: "#%02x%02x%02x" % rgb for label, rgb in COLORS.items()}  # as fer.draw draws the boxes
 EMOTION_TEXT_COLORS = {label: "#%02x%02x%02x" % text_color(rgb) for label, rgb in COLORS.items()}
 # an unsure face's box and label, muted as fer.draw mutes them, and the text on them
 UNSURE_COLORS = {label: "#%02x%02x%02x" % face_color(label, True) for label in COLORS}
@@ -417,198 +404,38 @@ def pick_face_at(shown: Shown | None, evt: gr.SelectData):
     return _pick(shown, shown.result.face_at(*evt.index) if shown is not None and evt.index else None)
 
 
-@dataclass
-class LiveStream:
-    """One webcam stream (a Start to a Stop in one visitor's page): faces followed across its frames,
-    the main face's timeline, the newest frame answered, and when the timeline was last sent."""
-
-    tracker: FaceTracker
-    timeline: EmotionTimeline = field(default_factory=lambda: EmotionTimeline(TIMELINE_S))
-    started_at: float = field(default_factory=time.monotonic)
-    seen_at: float = field(default_factory=time.monotonic)
-    last_seq: int = 0
-    plotted_at: float = -math.inf
-    analysing: int = 0  # its frames being analysed now: at most LIVE_IN_FLIGHT (see frame_slot)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def idle(self, now: float) -> bool:
-        """Whether its page has gone quiet: no frame arrived or was answered for ``LIVE_IDLE_S`` and
-        none is being analysed. A page sends its next frame only when one is answered, so a slow
-        server (frames taking longer than LIVE_IDLE_S) must not read as a closed page."""
-        with self.lock:
-            return self.analysing == 0 and now - self.seen_at > LIVE_IDLE_S
-
-
-@contextmanager
-def frame_slot(live: LiveStream):
-    """Yields whether a frame of ``live`` may be analysed now: while fewer than ``LIVE_IN_FLIGHT`` of
-    its frames are. The page never sends more, but the server function is open to any script, and
-    it bypasses the queue: unchecked, one stream's frames could hold every worker."""
-    with live.lock:
-        admitted = live.analysing < LIVE_IN_FLIGHT
-        if admitted:
-            live.analysing += 1
-    try:
-        yield admitted
-    finally:
-        if admitted:
-            with live.lock:
-                live.analysing -= 1
-                live.seen_at = time.monotonic()  # answered: the page's next frame is on its way
-
-
-def live_answer(live: LiveStream, image: np.ndarray, seq: int, window: int, now: float | None = None) -> dict:
-    """One camera frame of a stream -> what the page draws over the video: every face's box, tracked
-    label and confidence, the main face's probabilities (smoothed over ``window`` frames per face;
-    the main face is the one the timeline follows, see :class:`fer.tracking.EmotionTimeline`),
-    and, about once a second, the timeline and its summary (a plot per frame would cost the server
-    and the browser more than the frame itself). No tiling: webcam faces are close-ups.
-
-    Two frames of a stream are analysed at once, so answers can finish out of order: a frame older
-    than one already answered is answered ``{"seq": seq, "stale": True}``, leaving the tracks alone."""
-    result = recognizer.predict(image, tiles=1)
-    now = time.monotonic() if now is None else now
-    with live.lock:
-        if seq <= live.last_seq:
-            return {"seq": seq, "stale": True}
-        live.last_seq = seq
-        live.tracker.set_window(int(window))
-        tracked = live.tracker.update(result)
-        live.timeline.add(now, tracked)
-        # the bars show the face the timeline follows, so both describe one person; the largest
-        # while that face is out of sight
-        main = live.timeline.followed(tracked) or (tracked[0] if tracked else None)
-        # where each label goes, by the photos' rule (fer.draw.place_labels: inside the frame, clear of
-        # other labels and of eyes); the page draws it there, mirrored with the video
-        labels = place_labels([t.face for t in tracked], result.size)
-        answer = {
-            "seq": seq,
-            "size": list(result.size),
-            "faces": [{"id": t.id, "box": list(t.face.box), "label": t.face.label, "confidence": round(t.face.confidence, 4),
-                       "uncertain": t.face.uncertain, "text": placed.text, "text_box": list(placed.rect),
-                       "font_size": placed.font_size} for t, placed in zip(tracked, labels)],
-            "main": dict(main.face.scores) if main else None,
-        }
-        if now - live.plotted_at >= PLOT_EVERY_S:
-            live.plotted_at = now
-            answer["timeline"] = timeline_svg(live.timeline, now)
-            answer["summary"] = _timeline_summary(live.timeline, now)
-    return answer
-
-
-_live_streams: dict[str, LiveStream] = {}
-_ended_streams: deque[str] = deque(maxlen=256)  # recently ended: a late frame must not open them again
-_live_streams_lock = threading.Lock()
-
-
-class LiveError(Exception):
-    """A frame the live webcam cannot take; its message is shown to the visitor, who can press Start again."""
-
-
-def _live_stream(key: str, seq: int, window: int, now: float) -> LiveStream:
-    """The stream ``key``, opened by its first frames if there is room. The page names each stream at
-    random (a server function is not told the visitor's Gradio session). A frame of a stream that has
-    ended (Stop, its time limit, its page gone quiet) is refused, not taken for a new stream."""
-    with _live_streams_lock:
-        for old in [k for k, s in _live_streams.items() if s.idle(now)]:
-            _end(old)  # its page closed without a Stop
-        live = _live_streams.get(key)
-        if live is None:
-            if seq > LIVE_IN_FLIGHT or key in _ended_streams:
-                raise LiveError("This stream has ended; press Start to begin a new one.")
-            if len(_live_streams) >= LIVE_STREAMS:
-                raise LiveError(f"{LIVE_STREAMS} webcam streams are running, as many as this server takes at once; "
-                                "please try again in a minute.")
-            tracker = FaceTracker(window=int(window), uncertain_below=recognizer.uncertain_below)
-            live = _live_streams[key] = LiveStream(tracker, started_at=now)
-        if now - live.started_at > LIVE_TIME_LIMIT_S:
-            _end(key)
-            raise LiveError(f"A stream lasts {LIVE_TIME_LIMIT_S} s; press Start to go on.")
-        with live.lock:
-            live.seen_at = max(live.seen_at, now)
-        return live
-
-
-def _end(key: str) -> None:
-    """Close a stream (the caller holds ``_live_streams_lock``)."""
-    _live_streams.pop(key, None)
-    _ended_streams.append(key)
-
-
-def _frame_image(data_url: str) -> np.ndarray:
-    """A camera frame as the page sends it, a JPEG data URL, decoded by ``fer.load_image`` as every
-    image in the app is."""
-    header, _, data = data_url.partition(",")
-    if not (header.startswith("data:image/") and header.endswith(";base64")):
-        raise LiveError("The page sent a frame that is not an image; reload the page.")
-    try:
-        return load_image(base64.b64decode(data, validate=True))
-    except (ValueError, ImageError) as err:
-        raise LiveError(f"Cannot read this camera frame: {err}") from None
+# the Webcam tab's server mode (live_stream.py); each stream runs the model its page chose
+live_streams = LiveStreams(recognizer_for, MODEL_CHOICES)
 
 
 def analyse_live_frame(message: dict) -> dict:
-    """The live webcam's server function (called by app_webcam.js, not an API endpoint): ``message``
-    is ``{"stream": id, "seq": n, "frame": JPEG data URL, "window": smoothing}``; the answer is
-    :func:`live_answer`'s, ``{"seq": n, "stale": True}`` for a frame not analysed (see
-    :func:`frame_slot`), or ``{"error": message}`` for the page to show."""
-    try:
-        stream, seq, window = str(message["stream"]), int(message["seq"]), int(message["window"])
-        if not 1 <= window <= 15:
-            raise ValueError
-        image = _frame_image(str(message["frame"]))
-        live = _live_stream(stream, seq, window, time.monotonic())
-        with frame_slot(live) as admitted:
-            # a frame past the stream's share is skipped, as a stale one is: the page ignores both
-            return live_answer(live, image, seq, window) if admitted else {"seq": seq, "stale": True}
-    except LiveError as err:
-        return {"error": str(err)}
-    except (KeyError, TypeError, ValueError):
-        return {"error": "The page sent a malformed frame; reload the page."}
-    except Exception:
-        log.exception("analyse_live_frame failed")
-        return {"error": "Something went wrong while analysing the stream. It has been logged; press Start to try again."}
+    """The live webcam's server function (called by app_webcam.js, not an API endpoint): see
+    :meth:`live_stream.LiveStreams.analyse_frame`."""
+    return live_streams.analyse_frame(message)
 
 
 def end_live_stream(message: dict) -> None:
-    """Stop pressed: the stream's place is free at once (else after ``LIVE_IDLE_S``)."""
-    with _live_streams_lock:
-        _end(str(message.get("stream")))
+    """Stop pressed: the stream's place is free at once."""
+    live_streams.end(message)
 
 
-def timeline_svg(timeline: EmotionTimeline, now: float, width: int = 600, height: int = 180) -> str:
-    """The main face's probabilities over the last ``TIMELINE_S`` seconds as an inline SVG chart, a
-    line per emotion in the colours of the boxes, with a legend. The cheapest chart to send and to
-    draw: a gr.LinePlot re-renders its Vega chart on every update, which cost the page about a third
-    of its frames in ``benchmarks/webcam_fps.py`` (the browser and the server share the machine)."""
-    times, series = timeline.series(now)
-    left, right, top, bottom = 40, width - 10, 24, height - 22  # the plot area: room for the labels and the title
-
-    def x(seconds_ago: float) -> float:
-        return left + (seconds_ago + TIMELINE_S) / TIMELINE_S * (right - left)
-
-    def y(probability: float) -> float:
-        return bottom - probability * (bottom - top)
-
-    grid = "".join(f'<line x1="{left}" x2="{right}" y1="{y(p)}" y2="{y(p)}" stroke="#ddd"/>'
-                   f'<text x="{left - 4}" y="{y(p) + 4}" text-anchor="end">{p:.0%}</text>' for p in (0, 0.5, 1))
-    ticks = "".join(f'<text x="{x(t)}" y="{height - 6}" text-anchor="middle">{f"{t} s" if t else "now"}</text>'
-                    for t in range(-TIMELINE_S, 1, 10))
-    lines = "".join(f'<polyline fill="none" stroke="{EMOTION_COLORS.get(label, "#888")}" stroke-width="2" '
-                    f'data-emotion="{html.escape(label)}" points="{" ".join(f"{x(t):.1f},{y(p):.1f}" for t, p in zip(times, values))}"/>'
-                    for label, values in series.items())
-    legend = " ".join(f'<span style="color:{EMOTION_COLORS.get(label, "#888")}">&#9632;</span> {html.escape(label)}' for label in series)
-    return (f'<svg viewBox="0 0 {width} {height}" width="100%" role="img" font-size="11" fill="currentColor" '
-            f'aria-label="probability of each emotion over the last {TIMELINE_S} s">{grid}{ticks}{lines}</svg>'
-            f'<div style="font-size:0.85em">{legend}</div>')
+_served_model_folders = {recognizer.model_folder}
+_served_lock = threading.Lock()
 
 
-def _timeline_summary(timeline: EmotionTimeline, now: float) -> str:
-    seen = timeline.most_seen(now)
-    if seen is None:
-        return "No face in view yet."
-    label, share, seconds = seen
-    return f"<strong>{html.escape(label)}</strong> {share:.0%} of the last {max(1, round(seconds))} s"
+def on_device_files(message: dict) -> dict | None:
+    """The on-device webcam's files for ``{"model": choice}``, asked by the page when the visitor
+    picks a model other than the preselected one (whose files came with the page): the folder of
+    the model the server runs for that choice, so both modes answer with the same weights, served
+    from then on. None where npm ci was not run or the choice is unknown (the page then says so)."""
+    if ON_DEVICE_FILES is None or not isinstance(message, dict) or message.get("model") not in MODEL_CHOICES:
+        return None
+    folder = recognizer_for(message["model"]).model_folder
+    with _served_lock:
+        if folder not in _served_model_folders:
+            gr.set_static_paths([folder])  # added to the paths Gradio serves
+            _served_model_folders.add(folder)
+    return on_device.files(folder)
 
 
 _example_cache: dict[int, tuple] = {}
@@ -793,6 +620,10 @@ LIVE_HTML = """
       Analyse <label><input type="radio" name="fer-mode" value="device"> on this device</label>
       <label><input type="radio" name="fer-mode" value="server"> on the server</label>
     </div>
+    <div class="fer-controls" id="webcam-model" role="radiogroup" aria-label="model">
+      Model <label><input type="radio" name="fer-model" value="Fast"> Fast</label>
+      <label><input type="radio" name="fer-model" value="Accurate"> Accurate</label>
+    </div>
     <p id="webcam-mode-note"></p>
     <p id="webcam-message" role="status"></p>
   </div>
@@ -832,13 +663,13 @@ def live_webcam() -> gr.HTML:
     return gr.HTML(
         "", html_template=LIVE_HTML, css_template=LIVE_CSS, elem_id="webcam",
         js_on_load=(Path(__file__).parent / "app_webcam.js").read_text(),
-        server_functions=[analyse_live_frame, end_live_stream],
+        server_functions=[analyse_live_frame, end_live_stream, on_device_files],
         seconds=TIMELINE_S, in_flight=LIVE_IN_FLIGHT, colors=EMOTION_COLORS, text_colors=EMOTION_TEXT_COLORS,
         unsure_colors=UNSURE_COLORS, unsure_text_colors=UNSURE_TEXT_COLORS, constraints=WEBCAM_SIZE,
         time_limit=LIVE_TIME_LIMIT_S, placeholder=TIMELINE_PLACEHOLDER,
         # the on-device mode's files (on_device.py; None without npm ci: server mode only), and what
         # each mode's note tells the visitor
-        on_device=ON_DEVICE_FILES, plot_every=PLOT_EVERY_S,
+        on_device=ON_DEVICE_FILES, default_model=DEFAULT_CHOICE, plot_every=PLOT_EVERY_S,
         device_note="Frames stay in this browser: they are analysed on this device and never sent to the server.",
         server_note=(f"Frames are sent to this server, analysed one by one in memory and dropped; none is stored. "
                      f"At most {LIVE_STREAMS} cameras stream to it at once."),

@@ -1,7 +1,7 @@
 // The Webcam tab's page side (the js_on_load of app.py's live_webcam component).
 //
 // The camera's own video plays in the page at the camera's rate; each new camera frame is sent for
-// analysis (a JPEG, to app.analyse_live_frame) while fewer than MAX_IN_FLIGHT are on their way, and
+// analysis (a JPEG, to app.analyse_live_frame, live_stream.py) while fewer than MAX_IN_FLIGHT are on their way, and
 // each answer is drawn over the video: boxes and labels on a canvas, the main face's seven
 // probabilities as bars, and about once a second the timeline. Keeping two frames in flight lets the
 // camera, the network and the server work at once, where sending the next frame only after the last
@@ -32,13 +32,18 @@ let live = null; // the stream from Start to Stop: { id, camera, sent, shown, in
 // and web/tracking.js for the faces' ids and smoothing), the default wherever the app serves its
 // on-device files and the browser runs them; or on the server (app.analyse_live_frame). The
 // visitor may choose; a failed load falls back to the server and says so.
-const onDevice = props.on_device; // on_device.files(), or null where npm ci was not run
+const onDevice = props.on_device; // on_device.files() of the default model, or null where npm ci was not run
 const modeInputs = [...element.querySelectorAll('input[name="fer-mode"]')];
+const modelInputs = [...element.querySelectorAll('input[name="fer-model"]')];
 const modeNote = element.querySelector("#webcam-mode-note");
-let deviceLoad = null; // the models' loading, once a page
+const deviceLoads = {}; // each model's loading, once a page
 
 function chosenMode() {
   return modeInputs.find((input) => input.checked)?.value ?? "server";
+}
+
+function chosenModel() { // "Fast" or "Accurate", as the Upload tab names them
+  return modelInputs.find((input) => input.checked)?.value ?? props.default_model;
 }
 
 function setMode(mode) {
@@ -46,14 +51,24 @@ function setMode(mode) {
   modeNote.textContent = mode === "device" ? props.device_note : props.server_note;
 }
 
-function loadDevice() {
-  deviceLoad ??= (async () => {
-    const [fer, tracking] = await Promise.all([
-      import(onDevice.ferModule), import(onDevice.ferModule.replace(/fer\.js$/, "tracking.js"))]);
-    return { recognizer: await fer.loadRecognizer(onDevice), tracking };
+// the model's files: the default's came with the page; another's are asked of the server
+// (app.on_device_files), which then serves the folder of the model it runs for that choice
+async function modelFiles(model) {
+  if (model === props.default_model) return onDevice;
+  const files = await server.on_device_files({ model });
+  if (!files) throw new Error(`the server has no on-device files for the ${model} model`);
+  return files;
+}
+
+function loadDevice(model) {
+  deviceLoads[model] ??= (async () => {
+    const files = await modelFiles(model);
+    const sibling = (name) => import(files.ferModule.replace(/fer\.js$/, name));
+    const [fer, tracking, labels] = await Promise.all([import(files.ferModule), sibling("tracking.js"), sibling("labels.js")]);
+    return { recognizer: await fer.loadRecognizer(files), tracking, labels };
   })();
-  deviceLoad.catch(() => { deviceLoad = null; }); // a later Start may try again
-  return deviceLoad;
+  deviceLoads[model].catch(() => { delete deviceLoads[model]; }); // a later Start may try again
+  return deviceLoads[model];
 }
 
 // the seven bars, built once and updated in place: a fixed order, so bars do not jump about live
@@ -150,7 +165,7 @@ async function send(stream) {
     capture.getContext("2d").drawImage(video, 0, 0);
     const frame = await encode(capture);
     if (stream !== live) return; // stopped meanwhile: the server has closed it
-    const request = { stream: stream.id, seq, frame, window: +smoothing.value };
+    const request = { stream: stream.id, seq, frame, window: +smoothing.value, model: stream.model };
     // Gradio's client resolves undefined, never rejects, when the server fails
     const timeout = new Promise((resolve) => { timer = setTimeout(resolve, ANSWER_TIMEOUT_MS); });
     const answer = await Promise.race([server.analyse_live_frame(request), timeout]);
@@ -192,7 +207,7 @@ async function analyseHere(stream) {
     const now = performance.now() / 1000;
     device.timeline.add(now, tracked);
     const main = device.timeline.followed(tracked) ?? tracked[0] ?? null;
-    const answer = { seq: ++stream.sent, size, faces: placeLabels(tracked, size), main: main ? main.face.scores : null };
+    const answer = { seq: ++stream.sent, size, faces: placeLabels(device.labels, tracked, size), main: main ? main.face.scores : null };
     if (now - device.plottedAt >= props.plot_every) {
       device.plottedAt = now;
       answer.timeline = timelineSvg(device.timeline, now);
@@ -207,33 +222,16 @@ async function analyseHere(stream) {
   }
 }
 
-// fer.draw.place_labels' first rule, for the page: the font a seventh of the face's width within a
-// 60th and a 22nd of the frame's short side, the label above the box, else below it, else inside its
-// top or bottom edge, slid into the frame, clear of the labels placed before it where it can be
-function placeLabels(tracked, [width, height]) {
+// the labels placed by web/labels.js (fer.draw.place_labels' rules), in a server answer's shape
+function placeLabels(labels, tracked, size) {
   const ctx = overlay.getContext("2d");
-  const short = Math.min(width, height);
-  const line = Math.max(2, Math.round(short / 160));
-  const placed = [];
-  const apart = (a, b) => a[2] <= b[0] || b[2] <= a[0] || a[3] <= b[1] || b[3] <= a[1];
-  return tracked.map(({ id, face }) => {
-    const [x0, y0, x1, y1] = face.box;
-    const confidence = Math.max(...Object.values(face.scores));
-    const text = `${face.label}${face.uncertain ? "?" : ""} ${Math.round(100 * confidence)}%`;
-    const size = Math.round(Math.min(Math.max((x1 - x0) / 7, Math.max(11, short / 60)), Math.max(11, short / 22)));
-    ctx.font = `${size}px "DejaVu Sans", sans-serif`;
-    const pad = Math.max(2, Math.floor(size / 5));
-    const w = Math.min(width, Math.ceil(ctx.measureText(text).width) + 2 * pad), h = size + 2 * pad;
-    const left = Math.min(Math.max(0, x0), width - w);
-    const candidates = [y0 - line - h, y1 + line, y0 + line, y1 - line - h]
-      .map((top) => [left, top, left + w, top + h]).filter((r) => r[1] >= 0 && r[3] <= height);
-    const rect = candidates.find((r) => placed.every((p) => apart(r, p))) ?? candidates[0] ?? [left, 0, left + w, h];
-    placed.push(rect);
-    return { id, box: face.box, label: face.label, confidence, uncertain: face.uncertain, text, text_box: rect, font_size: size };
-  });
+  const placed = labels.placeLabels(tracked.map((t) => t.face), size, (text, fontSize) => labels.inkSize(ctx, text, fontSize));
+  return tracked.map(({ id, face }, i) => ({
+    id, box: face.box, label: face.label, confidence: Math.max(...Object.values(face.scores)), uncertain: face.uncertain,
+    text: placed[i].text, text_box: placed[i].rect, font_size: placed[i].fontSize }));
 }
 
-// app.timeline_svg and app._timeline_summary, for the page
+// live_stream.timeline_svg and live_stream.timeline_summary, for the page
 function timelineSvg(timeline, now, width = 600, height = 180) {
   const { times, series } = timeline.series(now);
   const [left, right, top, bottom] = [40, width - 10, 24, height - 22];
@@ -297,16 +295,17 @@ async function start() {
     video.srcObject = null;
     return;
   }
-  const stream = { id: `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`, camera, sent: 0, shown: 0, inFlight: 0 };
+  const stream = { id: `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`, camera, sent: 0, shown: 0,
+                   inFlight: 0, model: chosenModel() };
   live = stream;
   if (chosenMode() === "device") {
     try {
-      message.textContent = "Loading the models into this page…";
-      const { recognizer, tracking } = await loadDevice();
+      message.textContent = `Loading the ${stream.model.toLowerCase()} model into this page…`;
+      const { recognizer, tracking, labels } = await loadDevice(stream.model);
       if (stream !== live) return; // stopped while they loaded
       message.textContent = "";
       stream.device = {
-        recognizer, busy: false, plottedAt: -Infinity,
+        recognizer, labels, busy: false, plottedAt: -Infinity,
         tracker: new tracking.FaceTracker({ window: +smoothing.value, uncertainBelow: recognizer.uncertainBelow }),
         timeline: new tracking.EmotionTimeline(props.seconds),
       };
@@ -363,11 +362,12 @@ const deviceInput = modeInputs.find((input) => input.value === "device");
 deviceInput.disabled = !onDevice;
 if (!onDevice) deviceInput.parentElement.title = "this app was installed without its on-device files (npm ci)";
 setMode(onDevice ? "device" : "server");
-for (const input of modeInputs) {
-  input.addEventListener("change", () => { // a running stream goes on in the mode chosen
+for (const input of modelInputs) input.checked = input.value === props.default_model;
+for (const input of [...modeInputs, ...modelInputs]) {
+  input.addEventListener("change", () => { // a running stream goes on in the mode and with the model chosen
     const running = live !== null;
     if (running) stop();
-    setMode(input.value);
+    if (input.name === "fer-mode") setMode(input.value);
     if (running) start();
   });
 }

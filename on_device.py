@@ -26,6 +26,28 @@ RUNTIME_FILES = {
 }
 # LiteRT.js's module imports this package by its bare name: the page's import map says where it is
 BARE_IMPORTS = {"@litertjs/wasm-utils": NODE_MODULES / "@litertjs/wasm-utils/dist/index.js"}
+# Every file of node_modules the page may fetch, and no other: the app serves exactly these and
+# space.deploy ships exactly these (45 MB of the packages' 80). MediaPipe picks its SIMD build or, in
+# a browser without WASM SIMD, the nosimd one (its "module" builds are for forVisionTasks(..., true),
+# which web/fer.js does not ask for); LiteRT.js picks its relaxed-SIMD build or the compat one (its
+# threaded build needs cross-origin isolation, which Gradio's pages do not have, and its JSPI build an
+# option web/fer.js does not set). Each package.json goes too: it names the version and the licence.
+NPM_FILES = [NODE_MODULES / name for name in (
+    "@mediapipe/tasks-vision/package.json",
+    "@mediapipe/tasks-vision/vision_bundle.mjs",
+    "@mediapipe/tasks-vision/wasm/vision_wasm_internal.js",
+    "@mediapipe/tasks-vision/wasm/vision_wasm_internal.wasm",
+    "@mediapipe/tasks-vision/wasm/vision_wasm_nosimd_internal.js",
+    "@mediapipe/tasks-vision/wasm/vision_wasm_nosimd_internal.wasm",
+    "@litertjs/core/package.json",
+    "@litertjs/core/dist/index.js",
+    "@litertjs/core/wasm/litert_wasm_internal.js",
+    "@litertjs/core/wasm/litert_wasm_internal.wasm",
+    "@litertjs/core/wasm/litert_wasm_compat_internal.js",
+    "@litertjs/core/wasm/litert_wasm_compat_internal.wasm",
+    "@litertjs/wasm-utils/package.json",
+    "@litertjs/wasm-utils/dist/index.js",
+)]
 URL_PREFIX = "/gradio_api/file="
 
 
@@ -36,8 +58,29 @@ def url(path: Path) -> str:
 
 def missing() -> list[str]:
     """The runtime files not there (``npm ci`` not run), as paths relative to the repository."""
-    needed = [*RUNTIME_FILES.values(), *BARE_IMPORTS.values()]
+    needed = [*RUNTIME_FILES.values(), *BARE_IMPORTS.values(), *NPM_FILES]
     return [str(p.relative_to(ROOT)) for p in needed if not p.exists()]
+
+
+def stale(root: Path = ROOT) -> list[str]:
+    """The npm packages in ``root`` (the repository) whose installed version is not the lock file's
+    (``npm ci`` not run since package-lock.json changed), as "NAME installed X, locked Y"."""
+    import json
+
+    lock = root / "package-lock.json"
+    if not lock.exists():  # a copy of the app's files alone (a Space's): nothing to compare with
+        return []
+    locked = json.loads(lock.read_text())["packages"]
+    found = []
+    for manifest in (root / p.relative_to(ROOT) for p in NPM_FILES if p.name == "package.json"):
+        if not manifest.exists():
+            continue
+        name = manifest.parent.relative_to(root / "node_modules").as_posix()
+        installed = json.loads(manifest.read_text())["version"]
+        want = locked.get(f"node_modules/{name}", {}).get("version")
+        if installed != want:
+            found.append(f"{name} installed {installed}, locked {want}")
+    return found
 
 
 def files(model_folder: Path) -> dict[str, str] | None:
@@ -50,9 +93,9 @@ def files(model_folder: Path) -> dict[str, str] | None:
 
 
 def static_paths(model_folders: list[Path]) -> list[Path]:
-    """What Gradio may serve for the page: exactly these folders (not all of node_modules)."""
-    folders = {NODE_MODULES / "@mediapipe/tasks-vision", NODE_MODULES / "@litertjs", ROOT / "web", DETECTORS}
-    return sorted(p for p in folders | set(model_folders) if p.exists())
+    """What Gradio may serve for the page: :data:`NPM_FILES` (not the rest of node_modules), our JS,
+    the detectors and the model folders."""
+    return sorted(p for p in {*NPM_FILES, ROOT / "web", DETECTORS, *model_folders} if p.exists())
 
 
 def head(found: dict[str, str] | None) -> str:

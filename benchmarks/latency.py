@@ -97,11 +97,13 @@ def pipeline_fps(model: str | None, repeat: int) -> list[tuple[str, float]]:
     import app
 
     frame = webcam_frame()
-    live = app.LiveStream(app.FaceTracker(window=5))
+    import live_stream
+
+    live = live_stream.LiveStream.of(app.recognizer, 5)
     frames = iter(range(1, 1 << 30))
 
     def webcam_step():
-        app.live_answer(live, frame, next(frames), 5)
+        live_stream.live_answer(live, frame, next(frames), 5)
 
     webcam_ms = median_ms(webcam_step, repeat)
     photo_ms = median_ms(lambda: app.show(frame), repeat)

@@ -1,4 +1,4 @@
-"""Webcam round trip in a real browser: ``python benchmarks/webcam_fps.py [--seconds 20] [--rounds 3] [--streams 2]``.
+"""Webcam round trip in a real browser: ``python benchmarks/webcam_fps.py [--seconds 20] [--rounds 3] [--streams 2] [--model Accurate]``.
 
 Starts ``python app.py``, opens the Webcam tab in headless Chromium whose fake camera plays a
 640x480 clip of one face at 30 frames/s (as webcams film; every frame differs, as a real camera's
@@ -95,11 +95,11 @@ COUNT_PEER_FRAMES_JS = """() => { window.__frames = 0; let last = null; const ti
 
 
 def browser_streams(url: str, seconds: float, streams: int = 1, window=None, peer: bool = False,
-                    mode: str = "server") -> list[float]:
+                    mode: str = "server", model: str = "Fast") -> list[float]:
     """Annotated frames per second that reach each of ``streams`` pages (separate visitors) streaming
     at once, counted over the same ``seconds``; ``window`` (a context manager) wraps that interval.
     ``peer``: the page is :mod:`benchmarks.gradio_webcam_peer`'s; ``mode``: the app's Webcam tab
-    analysing "device" (in the page) or "server"."""
+    analysing "device" (in the page) or "server"; ``model``: its model choice, "Fast" or "Accurate"."""
     from playwright.sync_api import sync_playwright
 
     from test_browser import fake_camera_video
@@ -110,7 +110,7 @@ def browser_streams(url: str, seconds: float, streams: int = 1, window=None, pee
         browser = p.chromium.launch(executable_path=chromium, args=[
             "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
             "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream", f"--use-file-for-fake-video-capture={camera}"])
-        pages = [_start_peer_stream(browser, url) if peer else _start_stream(browser, url, mode) for _ in range(streams)]
+        pages = [_start_peer_stream(browser, url) if peer else _start_stream(browser, url, mode, model) for _ in range(streams)]
         time.sleep(2)  # let the streams settle
         start_frames, start = [page.evaluate("window.__frames") for page in pages], time.perf_counter()
         with window or contextlib.nullcontext():
@@ -121,7 +121,7 @@ def browser_streams(url: str, seconds: float, streams: int = 1, window=None, pee
     return [n / elapsed for n in frames]
 
 
-def _start_stream(browser, url: str, mode: str = "server"):
+def _start_stream(browser, url: str, mode: str = "server", model: str = "Fast"):
     page = browser.new_page(viewport={"width": 1280, "height": 1000})  # a context of its own: a visitor
     page.goto(url, wait_until="domcontentloaded")
     page.wait_for_selector("#upload-input", timeout=120_000)
@@ -130,6 +130,7 @@ def _start_stream(browser, url: str, mode: str = "server"):
     if choice.is_disabled():
         raise SystemExit(f"the Webcam tab cannot analyse on the {mode} here (npm ci not run?)")
     choice.check()
+    page.locator(f"#webcam-model input[value={model}]").check()
     page.evaluate(COUNT_FRAMES_JS)
     page.locator("#webcam-toggle").click()  # "Start"
     # the first annotated frame, or the server's "try again" (it streams for two visitors at once)
@@ -176,12 +177,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="rounds, each with a fresh browser; medians are printed")
     parser.add_argument("--requests", type=int, default=30)
     parser.add_argument("--streams", type=int, default=1, help="visitors streaming at once (the app serves 2)")
+    parser.add_argument("--model", default="Fast", choices=["Fast", "Accurate"], help="the app's model (the Webcam tab's choice)")
     args = parser.parse_args()
     proc, url = start_app()
     peer_proc, peer_url = start_app(script="benchmarks/gradio_webcam_peer.py")
     try:
         print(f"machine: {os.cpu_count()} CPU threads (browser, app and analysis share them); "
-              f"the app and Gradio's streaming webcam (the peer) take turns, {args.rounds} rounds")
+              f"the app ({args.model} model) and Gradio's streaming webcam (the peer, fast model) take turns, {args.rounds} rounds")
         sides = {"app on device": (proc, url, False, "device"), "app on server": (proc, url, False, "server"),
                  "peer": (peer_proc, peer_url, True, "server")}
         fps = {side: [] for side in sides}
@@ -189,7 +191,7 @@ def main() -> None:
         for round_ in range(1, args.rounds + 1):
             for side, (server, address, peer, mode) in sides.items():
                 cpu = ServerCpu(server.pid)
-                rates = browser_streams(address, args.seconds, args.streams, window=cpu, peer=peer, mode=mode)
+                rates = browser_streams(address, args.seconds, args.streams, window=cpu, peer=peer, mode=mode, model=args.model)
                 ms = 1000 * cpu.seconds / (sum(rates) * args.seconds) if cpu.seconds is not None and sum(rates) else float("nan")
                 fps[side].append(rates)
                 server_ms[side].append(ms)

@@ -4,7 +4,9 @@
 
 Uploads exactly what the Space runs (``app.py`` and its ``app_webcam.js``, the ``fer`` library with its assets
 (less the bundled models' ``model.keras``, which the app never loads), ``examples/``,
-``requirements.txt``, ``README.md``, ``.gitattributes``) in one commit through ``huggingface_hub``,
+``requirements.txt``, ``README.md``, ``.gitattributes``, the on-device webcam's ``on_device.py``,
+``web/`` and the npm files it serves, ``on_device.NPM_FILES``, as ``npm ci`` installed them from
+package-lock.json) in one commit through ``huggingface_hub``,
 which stores binary files through Xet/LFS by itself; files the Space holds that are no longer part of
 the app are deleted in the same commit, unchanged ones are not sent again. The Space is created
 (Gradio SDK) if needed. The README uploaded carries front matter naming the model repo and revision
@@ -29,12 +31,13 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import on_device
 from fer.source import (DEFAULT_REPO_ID, FAST, HUB_ERRORS, HUB_FILES, MODELS, NOT_FOUND, WEIGHTS_TAG, first_line,
                         hub_failure)
 
 ROOT = Path(__file__).resolve().parent.parent
 # What the Space needs, relative to the repository root: files, or folders taken whole
-SPACE_FILES = ["app.py", "app_webcam.js", "on_device.py", "web", "requirements.txt", "README.md", ".gitattributes",
+SPACE_FILES = ["app.py", "app_webcam.js", "live_stream.py", "on_device.py", "web", "requirements.txt", "README.md", ".gitattributes",
                "fer", "examples", "thumbnail.jpg"]  # the Space's card image (python -m space.thumbnail makes it)
 IGNORE = ["__pycache__", "*.pyc", ".DS_Store", ".ipynb_checkpoints", "examples/*.py",
           # the bundled models' Keras weights (20 MB): for the training tools, the app runs model.tflite
@@ -69,10 +72,24 @@ def is_pinned(revision: str) -> bool:
 
 def space_files(root: Path | None = None) -> list[Path]:
     """The files to upload, relative to ``root`` (the repository), sorted: in a git checkout, only
-    files git tracks (a photo dropped into examples/ or a stray secret is not published by accident)."""
+    files git tracks (a photo dropped into examples/ or a stray secret is not published by accident),
+    and the on-device webcam's npm files (:func:`npm_files`)."""
     root = root or ROOT
     tracked = _tracked(root)
-    return [p for p in _candidates(root) if tracked is None or p.as_posix() in tracked]
+    return sorted([p for p in _candidates(root) if tracked is None or p.as_posix() in tracked] + npm_files(root))
+
+
+def npm_files(root: Path | None = None) -> list[Path]:
+    """The npm files the on-device webcam's page loads (``on_device.NPM_FILES``), relative to ``root``.
+    git does not track them (``npm ci`` installs them from package-lock.json); a Space has no npm, so
+    the deploy carries them, and without them the Space's webcam would only offer server mode."""
+    root = root or ROOT
+    files = [p.relative_to(on_device.ROOT) for p in on_device.NPM_FILES]
+    absent = [p.as_posix() for p in files if not (root / p).is_file()]
+    if absent:
+        raise SystemExit(f"the on-device webcam's npm files are not installed ({absent[0]}"
+                         f"{f' and {len(absent) - 1} more' if len(absent) > 1 else ''}): run `npm ci` first")
+    return files
 
 
 def untracked_files(root: Path | None = None) -> list[Path]:
@@ -251,6 +268,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.space or not re.fullmatch(r"[\w.-]+/[\w.-]+", args.space):
         parser.error("--space OWNER/NAME is required")
 
+    stale = on_device.stale(ROOT)
+    if stale:
+        raise SystemExit(f"node_modules is not what package-lock.json pins ({'; '.join(stale)}): run `npm ci` first")
     files = space_files()
     total = sum((ROOT / p).stat().st_size for p in files)
     print(f"{'would upload' if args.dry_run else 'uploading'} to Space {args.space} "

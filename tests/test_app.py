@@ -7,7 +7,7 @@ import json
 import os
 import threading
 import time
-from collections import Counter, deque
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import live_stream
 from conftest import EXAMPLES
 from fer import load_image
 from fer.results import FaceResult, ImageResult
@@ -40,8 +41,8 @@ def test_handlers_take_files_and_number_the_faces(app):
     annotated, label, rows, status, shown = app.show(str(EXAMPLES / "no_face_coffee.jpg"))
     assert rows == [] and status == app.NO_FACE and label.value["label"] == "no face found"
     assert app.show(None) == (None, None, [], "", None)
-    live = app.LiveStream(app.FaceTracker(window=5))
-    answer = app.live_answer(live, np.zeros((480, 640, 3), np.uint8), 1, 5)
+    live = live_stream.LiveStream.of(app.recognizer, 5)
+    answer = live_stream.live_answer(live, np.zeros((480, 640, 3), np.uint8), 1, 5)
     assert answer["size"] == [640, 480] and answer["faces"] == [] and answer["main"] is None
     assert answer["summary"] == "No face in view yet."
 
@@ -203,9 +204,9 @@ def test_fer_model_sets_the_preselected_choice_and_what_each_choice_loads(app):
 
 def test_webcam_follows_the_face_across_frames(app):
     frame = load_image(EXAMPLES / "grace_hopper.jpg")
-    live = app.LiveStream(app.FaceTracker(window=3))
+    live = live_stream.LiveStream.of(app.recognizer, 3)
     for seq in range(1, 4):
-        answer = app.live_answer(live, frame, seq, 3)
+        answer = live_stream.live_answer(live, frame, seq, 3)
     assert [t.id for t in live.tracker.tracks] == [1] and len(live.tracker.tracks[0].history) == 3
     assert set(answer["main"]) == set(app.recognizer.labels) and len(live.timeline.samples) == 3
     (face,) = answer["faces"]
@@ -232,9 +233,8 @@ def _webcam_frames(count: int) -> list[str]:
 @pytest.fixture
 def live_streams(app, monkeypatch):
     """The app's live streams, emptied for one test."""
-    monkeypatch.setattr(app, "_live_streams", {})
-    monkeypatch.setattr(app, "_ended_streams", deque(maxlen=256))
-    return app._live_streams
+    monkeypatch.setattr(app, "live_streams", live_stream.LiveStreams(app.recognizer_for, app.MODEL_CHOICES))
+    return app.live_streams.streams
 
 
 def test_live_frames_are_answered_with_faces_and_the_timeline_once_a_second(app, live_streams):
@@ -250,11 +250,38 @@ def test_live_frames_are_answered_with_faces_and_the_timeline_once_a_second(app,
     # a frame overtaken by a newer one's answer (two are analysed at once) leaves the tracks alone
     assert app.analyse_live_frame({"stream": "s1", "seq": 1, "frame": first, "window": 5}) == {"seq": 1, "stale": True}
     assert len(live.timeline.samples) == 2
-    live.plotted_at -= app.PLOT_EVERY_S  # a second later
+    live.plotted_at -= live_stream.PLOT_EVERY_S  # a second later
     answer3 = app.analyse_live_frame({"stream": "s1", "seq": 3, "frame": third, "window": 5})
     assert answer3["timeline"].count(" ") > answer["timeline"].count(" ")  # more points on the lines: it grows
     app.end_live_stream({"stream": "s1"})  # Stop: the next Start is a fresh stream
     assert live_streams == {}
+
+
+def test_a_stream_runs_the_model_its_page_chose_and_keeps_it(app, live_streams):
+    """The Webcam tab's model choice reaches the server in each frame; a stream keeps the model it
+    opened with (the page starts a new stream for another), and an unknown one is refused."""
+    first, second = _webcam_frames(2)
+    accurate = app.recognizer_for("Accurate")
+    assert "faces" in app.analyse_live_frame({"stream": "a", "seq": 1, "frame": first, "window": 5, "model": "Accurate"})
+    assert live_streams["a"].recognizer is accurate and live_streams["a"].tracker.uncertain_below == accurate.uncertain_below
+    assert "faces" in app.analyse_live_frame({"stream": "a", "seq": 2, "frame": second, "window": 5, "model": "Fast"})
+    assert live_streams["a"].recognizer is accurate
+    assert "faces" in app.analyse_live_frame({"stream": "b", "seq": 1, "frame": first, "window": 5})  # no model: the default
+    assert live_streams["b"].recognizer is app.recognizer
+    refused = app.analyse_live_frame({"stream": "c", "seq": 1, "frame": first, "window": 5, "model": "Huge"})
+    assert refused == {"error": "Unknown model 'Huge': choose Fast or Accurate."} and "c" not in live_streams
+
+
+def test_on_device_files_of_the_other_model_are_the_folder_the_server_runs_for_it(app):
+    if app.ON_DEVICE_FILES is None:
+        pytest.skip("the on-device runtimes are not installed (npm ci)")
+    files = app.on_device_files({"model": "Accurate"})
+    folder = app.recognizer_for("Accurate").model_folder
+    assert files["model"].endswith(f"{folder}/model.tflite") and files["config"].endswith(f"{folder}/config.json")
+    assert {k: v for k, v in files.items() if k not in ("model", "config")} == {
+        k: v for k, v in app.ON_DEVICE_FILES.items() if k not in ("model", "config")}
+    assert app.on_device_files({"model": "Fast"}) == app.ON_DEVICE_FILES
+    assert app.on_device_files({"model": "Huge"}) is None and app.on_device_files(["Accurate"]) is None
 
 
 def test_the_live_bars_show_the_face_the_timeline_follows(app, monkeypatch):
@@ -266,10 +293,10 @@ def test_the_live_bars_show_the_face_the_timeline_follows(app, monkeypatch):
     frames = iter([ImageResult([face((0, 0, 100, 100), "happy"), face((200, 0, 280, 80), "sad")], (640, 480)),
                    ImageResult([face((200, 0, 310, 110), "sad"), face((0, 0, 100, 100), "happy")], (640, 480))])
     monkeypatch.setattr(app.recognizer, "predict", lambda image, tiles=None: next(frames))
-    live, image = app.LiveStream(app.FaceTracker(window=1)), np.zeros((480, 640, 3), np.uint8)
-    first = app.live_answer(live, image, 1, 1, now=0.0)
+    live, image = live_stream.LiveStream.of(app.recognizer, 1), np.zeros((480, 640, 3), np.uint8)
+    first = live_stream.live_answer(live, image, 1, 1, now=0.0)
     assert max(first["main"], key=first["main"].get) == "happy"
-    second = app.live_answer(live, image, 2, 1, now=0.1)  # the sad face is now the largest
+    second = live_stream.live_answer(live, image, 2, 1, now=0.1)  # the sad face is now the largest
     assert second["faces"][0]["label"] == "sad" and max(second["main"], key=second["main"].get) == "happy"
 
 
@@ -283,9 +310,9 @@ def test_an_ended_stream_stays_ended(app, live_streams):
     for seq in (1, 2, 3):
         assert app.analyse_live_frame({"stream": "s1", "seq": seq, "frame": frame, "window": 5}) == ended
     # a stream the server has never seen opens only with one of its first frames
-    assert app.analyse_live_frame({"stream": "s2", "seq": app.LIVE_IN_FLIGHT + 1, "frame": frame, "window": 5}) == ended
+    assert app.analyse_live_frame({"stream": "s2", "seq": live_stream.LIVE_IN_FLIGHT + 1, "frame": frame, "window": 5}) == ended
     assert live_streams == {}
-    assert "faces" in app.analyse_live_frame({"stream": "s3", "seq": app.LIVE_IN_FLIGHT, "frame": frame, "window": 5})
+    assert "faces" in app.analyse_live_frame({"stream": "s3", "seq": live_stream.LIVE_IN_FLIGHT, "frame": frame, "window": 5})
 
 
 def test_live_streams_are_limited_in_number_and_length(app, live_streams, monkeypatch):
@@ -293,14 +320,14 @@ def test_live_streams_are_limited_in_number_and_length(app, live_streams, monkey
     for name in ("a", "b"):
         assert "faces" in app.analyse_live_frame({"stream": name, "seq": 1, "frame": frame, "window": 5})
     busy = app.analyse_live_frame({"stream": "c", "seq": 1, "frame": frame, "window": 5})
-    assert busy == {"error": f"{app.LIVE_STREAMS} webcam streams are running, as many as this server takes at once; "
+    assert busy == {"error": f"{live_stream.LIVE_STREAMS} webcam streams are running, as many as this server takes at once; "
                              "please try again in a minute."}
-    live_streams["a"].seen_at -= app.LIVE_IDLE_S + 1  # stream a's page was closed without a Stop
+    live_streams["a"].seen_at -= live_stream.LIVE_IDLE_S + 1  # stream a's page was closed without a Stop
     assert "faces" in app.analyse_live_frame({"stream": "c", "seq": 1, "frame": frame, "window": 5})
     assert set(live_streams) == {"b", "c"}
-    live_streams["b"].started_at -= app.LIVE_TIME_LIMIT_S + 1
+    live_streams["b"].started_at -= live_stream.LIVE_TIME_LIMIT_S + 1
     ended = app.analyse_live_frame({"stream": "b", "seq": 2, "frame": frame, "window": 5})
-    assert ended == {"error": f"A stream lasts {app.LIVE_TIME_LIMIT_S} s; press Start to go on."} and "b" not in live_streams
+    assert ended == {"error": f"A stream lasts {live_stream.LIVE_TIME_LIMIT_S} s; press Start to go on."} and "b" not in live_streams
 
 
 def test_a_slow_server_does_not_end_a_stream_whose_frames_are_in_analysis(app, live_streams, monkeypatch):
@@ -312,7 +339,7 @@ def test_a_slow_server_does_not_end_a_stream_whose_frames_are_in_analysis(app, l
 
     def slow_predict(image, tiles=None):  # the analysis outlasts LIVE_IDLE_S, and another page's frame comes
         monkeypatch.setattr(app.recognizer, "predict", real_predict)
-        live_streams["a"].seen_at -= app.LIVE_IDLE_S + 1
+        live_streams["a"].seen_at -= live_stream.LIVE_IDLE_S + 1
         assert "faces" in app.analyse_live_frame({"stream": "b", "seq": 1, "frame": frame, "window": 5})
         assert "a" in live_streams  # in analysis: not idle
         return real_predict(image, tiles=tiles)
@@ -320,8 +347,8 @@ def test_a_slow_server_does_not_end_a_stream_whose_frames_are_in_analysis(app, l
     monkeypatch.setattr(app.recognizer, "predict", slow_predict)
     assert "faces" in app.analyse_live_frame({"stream": "a", "seq": 1, "frame": frame, "window": 5})
     # answered just now: its next frame (sent on that answer) goes on
-    assert "faces" in app.analyse_live_frame({"stream": "a", "seq": app.LIVE_IN_FLIGHT + 1, "frame": frame, "window": 5})
-    live_streams["a"].seen_at -= app.LIVE_IDLE_S + 1  # and a page gone quiet is still closed
+    assert "faces" in app.analyse_live_frame({"stream": "a", "seq": live_stream.LIVE_IN_FLIGHT + 1, "frame": frame, "window": 5})
+    live_streams["a"].seen_at -= live_stream.LIVE_IDLE_S + 1  # and a page gone quiet is still closed
     assert "faces" in app.analyse_live_frame({"stream": "b", "seq": 2, "frame": frame, "window": 5})
     assert set(live_streams) == {"b"}
 
@@ -339,7 +366,7 @@ def test_a_stream_has_no_more_frames_analysed_at_once_than_its_page_sends(app, l
         with count:
             running[0] += 1
             most[0] = max(most[0], running[0])
-            hold = running[0] <= app.LIVE_IN_FLIGHT and not release.is_set()
+            hold = running[0] <= live_stream.LIVE_IN_FLIGHT and not release.is_set()
         try:
             if hold:
                 started.release()
@@ -354,18 +381,18 @@ def test_a_stream_has_no_more_frames_analysed_at_once_than_its_page_sends(app, l
     def send(seq):
         return app.analyse_live_frame({"stream": "s", "seq": seq, "frame": frame, "window": 5})
 
-    with ThreadPoolExecutor(app.LIVE_IN_FLIGHT + 1) as pool:
-        first = [pool.submit(send, seq) for seq in range(1, app.LIVE_IN_FLIGHT + 1)]
+    with ThreadPoolExecutor(live_stream.LIVE_IN_FLIGHT + 1) as pool:
+        first = [pool.submit(send, seq) for seq in range(1, live_stream.LIVE_IN_FLIGHT + 1)]
         for _ in first:  # LIVE_IN_FLIGHT frames are being analysed
             assert started.acquire(timeout=30)
-        extra = pool.submit(send, app.LIVE_IN_FLIGHT + 1)
+        extra = pool.submit(send, live_stream.LIVE_IN_FLIGHT + 1)
         try:
-            assert extra.result(timeout=30) == {"seq": app.LIVE_IN_FLIGHT + 1, "stale": True}
+            assert extra.result(timeout=30) == {"seq": live_stream.LIVE_IN_FLIGHT + 1, "stale": True}
         finally:
             release.set()
         answers = [f.result(timeout=60) for f in first]
-    assert most[0] == app.LIVE_IN_FLIGHT and any("faces" in a for a in answers)
-    assert "faces" in send(app.LIVE_IN_FLIGHT + 2)  # their places free again once answered
+    assert most[0] == live_stream.LIVE_IN_FLIGHT and any("faces" in a for a in answers)
+    assert "faces" in send(live_stream.LIVE_IN_FLIGHT + 2)  # their places free again once answered
 
 
 @pytest.mark.parametrize("message, error", [

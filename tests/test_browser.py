@@ -221,6 +221,26 @@ def test_webcam_streams_annotated_frames(page):
     assert page.evaluate("window.__sent") == 0  # analysed here: no frame went to the server
 
 
+def test_webcam_runs_the_accurate_model_on_device_when_chosen(page):
+    """The model choice, as on the Upload tab: picking Accurate while streaming restarts the stream
+    with the accurate ensemble's own files (the folder the server runs for it), still on the device."""
+    assert page.locator("#webcam-model input[value=Fast]").is_checked()  # the preselected model
+    page.evaluate(SEND_COUNTER)
+    page.locator("#webcam-model input[value=Accurate]").check()
+    # the stream restarts at frame 1: count from there
+    page.evaluate("document.querySelector('#webcam-overlay').dataset.frame = '0'")
+    page.wait_for_function("() => performance.getEntriesByType('resource').some((e) => e.name.endsWith('/accurate/model.tflite'))",
+                           timeout=TIMEOUT_MS)
+    page.wait_for_function("() => +document.querySelector('#webcam-overlay').dataset.frame >= 10", timeout=TIMEOUT_MS)
+    assert page.locator("#webcam-toggle").inner_text() == "Stop" and page.locator("#webcam-message").inner_text() == ""
+    sync_api.expect(page.locator("#webcam-label .fer-top")).to_have_count(1, timeout=TIMEOUT_MS)
+    page.screenshot(path=str(SCREENSHOTS / "18-webcam-accurate-on-device.png"), full_page=True)
+    assert page.evaluate("window.__sent") == 0
+    page.locator("#webcam-model input[value=Fast]").check()  # back to the default, streaming, for the tests below
+    page.evaluate("document.querySelector('#webcam-overlay').dataset.frame = '0'")
+    page.wait_for_function("() => +document.querySelector('#webcam-overlay').dataset.frame >= 5", timeout=TIMEOUT_MS)
+
+
 SUMMARY = rf"\b({'|'.join(EMOTIONS)}) \d+% of the last (\d+) s$"  # "happy 62% of the last 30 s"
 
 

@@ -9,6 +9,8 @@ import pytest
 import yaml
 from huggingface_hub import HfApi, hf_hub_download
 
+import on_device
+
 from fer.source import BUNDLED_MODEL, DEFAULT_REPO_ID, FAST, HUB_FILES, MODELS
 from hub_server import FakeHub, is_binary
 from test_source import _reload_hub_constants
@@ -60,6 +62,47 @@ def test_space_gets_the_app_library_assets_examples_and_nothing_else():
     assert not any("__pycache__" in f or f.endswith(".pyc") for f in files)
     assert not any(f.startswith("requirements-") for f in files)  # training / dev packages stay out
     assert not any(f.endswith(".keras") for f in files)  # the app runs model.tflite; 20 MB it never reads
+
+
+def test_space_gets_the_on_device_webcams_npm_files_and_no_more_of_node_modules():
+    """A Space has no npm: the deploy carries the files the page loads (on_device.NPM_FILES), not the
+    whole packages (their source maps, CommonJS builds and unused WASM builds)."""
+    npm = [p for p in space_files() if p.parts[0] == "node_modules"]
+    assert npm == sorted(p.relative_to(on_device.ROOT) for p in on_device.NPM_FILES)
+    names = {p.as_posix() for p in npm}
+    assert {"node_modules/@mediapipe/tasks-vision/wasm/vision_wasm_internal.wasm",
+            "node_modules/@litertjs/core/wasm/litert_wasm_internal.wasm"} <= names
+    assert not any(n.endswith((".map", ".cjs")) or "threaded" in n or "_module_" in n for n in names)
+    assert sum((ROOT / p).stat().st_size for p in npm) < 50e6
+
+
+def test_deploy_refuses_without_the_npm_files_or_with_stale_ones(tmp_path, monkeypatch, capsys):
+    root = tmp_path / "repo"
+    for rel in space_files():
+        if rel.parts[0] != "node_modules":
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            (root / rel).write_bytes(b"")
+    with pytest.raises(SystemExit, match=r"npm files are not installed \(node_modules/@.* and 13 more\): run `npm ci`"):
+        space_files(root)
+    # installed, but not the versions package-lock.json pins (npm install of another version, no npm ci)
+    for rel in deploy.npm_files():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes((ROOT / rel).read_bytes())
+    (root / "package-lock.json").write_bytes((ROOT / "package-lock.json").read_bytes())
+    assert on_device.stale(root) == []
+    manifest = root / "node_modules/@litertjs/core/package.json"
+    manifest.write_text(manifest.read_text().replace('"version": "', '"version": "0.0.1-', 1))
+    assert on_device.stale(root) == [f"@litertjs/core installed 0.0.1-{_version('@litertjs/core')}, "
+                                     f"locked {_version('@litertjs/core')}"]
+    monkeypatch.setattr(deploy, "ROOT", root)
+    with pytest.raises(SystemExit, match="not what package-lock.json pins .*@litertjs/core.*run `npm ci`"):
+        deploy_main(["--space", SPACE, "--dry-run"])
+
+
+def _version(package: str) -> str:
+    import json
+
+    return json.loads((ROOT / "node_modules" / package / "package.json").read_text())["version"]
 
 
 def test_an_interrupted_export_stays_out_of_the_space(tmp_path):
@@ -193,7 +236,7 @@ def test_deploy_creates_the_space_uploads_and_reads_back(hub, capsys, tmp_path):
     remote = set(api.list_repo_files(SPACE, repo_type="space"))
     assert remote == {p.as_posix() for p in space_files()}  # exactly the app's files (the Hub's README replaced)
     # binaries went through LFS (the server refuses them inline), text files inline
-    assert all(op["key"] == "lfsFile" for op in hub.commit_operations[-1] if op.get("path", "").endswith((".tflite", ".jpg", ".keras")))
+    assert all(op["key"] == "lfsFile" for op in hub.commit_operations[-1] if op.get("path", "").endswith((".tflite", ".jpg", ".keras", ".wasm")))
     assert any(op["key"] == "file" and op["path"] == "app.py" for op in hub.commit_operations[-1])
     # read back: every file as in the repository, the README with the model it was deployed with
     for rel in space_files():

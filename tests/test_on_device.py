@@ -165,3 +165,65 @@ def test_the_pages_tracker_and_timeline_follow_faces_as_fer_tracking_does(server
     assert np.allclose([p for f in got for *_, p in f], [p for f in expected for *_, p in f], atol=1e-9)
     assert {i for f in expected for i, *_ in f} == {1, 2, 3}  # the crossing and the gap kept two ids, a third came
     assert seen[0] == label and seen[1] == pytest.approx(share) and seen[2] == pytest.approx(seconds)
+
+
+def _layouts() -> list[tuple[str, tuple[int, int], list[dict]]]:
+    """Frames where the rules pick different places: a webcam close-up (above), a face filling the
+    frame (no room above or below: inside the box, clear of the eyes), two people side by side with
+    one close to the top, and a row of small faces under a tall one."""
+    def face(box, label="happy", p=0.8, uncertain=False, eyes=True, eye_height=0.4):
+        x0, y0, x1, y1 = box
+        w, h = x1 - x0, y1 - y0
+        keypoints = [[x0 + 0.3 * w, y0 + eye_height * h], [x0 + 0.7 * w, y0 + eye_height * h]] if eyes else []
+        return {"box": list(box), "score": 0.9, "label": label, "uncertain": uncertain, "keypoints": keypoints,
+                "scores": {label: p, "sad": round(1 - p, 4)}}
+
+    return [
+        ("close-up", (640, 480), [face((220, 120, 420, 360))]),
+        ("face filling the frame", (480, 480), [face((10, 0, 470, 480), "surprise", 0.97)]),
+        ("no keypoints, filling", (480, 480), [face((10, 0, 470, 480), "sad", 0.41, uncertain=True, eyes=False)]),
+        # cut off at the brows: inside its top edge would cover the eyes, so inside its bottom edge
+        ("eyes at the top edge", (480, 480), [face((10, 0, 470, 480), "fear", 0.7, eye_height=0.05)]),
+        ("two side by side", (640, 480), [face((40, 8, 300, 300), "neutral", 0.55), face((330, 120, 560, 350), "angry", 0.6)]),
+        ("a tall face over a row", (800, 600), [face((300, 30, 500, 300))]
+         + [face((20 + i * 130, 380, 120 + i * 130, 480), "sad", 0.5 + i / 20) for i in range(6)]),
+    ]
+
+
+def test_the_pages_labels_go_where_fer_draw_places_them(server):
+    """web/labels.js (on-device mode's label placement) against fer.draw.place_labels on the same
+    faces: the same place by the same rule, the same font size. The fonts differ (the browser's
+    against Pillow's DejaVu Sans), so the text widths may differ by a few pixels."""
+    from fer.draw import place_labels
+    from fer.results import FaceResult
+
+    cases = _layouts()
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        try:
+            page = browser.new_page()
+            page.goto(server, wait_until="domcontentloaded")
+            page.wait_for_function("window.FER_ON_DEVICE !== undefined")
+            url = page.evaluate("window.FER_ON_DEVICE.ferModule").replace("/fer.js", "/labels.js")
+            got = page.evaluate("""async ([url, cases]) => { const m = await import(url);
+                const ctx = document.createElement("canvas").getContext("2d");
+                return cases.map(([, size, faces]) => m.placeLabels(faces, size, (text, s) => m.inkSize(ctx, text, s))); }""",
+                [url, cases])
+        finally:
+            browser.close()
+    for (name, size, faces), placed in zip(cases, got):
+        expected = place_labels([FaceResult(box=tuple(f["box"]), score=f["score"], label=f["label"], scores=f["scores"],
+                                            uncertain=f["uncertain"], keypoints=tuple(map(tuple, f["keypoints"])))
+                                 for f in faces], size)
+        for i, (js, py) in enumerate(zip(placed, expected)):
+            assert js["text"] == py.text and abs(js["fontSize"] - py.font_size) <= 1, (name, i)
+            (jx0, jy0, jx1, jy1), (px0, py0, px1, py1) = js["rect"], py.rect
+            assert abs(jy0 - py0) <= 3 and abs(jy1 - py1) <= 3, (name, i, js["rect"], py.rect)  # same row: same rule
+            # aligned with the same edge of the box, the widths apart by the fonts alone
+            assert min(abs(jx0 - px0), abs(jx1 - px1)) <= 3 and abs((jx1 - jx0) - (px1 - px0)) <= 0.2 * (px1 - px0), (
+                name, i, js["rect"], py.rect)
+            assert 0 <= jx0 and 0 <= jy0 and jx1 <= size[0] and jy1 <= size[1]
+    for case in (1, 2):  # a face filling the frame: its label inside the box, clear of its eyes (at 40%)
+        x0, y0, x1, y1 = got[case][0]["rect"]
+        assert y1 < 0.3 * 480 or y0 > 0.55 * 480
+    assert got[3][0]["rect"][1] > 0.8 * 480  # the eyes at its top edge: the label at the bottom
