@@ -1,6 +1,7 @@
 """space.deploy: the files a Space gets, its README front matter, .gitattributes, and a deploy end to end
 against the loopback Hub (create, upload with binaries through LFS, read back, redeploy one change)."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +16,7 @@ from fer.source import BUNDLED_MODEL, DEFAULT_REPO_ID, FAST, HUB_FILES, MODELS
 from hub_server import FakeHub, is_binary
 from test_source import _reload_hub_constants
 from space import deploy
-from space.deploy import MODEL_FILES, Model, main as deploy_main, space_files, with_front_matter
+from space.deploy import MODEL_FILES, Model, default_model, main as deploy_main, space_files, with_front_matter
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "hf_test_token"
@@ -76,6 +77,20 @@ def test_space_gets_the_on_device_webcams_npm_files_and_no_more_of_node_modules(
     assert sum((ROOT / p).stat().st_size for p in npm) < 50e6
 
 
+def test_a_deployed_space_has_every_file_the_on_device_webcam_needs(tmp_path):
+    """The Space's copy of the app, staged as the deploy stages it, finds its on-device files where
+    on_device.py looks (so its Webcam tab offers "on this device"), and they are the installed ones."""
+    deploy.stage(space_files(), default_model(), tmp_path)
+    code = "import json, on_device; print(json.dumps([on_device.missing(), sorted(on_device.files(on_device.ROOT / 'fer/assets/model'))]))"
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                            env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    missing, roles = json.loads(result.stdout)
+    assert missing == [] and {"visionModule", "litertModule", "model", "config"} <= set(roles)
+    for rel in deploy.npm_files():
+        assert (tmp_path / rel).read_bytes() == (ROOT / rel).read_bytes()
+
+
 def test_deploy_refuses_without_the_npm_files_or_with_stale_ones(tmp_path, monkeypatch, capsys):
     root = tmp_path / "repo"
     for rel in space_files():
@@ -100,8 +115,6 @@ def test_deploy_refuses_without_the_npm_files_or_with_stale_ones(tmp_path, monke
 
 
 def _version(package: str) -> str:
-    import json
-
     return json.loads((ROOT / "node_modules" / package / "package.json").read_text())["version"]
 
 
