@@ -616,13 +616,13 @@ LIVE_HTML = """
         <input id="webcam-smoothing" type="range" min="1" max="15" step="1" value="5"></label>
       <span id="webcam-smoothing-value">5</span>
     </div>
-    <div class="fer-controls" id="webcam-mode" role="radiogroup" aria-label="where the frames are analysed">
-      Analyse <label><input type="radio" name="fer-mode" value="device"> on this device</label>
-      <label><input type="radio" name="fer-mode" value="server"> on the server</label>
-    </div>
     <div class="fer-controls" id="webcam-model" role="radiogroup" aria-label="model">
       Model <label><input type="radio" name="fer-model" value="Fast"> Fast</label>
       <label><input type="radio" name="fer-model" value="Accurate"> Accurate</label>
+    </div>
+    <div class="fer-controls" id="webcam-mode" role="radiogroup" aria-label="where the frames are analysed">
+      Analyse <label><input type="radio" name="fer-mode" value="device"> on this device</label>
+      <label><input type="radio" name="fer-mode" value="server"> on the server</label>
     </div>
     <p id="webcam-mode-note"></p>
     <p id="webcam-message" role="status"></p>
