@@ -262,7 +262,10 @@ def test_the_annotated_video_numbers_faces_as_the_plot_and_csv_do(recognizer, tm
     figure.canvas.draw()
     renderer = figure.canvas.get_renderer()
     legend = figure.legends[0].get_window_extent(renderer)
-    title = figure.axes[0]._left_title.get_window_extent(renderer)  # set_title(loc="left")'s text
+    from matplotlib.text import Text
+
+    (title,) = [t.get_window_extent(renderer) for t in figure.axes[0].get_children()  # set_title(loc="left")'s text
+                if isinstance(t, Text) and t.get_text() == titles[0]]
     assert not legend.overlaps(title)
 
 
