@@ -137,7 +137,7 @@ def recognizer_for(choice: str | None = None) -> EmotionRecognizer:
         return _recognizers[choice]
 
 
-recognizer = recognizer_for(DEFAULT_CHOICE)  # the webcam, video and examples use the preselected model
+recognizer = recognizer_for(DEFAULT_CHOICE)  # the video and examples use the preselected model (the webcam, its own choice)
 # the on-device webcam's runtimes and models (on_device.py), served from this origin; None without npm ci
 gr.set_static_paths(on_device.static_paths([recognizer.model_folder]))
 ON_DEVICE_FILES = on_device.files(recognizer.model_folder)
@@ -405,7 +405,7 @@ def pick_face_at(shown: Shown | None, evt: gr.SelectData):
 
 
 # the Webcam tab's server mode (live_stream.py); each stream runs the model its page chose
-live_streams = LiveStreams(recognizer_for, MODEL_CHOICES)
+live_streams = LiveStreams(recognizer_for, MODEL_CHOICES, DEFAULT_CHOICE)
 
 
 def analyse_live_frame(message: dict) -> dict:
@@ -426,14 +426,14 @@ _served_lock = threading.Lock()
 def on_device_files(message: dict) -> dict | None:
     """The on-device webcam's files for ``{"model": choice}``, asked by the page when the visitor
     picks a model other than the preselected one (whose files came with the page): the folder of
-    the model the server runs for that choice, so both modes answer with the same weights, served
-    from then on. None where npm ci was not run or the choice is unknown (the page then says so)."""
+    the model the server runs for that choice, so both modes answer with the same weights; its
+    model.tflite and config.json are served from then on. None where npm ci was not run or the choice is unknown (the page then says so)."""
     if ON_DEVICE_FILES is None or not isinstance(message, dict) or message.get("model") not in MODEL_CHOICES:
         return None
     folder = recognizer_for(message["model"]).model_folder
     with _served_lock:
         if folder not in _served_model_folders:
-            gr.set_static_paths([folder])  # added to the paths Gradio serves
+            gr.set_static_paths(on_device.model_paths(folder))  # added to the paths Gradio serves
             _served_model_folders.add(folder)
     return on_device.files(folder)
 

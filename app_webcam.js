@@ -9,7 +9,7 @@
 // while both are on their way is skipped, so the boxes lag behind the video by one round trip, never
 // more. `element`, `props` and `server` are given by Gradio (gr.HTML).
 
-const MAX_IN_FLIGHT = props.in_flight; // app.LIVE_IN_FLIGHT: the server opens a stream only for its first frames
+const MAX_IN_FLIGHT = props.in_flight; // live_stream.LIVE_IN_FLIGHT: the server opens a stream only for its first frames
 const JPEG_QUALITY = 0.8;
 const emotions = Object.keys(props.colors);
 const video = element.querySelector("video");
@@ -114,16 +114,19 @@ function draw(answer) {
     // box; the text is shrunk where the browser's font runs wider than the server's
     const [tx0, ty0, tx1, ty1] = face.text_box;
     const pad = Math.max(2, Math.floor(face.font_size / 5));
+    // the label's box is its text's ink box plus padding (Pillow's on the server, web/labels.js here):
+    // the ink is measured and drawn from its own left edge, as fer/draw.py draws it
     let size = face.font_size;
+    const ink = () => { const m = ctx.measureText(face.text); return [m.actualBoundingBoxLeft, m.actualBoundingBoxLeft + m.actualBoundingBoxRight]; };
     ctx.font = `${size}px "DejaVu Sans", sans-serif`;
-    while (size > 8 && ctx.measureText(face.text).width > tx1 - tx0 - 2 * pad) {
+    while (size > 8 && ink()[1] > tx1 - tx0 - 2 * pad) {
       ctx.font = `${--size}px "DejaVu Sans", sans-serif`;
     }
     ctx.fillStyle = colour;
     ctx.fillRect(width - tx1, ty0, tx1 - tx0, ty1 - ty0);
     ctx.fillStyle = (face.uncertain ? props.unsure_text_colors : props.text_colors)[face.label] || "#000000";
     ctx.textBaseline = "middle";
-    ctx.fillText(face.text, width - tx1 + pad, (ty0 + ty1) / 2);
+    ctx.fillText(face.text, width - tx1 + pad + ink()[0], (ty0 + ty1) / 2);
   }
   overlay.dataset.frame = String(answer.seq); // each new value: one more analysed frame on screen
   overlay.dataset.boxes = JSON.stringify(answer.faces.map((face) => face.box)); // as analysed, not mirrored

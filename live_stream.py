@@ -134,11 +134,13 @@ def live_answer(live: LiveStream, image: np.ndarray, seq: int, window: int, now:
 
 class LiveStreams:
     """The streams the server runs now, at most ``LIVE_STREAMS``. ``recognizer_for(model)`` gives the
-    recognizer of a model choice (one of ``models``, the first the default), shared with the photos."""
+    recognizer of a model choice (one of ``models``; ``default`` where a frame names none), shared
+    with the photos."""
 
-    def __init__(self, recognizer_for: Callable[[str], EmotionRecognizer], models: tuple[str, ...]):
+    def __init__(self, recognizer_for: Callable[[str], EmotionRecognizer], models: tuple[str, ...], default: str):
         self.recognizer_for = recognizer_for
         self.models = models
+        self.default = default  # a frame that names no model (an older page) gets the app's preselected one
         self.streams: dict[str, LiveStream] = {}
         self.ended: deque[str] = deque(maxlen=256)  # recently ended: a late frame must not open them again
         self.lock = threading.Lock()
@@ -149,18 +151,25 @@ class LiveStreams:
         ``{"seq": n, "stale": True}`` for a frame not analysed (see :func:`frame_slot`), or
         ``{"error": message}`` for the page to show."""
         try:
+            if not isinstance(message, dict):
+                raise ValueError
             stream, seq, window = str(message["stream"]), int(message["seq"]), int(message["window"])
-            model = str(message.get("model") or self.models[0])
+            model = str(message.get("model") or self.default)
             if not 1 <= window <= 15:
                 raise ValueError
+            if model not in self.models:
+                raise LiveError(f"Unknown model {model!r}: choose {' or '.join(self.models)}.")
             image = frame_image(str(message["frame"]))
-            live = self._stream(stream, seq, window, model, time.monotonic())
+            # loaded before the streams' lock is taken: the first Accurate frame may download and
+            # build the ensemble, and the other streams' frames must not wait for it
+            recognizer = self.recognizer_for(model)
+            live = self._stream(stream, seq, window, recognizer, time.monotonic())
             with frame_slot(live) as admitted:
                 # a frame past the stream's share is skipped, as a stale one is: the page ignores both
                 return live_answer(live, image, seq, window) if admitted else {"seq": seq, "stale": True}
         except LiveError as err:
             return {"error": str(err)}
-        except (KeyError, TypeError, ValueError, AttributeError):
+        except (KeyError, TypeError, ValueError):
             return {"error": "The page sent a malformed frame; reload the page."}
         except Exception:
             log.exception("analyse_live_frame failed")
@@ -171,7 +180,7 @@ class LiveStreams:
         with self.lock:
             self._end(str(message.get("stream")))
 
-    def _stream(self, key: str, seq: int, window: int, model: str, now: float) -> LiveStream:
+    def _stream(self, key: str, seq: int, window: int, recognizer: EmotionRecognizer, now: float) -> LiveStream:
         """The stream ``key``, opened by its first frames if there is room. The page names each stream at
         random (a server function is not told the visitor's Gradio session). A frame of a stream that has
         ended (Stop, its time limit, its page gone quiet) is refused, not taken for a new stream; a
@@ -183,12 +192,10 @@ class LiveStreams:
             if live is None:
                 if seq > LIVE_IN_FLIGHT or key in self.ended:
                     raise LiveError("This stream has ended; press Start to begin a new one.")
-                if model not in self.models:
-                    raise LiveError(f"Unknown model {model!r}: choose {' or '.join(self.models)}.")
                 if len(self.streams) >= LIVE_STREAMS:
                     raise LiveError(f"{LIVE_STREAMS} webcam streams are running, as many as this server takes at once; "
                                     "please try again in a minute.")
-                live = self.streams[key] = LiveStream.of(self.recognizer_for(model), window, started_at=now)
+                live = self.streams[key] = LiveStream.of(recognizer, window, started_at=now)
             if now - live.started_at > LIVE_TIME_LIMIT_S:
                 self._end(key)
                 raise LiveError(f"A stream lasts {LIVE_TIME_LIMIT_S} s; press Start to go on.")

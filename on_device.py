@@ -92,10 +92,21 @@ def files(model_folder: Path) -> dict[str, str] | None:
             "model": url(model_folder / "model.tflite"), "config": url(model_folder / "config.json")}
 
 
+MODEL_FILES = ("model.tflite", "config.json")  # of a model folder, all the page loads
+
+
+def model_paths(folder: Path) -> list[Path]:
+    """What Gradio may serve of a model folder: its LiteRT file and config, not the rest (its card, or
+    a run folder's checkpoints and logs), resolved, since Gradio resolves each request's path before
+    checking it: a Hub snapshot's files are links into the cache's blobs/, outside the folder."""
+    return [(Path(folder) / name).resolve() for name in MODEL_FILES if (Path(folder) / name).exists()]
+
+
 def static_paths(model_folders: list[Path]) -> list[Path]:
     """What Gradio may serve for the page: :data:`NPM_FILES` (not the rest of node_modules), our JS,
-    the detectors and the model folders."""
-    return sorted(p for p in {*NPM_FILES, ROOT / "web", DETECTORS, *model_folders} if p.exists())
+    the detectors and each model folder's :func:`model_paths`."""
+    models = {p for folder in model_folders for p in model_paths(folder)}
+    return sorted(p for p in {*NPM_FILES, ROOT / "web", DETECTORS, *models} if p.exists())
 
 
 def head(found: dict[str, str] | None) -> str:

@@ -18,7 +18,8 @@ browser context per round (nothing cached):
 Both run on WASM, one thread, no cross-origin isolation, as the app serves its page (Gradio sends no
 COOP/COEP headers, so neither runtime may start threads there). ONNX Runtime Web is installed for
 this benchmark alone (``benchmarks/web_runtimes/package.json`` and its lock file, ``npm ci`` there);
-the app never serves it. Needs tf2onnx (requirements-train.txt) and playwright's Chromium.
+the app never serves it. Needs tf2onnx (requirements-dev.txt) with TensorFlow (requirements-train.txt),
+and playwright with Chromium.
 """
 
 from __future__ import annotations

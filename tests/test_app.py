@@ -233,7 +233,7 @@ def _webcam_frames(count: int) -> list[str]:
 @pytest.fixture
 def live_streams(app, monkeypatch):
     """The app's live streams, emptied for one test."""
-    monkeypatch.setattr(app, "live_streams", live_stream.LiveStreams(app.recognizer_for, app.MODEL_CHOICES))
+    monkeypatch.setattr(app, "live_streams", live_stream.LiveStreams(app.recognizer_for, app.MODEL_CHOICES, app.DEFAULT_CHOICE))
     return app.live_streams.streams
 
 

@@ -91,6 +91,28 @@ def test_a_deployed_space_has_every_file_the_on_device_webcam_needs(tmp_path):
         assert (tmp_path / rel).read_bytes() == (ROOT / rel).read_bytes()
 
 
+def test_the_app_serves_a_hub_snapshots_model_files_and_nothing_else_of_it(tmp_path):
+    """A Hub snapshot's files are links into the cache's blobs/ (outside the snapshot), and Gradio
+    resolves each requested path before checking it against the paths it may serve: the page's
+    model.tflite and config.json must pass that check at their snapshot URLs, the card must not."""
+    from gradio.utils import is_allowed_file
+
+    blobs, snapshot = tmp_path / "blobs", tmp_path / "snapshots" / "abc123"
+    blobs.mkdir()
+    snapshot.mkdir(parents=True)
+    for name in ("model.tflite", "config.json", "README.md"):
+        (blobs / f"sha-{name}").write_bytes(b"x")
+        (snapshot / name).symlink_to(Path("../..") / "blobs" / f"sha-{name}")
+    allowed = on_device.static_paths([snapshot])
+    files = on_device.files(snapshot)
+    for role in ("model", "config"):
+        path = Path(files[role].removeprefix(on_device.URL_PREFIX))
+        assert path.parent == snapshot and is_allowed_file(path, [], allowed, [])[0], role
+    assert not is_allowed_file(snapshot / "README.md", [], allowed, [])[0]
+    # the folder itself, as it was served before: Gradio refused the linked files
+    assert not is_allowed_file(snapshot / "model.tflite", [], [snapshot.resolve()], [])[0]
+
+
 def test_deploy_refuses_without_the_npm_files_or_with_stale_ones(tmp_path, monkeypatch, capsys):
     root = tmp_path / "repo"
     for rel in space_files():

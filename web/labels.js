@@ -10,13 +10,19 @@
 
 const MIN_FONT = 9; // fer/draw.py
 
+// Python's round(): halves to the even neighbour (round(2.5) is 2), where Math.round goes up
+function roundHalfEven(x) {
+  const r = Math.round(x);
+  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
 export function faceLabel(face) {
   const confidence = Math.max(...Object.values(face.scores));
-  return `${face.label}${face.uncertain ? "?" : ""} ${Math.round(100 * confidence)}%`;
+  return `${face.label}${face.uncertain ? "?" : ""} ${roundHalfEven(100 * confidence)}%`;
 }
 
 export function placeLabels(faces, [width, height], measure) {
-  const line = Math.max(2, Math.round(Math.min(width, height) / 160));
+  const line = Math.max(2, roundHalfEven(Math.min(width, height) / 250)); // fer.draw._line_width
   const eyes = faces.map(eyeRect);
   const boxes = faces.map((face) => face.box);
   const placed = [];
@@ -52,7 +58,7 @@ export function placeLabels(faces, [width, height], measure) {
 // a seventh of the face's width, within a 60th and a 22nd of the frame's short side
 function fontFor([x0, , x1], width, height) {
   const short = Math.min(width, height);
-  return Math.round(Math.min(Math.max((x1 - x0) / 7, Math.max(11, short / 60)), Math.max(11, short / 22)));
+  return roundHalfEven(Math.min(Math.max((x1 - x0) / 7, Math.max(11, short / 60)), Math.max(11, short / 22)));
 }
 
 function textSize(text, fontSize, measure) {
