@@ -133,6 +133,21 @@ def _frames(count: int = 40) -> list[list[dict]]:
     return frames
 
 
+def _in_app_page(server: str, module: str, script: str, argument):
+    """``script`` (an async function of ``[url, argument]``) run in a page of the app in Chromium, where
+    ``url`` is the app's own URL of ``web/MODULE``; its result."""
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        try:
+            page = browser.new_page()
+            page.goto(server, wait_until="domcontentloaded")
+            page.wait_for_function("window.FER_ON_DEVICE !== undefined")
+            url = page.evaluate("window.FER_ON_DEVICE.ferModule").replace("/fer.js", f"/{module}")
+            return page.evaluate(script, [url, argument])
+        finally:
+            browser.close()
+
+
 def test_the_pages_tracker_and_timeline_follow_faces_as_fer_tracking_does(server):
     from fer.results import FaceResult, ImageResult
     from fer.tracking import EmotionTimeline, FaceTracker
@@ -147,20 +162,11 @@ def test_the_pages_tracker_and_timeline_follow_faces_as_fer_tracking_does(server
         timeline.add(t / 10, tracked)
         expected.append([(x.id, x.face.label, x.face.uncertain, list(x.face.scores.values())) for x in tracked])
     label, share, seconds = timeline.most_seen(len(frames) / 10)
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-        try:
-            page = browser.new_page()
-            page.goto(server, wait_until="domcontentloaded")
-            page.wait_for_function("window.FER_ON_DEVICE !== undefined")
-            url = page.evaluate("window.FER_ON_DEVICE.ferModule").replace("/fer.js", "/tracking.js")
-            got, seen = page.evaluate("""async ([url, frames]) => { const m = await import(url);
-                const tracker = new m.FaceTracker({window: 4, uncertainBelow: 0.46}), timeline = new m.EmotionTimeline(2);
-                const out = frames.map((faces, t) => { const tracked = tracker.update(faces); timeline.add(t / 10, tracked);
-                    return tracked.map((x) => [x.id, x.face.label, x.face.uncertain, Object.values(x.face.scores)]); });
-                return [out, timeline.mostSeen(frames.length / 10)]; }""", [url, frames])
-        finally:
-            browser.close()
+    got, seen = _in_app_page(server, "tracking.js", """async ([url, frames]) => { const m = await import(url);
+        const tracker = new m.FaceTracker({window: 4, uncertainBelow: 0.46}), timeline = new m.EmotionTimeline(2);
+        const out = frames.map((faces, t) => { const tracked = tracker.update(faces); timeline.add(t / 10, tracked);
+            return tracked.map((x) => [x.id, x.face.label, x.face.uncertain, Object.values(x.face.scores)]); });
+        return [out, timeline.mostSeen(frames.length / 10)]; }""", frames)
     assert [[(i, lab, u) for i, lab, u, _ in f] for f in got] == [[(i, lab, u) for i, lab, u, _ in f] for f in expected]
     assert np.allclose([p for f in got for *_, p in f], [p for f in expected for *_, p in f], atol=1e-9)
     assert {i for f in expected for i, *_ in f} == {1, 2, 3}  # the crossing and the gap kept two ids, a third came
@@ -200,19 +206,9 @@ def test_the_pages_labels_go_where_fer_draw_places_them(server):
     from fer.results import FaceResult
 
     cases = _layouts()
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-        try:
-            page = browser.new_page()
-            page.goto(server, wait_until="domcontentloaded")
-            page.wait_for_function("window.FER_ON_DEVICE !== undefined")
-            url = page.evaluate("window.FER_ON_DEVICE.ferModule").replace("/fer.js", "/labels.js")
-            got = page.evaluate("""async ([url, cases]) => { const m = await import(url);
-                const ctx = document.createElement("canvas").getContext("2d");
-                return cases.map(([, size, faces]) => m.placeLabels(faces, size, (text, s) => m.inkSize(ctx, text, s))); }""",
-                [url, cases])
-        finally:
-            browser.close()
+    got = _in_app_page(server, "labels.js", """async ([url, cases]) => { const m = await import(url);
+        const ctx = document.createElement("canvas").getContext("2d");
+        return cases.map(([, size, faces]) => m.placeLabels(faces, size, (text, s) => m.inkSize(ctx, text, s))); }""", cases)
     assert [len(placed) for placed in got] == [len(faces) for _, _, faces in cases]
     for (name, size, faces), placed in zip(cases, got):
         expected = place_labels([FaceResult(box=tuple(f["box"]), score=f["score"], label=f["label"], scores=f["scores"],
