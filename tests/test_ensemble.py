@@ -98,6 +98,10 @@ def test_balanced_ranking_holds_the_accuracy_floor_first():
     ranked = rank_balanced(logits, labels, prior, min_accuracy=0.5)
     assert len(ranked) == 3 and ranked[0][1] in (("good",), ("good", "weak"))
     assert ranked[-1][1] == ("weak",) and ranked[-1][0][1] < 0.5  # the weak model alone cannot hold 0.5
+    held = rank_balanced(logits, labels, prior, min_accuracy=None, held_out=5)
+    assert len(held) == 3 and held[0][1] in (("good",), ("good", "weak")) and held[-1][1] == ("weak",)
+    in_sample = dict((subset, score) for score, subset in rank_balanced(logits, labels, prior, min_accuracy=None))
+    assert all(score[0] <= in_sample[subset][0] + 0.01 for score, subset in held)  # held out is no kinder than in sample
 
 
 def test_search_scores_saved_candidates_on_the_validation_split(members, tmp_path, capsys):
@@ -114,6 +118,12 @@ def test_search_scores_saved_candidates_on_the_validation_split(members, tmp_pat
     assert "PublicTest accuracy" in out and out.count(" + ") == 1 and len(out.strip().splitlines()) == 4
     assert main(["--search", *paths, "--data", str(data), "--top", "1"]) is None
     assert len(capsys.readouterr().out.strip().splitlines()) == 2  # the heading and the best subset
+    both = write_fer_csv(tmp_path / "both.csv", [(i % 7, usage, 20 * i) for i in range(10) for usage in ("Training", "PublicTest")])
+    assert main(["--search", *paths, "--data", str(both), "--held-out", "2"]) is None  # the rule's prior: Training
+    out = capsys.readouterr().out
+    assert "balanced accuracy" in out and "not fitted on (2-fold)" in out and len(out.strip().splitlines()) == 4
+    with pytest.raises(SystemExit):
+        main(["--search", *paths, "--data", str(both), "--held-out", "1"])
 
 
 def test_an_ensemble_folder_counts_as_its_members_in_search_and_build(members, faces, tmp_path, capsys):

@@ -485,6 +485,9 @@ def test_model_card_gives_the_calibration_error_measured_out_of_sample(tmp_path,
     assert "both on the faces the temperature was fitted on" in card
     assert f"; {calibration['ece_after_crossfit']} after when the temperature is fitted on one half" in card
     assert "Decision rule:" in card and "Unsure:" in card  # fitted without a Training split: its prior is PublicTest's
+    held = EmotionClassifier(folder).config.metrics["decision_rule"]["held_out"]
+    assert (held["folds"], held["repeats"]) == (5, 8) and 0 <= held["balanced_accuracy"] <= 1
+    assert f"measured on the part left out, 8 times over (5-fold, the figure to expect on unseen faces): balanced accuracy {held['balanced_accuracy']}" in card
 
 
 def test_int8_export_is_quantized_runs_on_litert_and_stays_near_the_float_model(tmp_path):

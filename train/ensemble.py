@@ -28,6 +28,7 @@ from typing import NamedTuple
 
 import keras
 import numpy as np
+from tqdm import tqdm
 
 from fer.config import ModelConfig
 from fer.source import BUNDLED_MODEL
@@ -91,36 +92,45 @@ def rank_subsets(logits: dict[str, np.ndarray], labels: np.ndarray) -> list[tupl
 
 
 def rank_balanced(logits: dict[str, np.ndarray], labels: np.ndarray, prior: np.ndarray,
-                  min_accuracy: float) -> list[tuple[tuple[float, float], tuple[str, ...]]]:
+                  min_accuracy: float | None, held_out: int = 0) -> list[tuple[tuple[float, float], tuple[str, ...]]]:
     """Every non-empty subset's (balanced accuracy, accuracy) with the decision rule fitted for it
-    (:func:`train.decision.fit_class_offsets` at ``min_accuracy``), best first; a subset whose rule
-    cannot hold the floor ranks below every one that can."""
-    from train.decision import fit_class_offsets, rule_scores
+    (:func:`train.decision.fit_class_offsets` at ``min_accuracy``; ``None``: the subset's own accuracy
+    without offsets), best first; a subset whose rule cannot hold the floor ranks below every one that
+    can. With ``held_out`` (a number of folds), the scores are those of the rule on the folds it was not
+    fitted on (:func:`train.decision.held_out_rule_scores`), and the floor is not checked in sample."""
+    from train.decision import fit_class_offsets, held_out_rule_scores, rule_scores
 
     names, scored = list(logits), []
-    for size in range(1, len(names) + 1):
-        for subset in itertools.combinations(names, size):
-            mean = np.mean([logits[n] for n in subset], axis=0)
+    subsets = [subset for size in range(1, len(names) + 1) for subset in itertools.combinations(names, size)]
+    for subset in tqdm(subsets, desc="subsets", leave=False, disable=not held_out):
+        mean = np.mean([logits[n] for n in subset], axis=0)
+        if held_out:
+            score = held_out_rule_scores(mean, labels, prior, min_accuracy, folds=held_out)
+        else:
             score = rule_scores(mean, labels, fit_class_offsets(mean, labels, prior, min_accuracy))
-            scored.append((score, subset))
-    return sorted(scored, key=lambda row: (row[0][1] < min_accuracy, -row[0][0], len(row[1])))
+        scored.append((score, subset))
+    floor = -1.0 if min_accuracy is None or held_out else min_accuracy
+    return sorted(scored, key=lambda row: (row[0][1] < floor, -row[0][0], len(row[1])))
 
 
 def search(candidates: list[Path], data: str, split: str, top: int = 15,
-           min_accuracy: float | None = None) -> list[tuple]:
+           min_accuracy: float | None = None, balanced: bool = False, held_out: int = 0) -> list[tuple]:
     """Print the best ``top`` subsets of ``candidates`` on ``split``; return them all. With
-    ``min_accuracy``, ranked by balanced accuracy under the decision rule each would ship with."""
+    ``balanced`` (implied by ``min_accuracy`` or ``held_out``), ranked by balanced accuracy under the
+    decision rule each would ship with; with ``held_out`` folds, by that rule's held-out figure."""
     val = load_split(data, split)
     faces = unit_range(val.images)  # as training feeds its classifiers
     logits = {c.name: c.model.predict(faces, batch_size=512, verbose=0) for c in load_classifiers(candidates)}
-    if min_accuracy is not None:
+    if balanced or min_accuracy is not None or held_out:
         from train.decision import class_prior
 
-        ranked = rank_balanced(logits, val.labels, class_prior(load_split(data, "Training").labels), min_accuracy)
+        ranked = rank_balanced(logits, val.labels, class_prior(load_split(data, "Training").labels), min_accuracy, held_out)
+        floor = f"accuracy >= {min_accuracy}" if min_accuracy is not None else "accuracy >= the subset's own without it"
+        where = f"on the folds it was not fitted on ({held_out}-fold)" if held_out else "on the faces it was fitted on"
         print(f"{split} balanced accuracy and accuracy (single pass, mean logits, with the decision rule fitted "
-              f"for accuracy >= {min_accuracy}) of every subset of {len(logits)} candidates, best first:")
-        for (balanced, accuracy), subset in ranked[:top]:
-            print(f"  {balanced:.4f}  {accuracy:.4f}  {' + '.join(subset)}")
+              f"for {floor}, measured {where}) of every subset of {len(logits)} candidates, best first:")
+        for (balanced_accuracy, accuracy), subset in ranked[:top]:
+            print(f"  {balanced_accuracy:.4f}  {accuracy:.4f}  {' + '.join(subset)}")
         return ranked
     ranked = rank_subsets(logits, val.labels)
     print(f"{split} accuracy (single pass, mean logits) of every subset of {len(logits)} candidates, best first:")
@@ -146,9 +156,17 @@ def main(argv: list[str] | None = None) -> Path | None:
     parser.add_argument("--min-accuracy", type=float,
                         help="the validation accuracy the decision rule may not go below (default: the ensemble's own "
                              "without it); with --search, rank subsets by balanced accuracy under that rule")
+    parser.add_argument("--balanced", action="store_true",
+                        help="with --search: rank by balanced accuracy under each subset's decision rule (floor: "
+                             "--min-accuracy, or the subset's own accuracy without the rule)")
+    parser.add_argument("--held-out", type=int, default=0, metavar="FOLDS",
+                        help="with --search: rank by the rule's balanced accuracy on the folds it was not fitted on "
+                             "(implies --balanced; 5 is a good choice)")
     args = parser.parse_args(argv)
+    if args.held_out == 1 or args.held_out < 0:
+        parser.error("--held-out needs at least 2 folds")
     if args.search:
-        search(args.search, args.data, args.val_split, args.top, args.min_accuracy)
+        search(args.search, args.data, args.val_split, args.top, args.min_accuracy, args.balanced, args.held_out)
         return None
     if args.out is None:
         parser.error("--members needs --out")

@@ -151,14 +151,12 @@ def write_model_card(folder: Path, config: ModelConfig) -> Path:
                      "(2-fold cross-fit, the figure to expect on unseen faces)" if crossfit is not None else "") + ".", ""]
     rule, unsure = config.metrics.get("decision_rule"), config.metrics.get("uncertainty")
     if rule:
-        crossfit = rule.get("crossfit", {})
         lines += [f"Decision rule: the class offsets above, added to the logits, were fitted on {val['split'] if val else 'the validation split'} "
                   f"to maximise balanced accuracy with accuracy at or above {rule['min_accuracy']}"
                   + ("" if rule.get("min_accuracy_met", True) else " (not reached: the model's most accurate offsets were kept)")
                   + f": balanced accuracy {rule['balanced_accuracy_before']} -> {rule['balanced_accuracy_after']}, accuracy "
                   f"{rule['accuracy_before']} -> {rule['accuracy_after']}, on the faces they were fitted on"
-                  + (f"; fitted on one half and measured on the other (2-fold cross-fit, the figure to expect on unseen "
-                     f"faces): balanced accuracy {crossfit['balanced_accuracy']}, accuracy {crossfit['accuracy']}" if crossfit else "")
+                  + _held_out_text(rule)
                   + ". The temperature was fitted with the offsets applied.", ""]
     if unsure:
         wild_unsure = unsure.get("faces_in_the_wild")
@@ -248,6 +246,20 @@ def write_model_card(folder: Path, config: ModelConfig) -> Path:
     path = folder / "README.md"
     path.write_text("\n".join(lines))
     return path
+
+
+def _held_out_text(rule: dict) -> str:
+    """The card's sentence on what the decision rule does for faces it was not fitted on."""
+    held, crossfit = rule.get("held_out"), rule.get("crossfit")
+    if held:
+        return (f"; fitted on {held['folds'] - 1} of {held['folds']} parts and measured on the part left out, "
+                f"{held['repeats']} times over ({held['folds']}-fold, the figure to expect on unseen faces): balanced "
+                f"accuracy {held['balanced_accuracy']} (+- {held['balanced_accuracy_se']}), accuracy {held['accuracy']} "
+                f"(+- {held['accuracy_se']})")
+    if crossfit:  # folders exported before the held-out figure existed
+        return (f"; fitted on one half and measured on the other (2-fold cross-fit, the figure to expect on unseen "
+                f"faces): balanced accuracy {crossfit['balanced_accuracy']}, accuracy {crossfit['accuracy']}")
+    return ""
 
 
 def _share(value: float | None) -> str:
