@@ -80,8 +80,10 @@ def test_held_out_folds_cover_every_row_once_per_repeat():
 def test_compare_rules_reports_each_rule_in_and_out_of_sample():
     logits, labels, prior = _biased(n=1400)
     rows = compare_rules(logits, labels, prior, shipped=np.zeros(7), min_accuracy=0.6, folds=3, repeats=2)
-    assert [r["rule"] for r in rows] == ["shipped (in config.json)", "none", "refit, accuracy floor: the model's own",
+    own = (logits.argmax(axis=1) == labels).mean()
+    assert [r["rule"] for r in rows] == ["shipped (in config.json)", "none", f"refit, accuracy floor: the model's own ({own:.4f})",
                                         "refit, accuracy floor 0.6"]
+    assert len(compare_rules(logits, labels, prior, None, round(own, 4), folds=3, repeats=2)) == 2  # that floor is the own one
     assert "held_out" not in rows[0] and rows[0]["in_sample"] == rows[1]["in_sample"]  # shipped offsets of 0 are none
     refit = rows[2]
     assert refit["in_sample"]["balanced_accuracy"] >= refit["held_out"]["balanced_accuracy"]  # in sample flatters
