@@ -618,11 +618,41 @@ def test_a_balanced_run_selects_on_balanced_accuracy_and_can_skip_its_export(tmp
 
 def test_a_member_of_an_ensemble_is_a_starting_point(tmp_path):
     from train.model import build_classifier, build_ensemble
-    from train.train import initial_weights
+    from train.train import initial_classifier
 
     members = [build_classifier(widths=(4, 8), head_units=8) for _ in range(2)]
     build_ensemble(members).save(tmp_path / "ensemble.keras")
-    second = initial_weights(f"{tmp_path / 'ensemble.keras'}[1]")
+    second = initial_classifier(f"{tmp_path / 'ensemble.keras'}[1]").get_weights()
     assert all(np.array_equal(a, b) for a, b in zip(second, members[1].get_weights()))
     with pytest.raises(SystemExit, match=r"\[2\] names none"):
-        initial_weights(f"{tmp_path / 'ensemble.keras'}[2]")
+        initial_classifier(f"{tmp_path / 'ensemble.keras'}[2]")
+
+
+def test_a_wider_network_starts_with_the_trained_ones_answers(tmp_path):
+    import keras
+
+    from train.config import TrainConfig
+    from train.model import build_classifier, widen_into
+    from train.train import build_training_model
+
+    keras.config.set_dtype_policy("float32")
+    narrow = build_classifier(widths=(4, 8), head_units=8)
+    rng = np.random.default_rng(5)
+    # trained-looking BN statistics, so a slip in any weight's slice shows in the answers
+    narrow.set_weights([w + rng.uniform(0.1, 0.5, w.shape).astype("float32") for w in narrow.get_weights()])
+    narrow.save(tmp_path / "narrow.keras")
+    faces = rng.integers(0, 256, (4, 48, 48, 1)).astype("float32")
+    expected = np.asarray(narrow(faces / 255.0, training=False))
+    wide = build_classifier(widths=(6, 12), head_units=8)
+    widen_into(narrow, wide)
+    assert np.allclose(np.asarray(wide(faces / 255.0, training=False)), expected, atol=1e-4)
+    assert wide.get_layer("block1_conv0").kernel.numpy()[..., 4:].std() > 0  # new channels start alive
+    # a config naming the wider network warm-starts from the narrow one through the same widening
+    cfg = TrainConfig(widths=[6, 12], head_units=8, init_from=str(tmp_path / "narrow.keras"),
+                      translate=0, rotate_degrees=0, zoom=0, contrast=0, brightness=0)
+    model = build_training_model(cfg, steps_per_epoch=1)
+    assert np.allclose(np.asarray(model(faces, training=False)), expected, atol=1e-4)
+    with pytest.raises(SystemExit, match="does not fit"):  # narrower than the start: refused, not cut
+        build_training_model(cfg.updated({"widths": [2, 8]}), steps_per_epoch=1)
+    with pytest.raises(ValueError, match="no layer"):
+        widen_into(narrow, build_classifier(widths=(6,), head_units=8))

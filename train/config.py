@@ -79,7 +79,8 @@ class TrainConfig:
     seed: int = 0
     # warm start: the classifier's weights from this trained model (a best.keras or a model folder's
     # model.keras of the same architecture, or one member of an ensemble's model.keras as
-    # PATH[i]) instead of a random init; the optimiser starts afresh,
+    # PATH[i]) instead of a random init; a network with wider blocks starts from a narrower one's
+    # function (train.model.widen_into); the optimiser starts afresh,
     # so a new cosine schedule restarts from the trained weights (as SGDR's warm restarts do)
     init_from: str = ""
     # numerics: mixed_bfloat16 computes in bfloat16 (weights stay float32 and the saved classifier

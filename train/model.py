@@ -136,6 +136,33 @@ class RandomLowResolution(layers.Layer):
         return {**super().get_config(), "rate": self.rate, "sizes": list(self.sizes), "seed": self.seed}
 
 
+def widen_into(source: keras.Model, target: keras.Model) -> None:
+    """Give ``target`` (the same network, each layer as wide or wider) ``source``'s function.
+
+    Net2Net-style widening that keeps the trained model's answers exactly: each trained weight goes to
+    the leading slice of its wider copy, the new channels keep ``target``'s fresh initialisation, and
+    the weights from a new channel into a trained one start at zero, so the new channels see the trained
+    features but change nothing until training gives them a use. It lets a wider network start where
+    a trained one stands, instead of from scratch, which this CPU could not afford.
+    """
+    layers_by_name = {layer.name: layer for layer in target.layers}
+    for layer in source.layers:
+        if not layer.weights:
+            continue
+        if layer.name not in layers_by_name:
+            raise ValueError(f"cannot widen: {target.name} has no layer {layer.name!r}")
+        wide = layers_by_name[layer.name]
+        values = []
+        for old, new in zip(layer.get_weights(), wide.get_weights(), strict=True):
+            if old.ndim != new.ndim or any(o > n for o, n in zip(old.shape, new.shape)):
+                raise ValueError(f"cannot widen {layer.name}: {old.shape} into {new.shape}")
+            if old.ndim >= 2:  # a kernel (..., in, out): nothing flows from a new input into a trained output
+                new[..., old.shape[-2]:, : old.shape[-1]] = 0
+            new[tuple(slice(0, n) for n in old.shape)] = old
+            values.append(new)
+        wide.set_weights(values)
+
+
 ENSEMBLE_NAME = "fer_ensemble"
 
 

@@ -31,7 +31,7 @@ from train.distill import DistillationLoss, StudentAccuracy, load_teachers, with
 from train.inputs import PIXEL_SCALE, keras_outputs, unit_range
 from train.balance import logit_adjustment
 from train.metrics import balanced_accuracy
-from train.model import build_augmenter, build_classifier, ensemble_members, load_member, member_index
+from train.model import build_augmenter, build_classifier, ensemble_members, load_member, member_index, widen_into
 from train.run_folder import (BEST, CHECKPOINT, CONFIG_FILE, LOG, SPENT, STATE, STOP, accelerator_kind, hardware,
                               native_bfloat16, source_commit, written_beside)
 
@@ -108,16 +108,29 @@ def build_network(cfg: TrainConfig) -> keras.Model:
     return build_classifier(**architecture(cfg))
 
 
-def initial_weights(path: str) -> list[np.ndarray]:
-    """The weights of a trained classifier, or of member ``i`` of an ensemble given as ``PATH[i]``."""
+def initial_classifier(path: str) -> keras.Model:
+    """A trained classifier, or member ``i`` of an ensemble given as ``PATH[i]``."""
     path, member = member_index(path)
     model = load_member(path)
     if member is None:
-        return model.get_weights()
+        return model
     members = ensemble_members(model)
     if not 0 <= member < len(members) or len(members) == 1:
         raise SystemExit(f"init_from: {path} holds {len(members)} classifier(s), so [{member}] names none")
-    return members[member].get_weights()
+    return members[member]
+
+
+def warm_start(classifier: keras.Model, path: str) -> None:
+    """``classifier`` starts from the trained one at ``path``: its weights, or widened into wider layers."""
+    source = initial_classifier(path)
+    weights = source.get_weights()
+    if [w.shape for w in weights] == [w.shape for w in classifier.get_weights()]:
+        classifier.set_weights(weights)
+        return
+    try:
+        widen_into(source, classifier)
+    except ValueError as error:
+        raise SystemExit(f"init_from: {path} does not fit this config's network ({error})") from None
 
 
 def build_training_model(cfg: TrainConfig, steps_per_epoch: int, train_labels: np.ndarray | None = None) -> keras.Model:
@@ -130,7 +143,7 @@ def build_training_model(cfg: TrainConfig, steps_per_epoch: int, train_labels: n
     """
     classifier = build_network(cfg)
     if cfg.init_from:
-        classifier.set_weights(initial_weights(cfg.init_from))
+        warm_start(classifier, cfg.init_from)
     augmenter = build_augmenter(
         cfg.translate, cfg.rotate_degrees, cfg.zoom, cfg.contrast, cfg.brightness, cfg.erase,
         blur=cfg.blur, low_res=cfg.low_res, noise=cfg.noise, seed=cfg.seed,
