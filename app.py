@@ -859,7 +859,7 @@ if __name__ == "__main__":
     threading.Thread(target=sweep_outputs_forever, daemon=True).start()
     # run_history off: since Gradio 6.24 it saves every visitor's photos and results in their browser
     # and lists them at /gradio_api/runs, where the next person at a shared computer would see them.
-    # mcp_server: the public endpoints (predict, analyze, analyze_video) and the two resources as
-    # Model Context Protocol tools at /gradio_api/mcp/
+    # mcp_server: analyze, annotate and summarize_video as Model Context Protocol tools, and the two
+    # resources, at /gradio_api/mcp/ (predict and analyze_video are api_only: HTTP endpoints, no tools)
     demo.launch(max_file_size=f"{MAX_UPLOAD_MB}mb", show_error=True, enable_monitoring=False,
                 run_history=False, mcp_server=True, head=on_device.head(ON_DEVICE_FILES))

@@ -1,7 +1,8 @@
 """The on-device pipeline (web/fer.js: MediaPipe Tasks for Web + LiteRT.js, served by the app) gives
 the library's answers: the same images through it in headless Chromium and through
 ``EmotionRecognizer.predict(image, tiles=1)`` (the live path it mirrors) find the same faces, boxes
-within 5% of the face's size, the same labels on at least 97% of faces and probabilities within 0.03."""
+within 5% of the face's size, the same labels on at least 97% of faces and probabilities within 0.03
+(0.06 for an image the browser shrinks before analysing it, as the library does, by its own filter)."""
 
 from __future__ import annotations
 
@@ -27,9 +28,13 @@ if on_device.missing():
     pytest.skip(f"the on-device runtimes are not installed (npm ci): {on_device.missing()[0]}", allow_module_level=True)
 
 
+SHRUNK = "large_group"  # the one image past MAX_ANALYSIS_PIXELS
+
+
 def made_images() -> dict[str, np.ndarray]:
     """The examples, and images made from them that move the detector and the crop: a face filling
-    the frame, a tilted head, a dark and a bright copy, a mirrored group, a small face, a crowd."""
+    the frame, a tilted head, a dark and a bright copy, a mirrored group, a small face, a crowd, and a
+    group too large to analyse at its own size."""
     images = {p.stem: np.asarray(Image.open(p).convert("RGB")) for p in sorted(EXAMPLES.glob("*.jpg"))}
     grace = images["grace_hopper"]
     h, w = grace.shape[:2]
@@ -45,6 +50,8 @@ def made_images() -> dict[str, np.ndarray]:
         face = cv2.resize(images[name], (230, int(images[name].shape[0] * 230 / images[name].shape[1])))[:400]
         crowd[10 : 10 + face.shape[0], 10 + i * 245 : 240 + i * 245] = face
     images["crowd"] = crowd
+    # past MAX_ANALYSIS_PIXELS (5.2 MP): analysed shrunk, its boxes must still be in its own pixels
+    images[SHRUNK] = cv2.resize(images["two_faces"], None, fx=4.5, fy=4.5, interpolation=cv2.INTER_CUBIC)
     return images
 
 
@@ -93,7 +100,7 @@ def test_the_page_gets_the_librarys_answers_on_device(server, recognizer):
             browser.close()
     assert load_ms > 0
     assert readme_faces == answers["two_faces"]["faces"]  # README's snippet, as copied, gives the same
-    labels_equal, faces, worst_p = 0, 0, 0.0
+    labels_equal, faces, worst_p, worst_at = 0, 0, 0.0, None
     for name, rgb in images.items():
         expected = recognizer.predict(rgb, tiles=1).faces
         got = answers[name]["faces"]
@@ -103,13 +110,17 @@ def test_the_page_gets_the_librarys_answers_on_device(server, recognizer):
             match = max(got, key=lambda g: _iou(g["box"], face.box))
             size = max(face.box[2] - face.box[0], face.box[3] - face.box[1])
             assert max(abs(a - b) for a, b in zip(match["box"], face.box)) <= 0.05 * size, (name, face.box, match["box"])
-            worst_p = max(worst_p, max(abs(match["scores"][k] - v) for k, v in face.scores.items()))
+            gap = max(abs(match["scores"][k] - v) for k, v in face.scores.items())
+            if name == SHRUNK:  # the canvas's shrink is not cv2's INTER_AREA: its crops differ by a few levels
+                assert gap <= 0.06, (name, gap)
+            else:
+                worst_p, worst_at = max((worst_p, worst_at), (gap, name))
             labels_equal += match["label"] == face.label
             faces += 1
             assert match["uncertain"] == face.uncertain or abs(max(face.scores.values()) - recognizer.uncertain_below) < 0.03
     print(f"on device: {faces} faces, labels equal on {labels_equal}, probabilities within {worst_p:.4f}, loaded in {load_ms:.0f} ms")
-    assert faces >= 12 and labels_equal / faces >= 0.97, (labels_equal, faces)
-    assert worst_p <= 0.03, worst_p
+    assert faces >= 14 and labels_equal / faces >= 0.97, (labels_equal, faces)
+    assert worst_p <= 0.03, (worst_p, worst_at)
 
 
 def _frames(count: int = 40) -> list[list[dict]]:

@@ -63,7 +63,7 @@ class Recognizer {
 
   // fer.EmotionRecognizer.predict(image, tiles=1): every face, largest first
   async analyze(source) {
-    const rgba = this.pixels(source);
+    const { rgba, factor, size } = this.pixels(source);
     const { width, height } = rgba;
     const grey = toGrey(rgba);
     const detections = this.detect(rgba, grey);
@@ -74,23 +74,23 @@ class Recognizer {
       const p = probabilities[i];
       const top = p.indexOf(Math.max(...p));
       return {
-        box: d.box.map((v) => Math.round(v)),
+        box: d.box.map((v) => Math.round(v / factor)), // in the source's pixels, as fer/predictor.py gives them
         score: d.score,
         label: this.labels[top],
         scores: Object.fromEntries(this.labels.map((label, k) => [label, p[k]])),
         uncertain: this.uncertainBelow !== null && p[top] < this.uncertainBelow,
-        keypoints: d.keypoints,
+        keypoints: d.keypoints.map(([x, y]) => [x / factor, y / factor]),
       };
     });
     const area = (f) => (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]);
     faces.sort((a, b) => area(b) - area(a));
-    return { faces, size: [width, height] };
+    return { faces, size };
   }
 
   // an image, video or canvas as RGBA pixels, shrunk past MAX_ANALYSIS_PIXELS as fer/predictor.py
-  // does (the boxes are then in the shrunk image's pixels, as the caller drew it)
+  // does, and the factor applied (analyze() divides the boxes by it: they are in the source's pixels)
   pixels(source) {
-    if (source instanceof ImageData) return source;
+    if (source instanceof ImageData) return { rgba: source, factor: 1, size: [source.width, source.height] };
     const width = source.videoWidth || source.naturalWidth || source.width;
     const height = source.videoHeight || source.naturalHeight || source.height;
     if (!width || !height) throw new Error("the image or video has no pixels yet");
@@ -99,7 +99,7 @@ class Recognizer {
     this.canvas.height = Math.max(1, Math.floor(height * factor));
     const ctx = this.canvas.getContext("2d", { willReadFrequently: true });
     ctx.drawImage(source, 0, 0, this.canvas.width, this.canvas.height);
-    return ctx.getImageData(0, 0, this.canvas.width, this.canvas.height);
+    return { rgba: ctx.getImageData(0, 0, this.canvas.width, this.canvas.height), factor, size: [width, height] };
   }
 
   // fer.detect.FaceDetector.detect(image, tiles=1): the short-range model first (a webcam films one
