@@ -49,11 +49,16 @@ def time_one(precision: str, jit: bool, batch: int, steps: int, widths: list[int
     model = build_training_model(cfg.updated({"batch_size": batch, "precision": precision}), steps_per_epoch=steps,
                                  train_labels=rng.integers(0, 7, 1000))  # a prior, for a logit-adjusted config
     model.compile(optimizer=model.optimizer, loss=model.loss, metrics=["accuracy"], jit_compile=jit)
-    x = rng.integers(0, 256, (batch * steps, 48, 48, 1)).astype("float32")
+    from train.batches import Batches
+
+    # fed as training feeds it (uint8 faces through train.batches.Batches, a PyDataset): under TensorFlow
+    # that input path sets glibc's M_TRIM_THRESHOLD, which on some machines costs a third of the time
+    # in page faults, so arrays fed to fit() directly would time a faster run than training makes
+    x = rng.integers(0, 256, (batch * steps, 48, 48, 1)).astype("uint8")
     y = np.eye(7, dtype="float32")[rng.integers(0, 7, batch * steps)]
-    model.fit(x[: batch * 3], y[: batch * 3], batch_size=batch, epochs=1, verbose=0)  # trace / compile
+    model.fit(Batches(x[: batch * 3], y[: batch * 3], batch, seed=0), epochs=1, verbose=0)  # trace / compile
     start = time.perf_counter()
-    model.fit(x, y, batch_size=batch, epochs=1, verbose=0)
+    model.fit(Batches(x, y, batch, seed=0), epochs=1, verbose=0)
     return (time.perf_counter() - start) / steps * 1000
 
 
@@ -71,7 +76,8 @@ def main() -> None:
         print(time_one(precision, jit == "1", int(batch), args.steps, widths, args.config))
         return
     model = f"the model of {args.config}" if args.config else f"classifier widths {widths}"
-    print(f"machine: {os.cpu_count()} CPU threads; {model}; {args.steps} steps a setting")
+    allocator = os.environ.get("LD_PRELOAD") or "the C library's malloc"
+    print(f"machine: {os.cpu_count()} CPU threads; {model}; {args.steps} steps a setting; allocator: {allocator}")
     print(f"{'backend':<11} {'precision':<15} {'XLA':<4} {'batch':>5} {'ms/step':>8} {'s/epoch':>8}")
     for backend, precision, jit, batch in SETTINGS[: args.settings]:
         one = f"{backend},{precision},{int(jit)},{batch}"
