@@ -21,7 +21,8 @@ log = logging.getLogger("fer.cli")  # not __name__: under `python -m fer` that i
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m fer", description="Emotion of every face in images and videos.")
-    parser.add_argument("images", nargs="+", metavar="FILE", help="image or video files")
+    parser.add_argument("images", nargs="+", metavar="FILE", help="image or video files, or folders (their "
+                        "image and video files, subfolders included)")
     parser.add_argument("--json", action="store_true", help="print a JSON array, one object per input")
     parser.add_argument("--model", help="model folder or Hub repo id (default: FER_MODEL or the app's model)")
     parser.add_argument("--revision", help="Hub revision (branch, tag or commit)")
@@ -34,6 +35,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--verbose", action="store_true", help="also print debug logs and the native libraries' "
                         "start-up messages, hidden by default (as FER_VERBOSE=1 does)")
     args = parser.parse_args(argv)
+    args.images = with_folders_listed(args.images)
     if args.every < 1:  # a usage error, not one failure per video
         parser.error("--every must be 1 or more")
     if args.max_video_seconds is not None and not args.max_video_seconds > 0:  # also refuses nan
@@ -45,6 +47,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.csv and any(args.csv.resolve() == Path(p).resolve() for p in args.images):
         parser.error(f"--csv {args.csv} is one of the inputs: name a new file for the table")
     return args
+
+
+def with_folders_listed(inputs: list[str]) -> list[str]:
+    """``inputs`` with each folder replaced by its image and video files, found as ``python -m
+    fer.batch`` finds them (subfolders too, hidden files left out, sorted); a folder without any
+    stays, for its record to say so."""
+    from fer.batch.inputs import media_suffixes, walk_folder
+
+    listed: list[str] = []
+    for item in inputs:
+        files = list(walk_folder(item, media_suffixes())) if os.path.isdir(item) else []
+        listed += files or [item]
+    return listed
 
 
 def is_video(path: str) -> bool:
@@ -100,6 +115,13 @@ def analyse(recognizer, path: str, annotated: Path | None = None) -> dict:
     """One input -> ``{"path", "faces", "error"}``; a bad input gives an error, never an exception."""
     from fer.image import load_image
 
+    if os.path.isdir(path):  # with_folders_listed found nothing in it, or could not read it
+        try:
+            os.listdir(path)
+            error = "this folder holds no image or video files"
+        except OSError as err:
+            error = f"this folder cannot be read ({(err.strerror or 'read error').lower()})"
+        return {"path": path, "faces": [], "error": error}
     try:
         image = load_image(path)
         result = recognizer.predict(image)

@@ -71,6 +71,11 @@ SMALL_FACE_FRACTION = 0.3  # a tile's detection counts only if no larger than th
 LARGE_FACE_FRACTION = 0.25
 PANORAMA_ASPECT = 3  # longer than this many times its height (or width): analysed in windows along it
 MAX_TILES_ALONG = 16  # a 10000 x 1 strip must not become thousands of passes
+# MediaPipe's image-to-tensor step aborts the whole process (an OpenCV assertion in remap, no Python
+# exception) on an input with a side of 32767 pixels or more: a 954-byte PNG of a 300000 x 1 strip,
+# whose windows along it are 35000 pixels long, killed the CLI and would kill the app. Each pass's
+# input is shrunk to this side first; the model sees it at 128-192 pixels anyway.
+MAX_PASS_SIDE = 16384
 KEYPOINT_NAMES = ("right_eye", "left_eye", "nose_tip", "mouth", "right_ear", "left_ear")
 # BlazeFace misses a face that fills the whole frame (a face crop, a close selfie, a shouting mouth), or
 # boxes part of it with a low score: when the passes find nothing, or nothing scoring RETRY_BELOW_SCORE,
@@ -322,16 +327,30 @@ def tile_boxes(width: int, height: int, grid: int, overlap_fraction: float = 0.2
 def _run(model: vision.FaceDetector, image: np.ndarray, box: tuple[int, int, int, int]) -> list[Detection]:
     """``model``'s faces in the ``box`` part of ``image``, in the whole image's pixels."""
     x0, y0, x1, y1 = box
-    pixels = image[y0:y1, x0:x1] if (x1 - x0, y1 - y0) != (image.shape[1], image.shape[0]) else image
+    width, height = x1 - x0, y1 - y0
+    pixels = image[y0:y1, x0:x1] if (width, height) != (image.shape[1], image.shape[0]) else image
+    factor = min(1.0, MAX_PASS_SIDE / max(width, height))
+    if factor < 1.0:  # a long strip's window; the model sees it at 128-192 px whatever its size
+        pixels = cv2.resize(pixels, (max(1, round(width * factor)), max(1, round(height * factor))),
+                            interpolation=cv2.INTER_AREA)
     part = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(pixels))
-    return [_to_detection(d, x1 - x0, y1 - y0, offset=(x0, y0)) for d in model.detect(part).detections]
+    found = [_to_detection(d, pixels.shape[1], pixels.shape[0]) for d in model.detect(part).detections]
+    return [_placed(d, width / pixels.shape[1], height / pixels.shape[0], (x0, y0)) for d in found]
 
 
-def _to_detection(det, width: int, height: int, offset: tuple[int, int] = (0, 0)) -> Detection:
-    """MediaPipe's detection (pixel box, normalised keypoints) -> :class:`Detection` in image pixels."""
-    bb, (dx, dy) = det.bounding_box, offset
+def _placed(det: Detection, sx: float, sy: float, offset: tuple[int, int]) -> Detection:
+    """``det``, found in a part scaled by ``1/sx``, ``1/sy`` whose corner is at ``offset``, in the image's pixels."""
+    dx, dy = offset
+    x0, y0, x1, y1 = det.box
+    return Detection((x0 * sx + dx, y0 * sy + dy, x1 * sx + dx, y1 * sy + dy), det.score,
+                     tuple((x * sx + dx, y * sy + dy) for x, y in det.keypoints))
+
+
+def _to_detection(det, width: int, height: int) -> Detection:
+    """MediaPipe's detection (pixel box, normalised keypoints) -> :class:`Detection` in the pixels of
+    the ``width`` x ``height`` image it was found in, its box clipped to that image."""
+    bb = det.bounding_box
     x0, y0 = max(0, bb.origin_x), max(0, bb.origin_y)
     x1, y1 = min(width, bb.origin_x + bb.width), min(height, bb.origin_y + bb.height)
-    keypoints = tuple((kp.x * width + dx, kp.y * height + dy) for kp in det.keypoints)
-    box = (float(x0 + dx), float(y0 + dy), float(x1 + dx), float(y1 + dy))
-    return Detection(box, float(det.categories[0].score), keypoints)
+    keypoints = tuple((kp.x * width, kp.y * height) for kp in det.keypoints)
+    return Detection((float(x0), float(y0), float(x1), float(y1)), float(det.categories[0].score), keypoints)

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import struct
 from pathlib import Path
 from typing import Union
 
 import cv2
 import numpy as np
-from PIL import ExifTags, Image, ImageOps
+from PIL import ExifTags, Image, ImageOps, features
 
 ImageInput = Union[str, Path, bytes, bytearray, memoryview, Image.Image, np.ndarray]
 
@@ -33,6 +34,7 @@ class ImageError(ValueError):
 
 
 CHANNEL_ORDERS = ("RGB", "BGR")
+URL = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 
 
 def load_image(source: ImageInput, channels: str = "RGB") -> np.ndarray:
@@ -55,6 +57,8 @@ def load_image(source: ImageInput, channels: str = "RGB") -> np.ndarray:
         if channels == "BGR" and source.ndim == 3 and source.shape[2] in (3, 4):
             source = np.concatenate([source[..., 2::-1], source[..., 3:]], axis=-1)
         return _array_to_rgb(source)
+    if isinstance(source, str) and URL.match(source) and not os.path.exists(source):
+        raise ImageError("this is a web address, not a file: download the image and pass the file")
     if isinstance(source, (str, Path)):
         return _decode(_read_file(Path(source)))
     if isinstance(source, (bytes, bytearray, memoryview)):
@@ -91,7 +95,9 @@ def _read_file(path: Path) -> bytes:
     try:
         if not path.exists():
             raise ImageError("no such file")
-        if not path.is_file():  # a folder, or a device or pipe that could be read forever
+        if path.is_dir():
+            raise ImageError("not a regular file: this is a folder; pass the files in it")
+        if not path.is_file():  # a device or pipe that could be read forever
             raise ImageError("not a regular file")
         _check_file_bytes(path.stat().st_size)
         with open(path, "rb") as f:
@@ -108,7 +114,7 @@ def _decode(data: bytes) -> np.ndarray:
         raise ImageError(f"{_what_it_is(data)}; {ACCEPTED}")
     with im:
         check_pixels(*im.size)  # from the header: nothing decoded yet
-        pixels = _decode_plain(data, im)
+        pixels = _decode_deep_colour(data, im) if _deep_colour(data, im) else _decode_plain(data, im)
         return pixels if pixels is not None else _to_rgb(im)
 
 
@@ -135,6 +141,37 @@ def _decode_plain(data: bytes, im: Image.ImageFile.ImageFile) -> np.ndarray | No
         return None
     pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR_RGB | cv2.IMREAD_IGNORE_ORIENTATION)
     return pixels if pixels is not None and pixels.shape[:2] == (im.height, im.width) else None
+
+
+def _deep_colour(data: bytes, im: Image.ImageFile.ImageFile) -> bool:
+    """Whether ``im`` is a 16-bit colour PNG or TIFF, which Pillow opens as 8-bit RGB(A) by keeping
+    each sample's top byte: 12-bit sensor data stored in 16 bits would come out near black."""
+    if im.format == "PNG":  # IHDR: bit depth at byte 24, colour type (2 RGB, 6 RGBA) at 25
+        return len(data) > 25 and data[24] == 16 and data[25] in (2, 6)
+    if im.format == "TIFF" and im.mode in ("RGB", "RGBA"):
+        return set(im.tag_v2.get(258, ())) == {16}  # BitsPerSample
+    return False
+
+
+def _decode_deep_colour(data: bytes, im: Image.ImageFile.ImageFile) -> np.ndarray | None:
+    """A 16-bit colour file's pixels, stretched as a uint16 array is, turned upright; None (Pillow
+    then decodes it, and its errors give the message) where OpenCV cannot decode it whole."""
+    if im.format == "PNG" and not data.endswith(PNG_END):
+        return None  # cut short: OpenCV would fill it with grey
+    pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)  # BGR(A), EXIF ignored
+    if pixels is None or pixels.dtype != np.uint16 or pixels.ndim != 3 or pixels.shape[:2] != (im.height, im.width):
+        return None
+    rgb = _array_to_rgb(np.concatenate([pixels[..., 2::-1], pixels[..., 3:]], axis=-1))
+    orientation = _orientation(im)
+    if orientation in EXIF_TRANSPOSE:
+        rgb = np.asarray(Image.fromarray(rgb).transpose(EXIF_TRANSPOSE[orientation]))
+    return rgb
+
+
+# what ImageOps.exif_transpose applies for each EXIF orientation, for pixels decoded outside Pillow
+EXIF_TRANSPOSE = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+                  5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+                  8: Image.Transpose.ROTATE_90}
 
 
 def _open(data: bytes) -> Image.ImageFile.ImageFile | None:
@@ -238,6 +275,8 @@ def _what_it_is(data: bytes) -> str:
     head = data[:1024].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
     if data.startswith((b"\xff\xd8\xff", b"\x89PNG", b"GIF8", b"II*\x00", b"MM\x00*")) or data[8:12] == b"WEBP":
         return "the image is damaged or cut short"  # starts like an image its format cannot read on
+    if data[4:8] == b"ftyp" and data[8:12] in (b"avif", b"avis") and features.check("avif"):
+        return "the image is damaged or cut short"  # an AVIF Pillow reads, but not this one
     if data[4:8] == b"ftyp" and data[8:12] in (b"heic", b"heix", b"hevc", b"mif1", b"msf1", b"avif"):
         return "this is a HEIC/AVIF photo, which is not supported (convert it to JPEG)"
     kinds = [(data.startswith(b"PK\x03\x04") or data.startswith(b"PK\x05\x06"), "a ZIP archive"),
@@ -274,6 +313,8 @@ def _stretched(array: np.ndarray, white: float) -> np.ndarray:
 
 
 def _array_to_rgb(array: np.ndarray) -> np.ndarray:
+    if not array.dtype.isnative:  # big-endian samples (FITS, raw buffers): the same values, in native order
+        array = array.astype(array.dtype.newbyteorder("="))
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[..., 0]
     if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (3, 4)):
@@ -283,7 +324,8 @@ def _array_to_rgb(array: np.ndarray) -> np.ndarray:
     if array.dtype == np.bool_:
         array = array.astype(np.uint8) * 255
     elif np.issubdtype(array.dtype, np.floating):
-        if np.nanmin(array) < 0 or np.nanmax(array) > 1:
+        values = array[~np.isnan(array)]  # NaN counts as black; infinities are out of range
+        if values.size and (values.min() < 0 or values.max() > 1):
             raise ImageError("float images must hold values in [0, 1]")
         array = (np.nan_to_num(array) * 255).round().astype(np.uint8)
     elif array.dtype == np.uint16 and array.ndim == 3 and array.shape[2] == 4:

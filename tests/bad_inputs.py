@@ -158,7 +158,7 @@ def corpus(folder: Path) -> dict[str, Case]:
     add("dotdot_in_path", "sub/../dotdot.jpg", jpeg, "face")
     add("name_dotdot_jpg", "..jpg", jpeg, "face")
     (folder / "folder.jpg").mkdir(exist_ok=True)
-    cases["folder_named_jpg"] = Case(folder / "folder.jpg", "error", "not a regular file")
+    cases["folder_named_jpg"] = Case(folder / "folder.jpg", "error", "folder")  # the CLI lists a folder's files first
     cases["missing_file"] = Case(folder / "missing.jpg", "error", "no such file")
     # videos (read by fer.video)
     add("video_empty", "empty.mp4", b"", "error", "", video=True)

@@ -30,6 +30,23 @@ def test_exit_code_is_non_zero_only_when_every_input_failed(capsys, tmp_path):
     assert json.loads(capsys.readouterr().out)[0]["error"].startswith("no such file")
 
 
+def test_a_folder_gives_its_images_and_videos_and_an_empty_one_says_so(capsys, tmp_path, grace_hopper):
+    import shutil
+
+    photos = tmp_path / "photos"
+    (photos / "trip").mkdir(parents=True)
+    shutil.copy(grace_hopper, photos / "b.jpg")
+    shutil.copy(EXAMPLES / "two_faces.jpg", photos / "trip" / "a.jpg")
+    (photos / "notes.txt").write_text("not a photo")  # not an image's name: left out, as python -m fer.batch does
+    (photos / ".hidden.jpg").write_bytes(b"")
+    (tmp_path / "empty").mkdir()
+    assert main([str(photos), str(tmp_path / "empty"), "--json"]) == 0
+    records = json.loads(capsys.readouterr().out)
+    assert [r["path"] for r in records] == [str(photos / "b.jpg"), str(photos / "trip" / "a.jpg"), str(tmp_path / "empty")]
+    assert [len(r["faces"]) for r in records] == [1, 2, 0]
+    assert records[2]["error"] == "this folder holds no image or video files"
+
+
 def test_table_output(capsys, grace_hopper):
     assert main([str(grace_hopper), str(EXAMPLES / "no_face_coffee.jpg")]) == 0
     out = capsys.readouterr().out

@@ -112,6 +112,33 @@ def test_a_face_in_a_long_strip_is_found_where_it_is(detector, grace_hopper):
     assert 5000 <= x0 < x1 <= 5512
 
 
+def test_a_pass_larger_than_mediapipe_takes_is_shrunk_with_its_boxes_in_place(detector, grace_hopper, monkeypatch):
+    """Each pass's input is shrunk to MAX_PASS_SIDE (MediaPipe aborts the process past 32767 pixels a
+    side); what it finds comes back in the image's pixels: here the cap is set under the portrait's size."""
+    import fer.detect
+
+    portrait = load_image(grace_hopper)
+    [whole] = detector.detect(portrait, tiles=1)
+    monkeypatch.setattr(fer.detect, "MAX_PASS_SIDE", max(portrait.shape[:2]) // 2)
+    [shrunk] = detector.detect(portrait, tiles=1)
+    size = whole.width
+    assert max(abs(a - b) for a, b in zip(whole.box, shrunk.box)) < 0.1 * size, (whole.box, shrunk.box)
+    assert max(abs(a - b) for p, q in zip(whole.keypoints, shrunk.keypoints) for a, b in zip(p, q)) < 0.1 * size
+
+
+def test_a_tiny_file_of_a_300000_pixel_strip_does_not_abort_the_process(tmp_path):
+    """In a child process, as an abort (OpenCV's assertion inside MediaPipe) would take pytest with it."""
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    Image.new("RGB", (300_000, 1), (128, 128, 128)).save(tmp_path / "strip.png")
+    code = "import sys; from fer import EmotionRecognizer; print(len(EmotionRecognizer().predict(sys.argv[1]).faces))"
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path / "strip.png")], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stdout.strip() == "0", (done.returncode, done.stderr[-2000:])
+
+
 def _face_crops(detector, grow: float):
     """Every face of the example photos cut out as a square ``grow`` times its box: a photo that is
     itself a face crop (1.0: the face fills it edge to edge), with the face's box in the crop's pixels."""

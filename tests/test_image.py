@@ -196,3 +196,79 @@ def test_an_opencv_array_is_read_as_bgr_when_told():
     assert np.array_equal(load_image(grey, channels="BGR"), load_image(grey))  # one channel has no order
     with pytest.raises(ValueError, match="'RGB' or 'BGR'"):
         load_image(rgb, channels="bgr ")
+
+
+def _png_with_exif_orientation(png: bytes, orientation: int) -> bytes:
+    """``png`` with an eXIf chunk (before its pixels) giving ``orientation``."""
+    import struct
+    import zlib
+
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    body = exif.tobytes()[6:]  # a PNG's eXIf holds the TIFF structure, without JPEG's "Exif\0\0"
+    chunk = struct.pack(">I", len(body)) + b"eXIf" + body + struct.pack(">I", zlib.crc32(b"eXIf" + body))
+    ihdr_end = 8 + 25  # signature, then IHDR: length, type, 13 bytes, CRC
+    return png[:ihdr_end] + chunk + png[ihdr_end:]
+
+
+@pytest.mark.parametrize("suffix", [".png", ".tiff"])
+def test_16_bit_colour_files_read_as_16_bit_colour_arrays_do(suffix):
+    """Pillow opens 16-bit colour as 8-bit by its top byte: 12 bits in 16 would come out near black."""
+    import cv2
+
+    rng = np.random.default_rng(1)
+    twelve_bit = rng.integers(0, 4096, (6, 9, 3), dtype=np.uint16)
+    ok, encoded = cv2.imencode(suffix, twelve_bit[..., ::-1])  # OpenCV writes BGR
+    from_file = load_image(encoded.tobytes())
+    assert np.array_equal(from_file, load_image(twelve_bit)) and from_file.max() == 255
+    with_alpha = np.concatenate([twelve_bit, np.full((6, 9, 1), 65535, np.uint16)], axis=-1)
+    ok, encoded = cv2.imencode(suffix, with_alpha[..., [2, 1, 0, 3]])
+    assert np.array_equal(load_image(encoded.tobytes()), load_image(twelve_bit))
+
+
+def test_a_16_bit_colour_png_is_turned_upright_and_refused_when_cut_short():
+    import cv2
+
+    image = np.zeros((20, 40, 3), np.uint16)
+    image[:, :10] = 4095  # a bright stripe on the left
+    ok, encoded = cv2.imencode(".png", image)
+    png = _png_with_exif_orientation(encoded.tobytes(), 6)  # 6: turn 90 degrees clockwise to view
+    upright = load_image(png)
+    assert upright.shape == (40, 20, 3) and upright[:10].min() == 255 and upright[10:].max() == 0  # stripe on top
+    with pytest.raises(ImageError, match="cut short"):
+        load_image(png[: len(png) - 30])
+
+
+def test_big_endian_arrays_read_as_native_ones():
+    twelve_bit = np.linspace(0, 4095, 64, dtype=np.uint16).reshape(8, 8)
+    assert np.array_equal(load_image(twelve_bit.astype(">u2")), load_image(twelve_bit))
+    assert np.array_equal(load_image(np.full((2, 2), 0.5, ">f4")), load_image(np.full((2, 2), 0.5, np.float32)))
+
+
+def test_an_all_nan_float_image_is_black_without_warnings():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert (load_image(np.full((3, 3), np.nan)) == 0).all()
+    with pytest.raises(ImageError, match=r"\[0, 1\]"):
+        load_image(np.array([[0.5, np.inf]]))
+
+
+def test_a_web_address_and_a_folder_are_told_apart_from_a_missing_file(tmp_path):
+    for address in ("https://example.com/photo.jpg", "file:///tmp/photo.jpg"):
+        with pytest.raises(ImageError, match="web address, not a file"):
+            load_image(address)
+    with pytest.raises(ImageError, match="this is a folder"):
+        load_image(tmp_path)
+
+
+def test_a_damaged_avif_is_called_damaged_not_unsupported():
+    from PIL import features
+
+    if not features.check("avif"):
+        pytest.skip("this Pillow reads no AVIF")
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 64), (200, 50, 50)).save(buffer, format="AVIF")
+    data = buffer.getvalue()
+    assert load_image(data).shape == (64, 64, 3)
+    with pytest.raises(ImageError, match="damaged or cut short"):
+        load_image(data[: len(data) // 2])

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from train.run_folder import BEST, CONFIG_FILE, LOG, STATE
+from train.run_folder import BEST, CONFIG_FILE, STATE
 
 RESULTS = "results.json"  # this module's cache of a run's validation figures, beside its other files
 
