@@ -13,8 +13,6 @@ from pathlib import Path
 from typing import Any
 
 
-
-
 @dataclass(frozen=True)
 class FaceResult:
     """One face: pixel box ``(x0, y0, x1, y1)``, detector score, top label, all class probabilities,
